@@ -1,0 +1,1 @@
+"""Fixtures: worker (filled in by its owner)."""
