@@ -11,6 +11,9 @@ from django.http import HttpRequest, HttpResponse
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
     "current_request_id", default="-"
 )
+current_client_ip: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "current_client_ip", default=""
+)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -25,10 +28,12 @@ class RequestIdMiddleware:
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]
         token = current_request_id.set(request_id)
+        ip_token = current_client_ip.set(request.META.get("REMOTE_ADDR", ""))
         try:
             response = self.get_response(request)
         finally:
             current_request_id.reset(token)
+            current_client_ip.reset(ip_token)
         response["X-Request-ID"] = request_id
         return response
 

@@ -209,6 +209,8 @@ IOT_CLIENT_CERT = os.environ.get("IOT_CLIENT_CERT", "")
 IOT_CLIENT_KEY = os.environ.get("IOT_CLIENT_KEY", "")
 IOT_VERIFY_HOSTNAME = env_bool("IOT_VERIFY_HOSTNAME", True)
 IOT_FLOW_LIMIT_PER_MINUTE = env_int("IOT_FLOW_LIMIT_PER_MINUTE", 90)
+# Keys of the shared store (Redis or database) start with this; tests give each run its own.
+IOT_STORE_PREFIX = os.environ.get("IOT_STORE_PREFIX", "iotadmin:")
 IOT_CONNECT_TIMEOUT = env_float("IOT_CONNECT_TIMEOUT", 5.0)
 IOT_READ_TIMEOUT = env_float("IOT_READ_TIMEOUT", 15.0)
 IOT_APP_KEY_HEADER = os.environ.get("IOT_APP_KEY_HEADER", "app_key")
