@@ -1,0 +1,205 @@
+"""`python -m simulator [options]` serves the platform; `python -m simulator bind ...` plays the
+new unit connecting with its nodeId and verifyCode."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import FrameType
+
+from simulator.certs import ensure_certificates
+from simulator.server import Simulator, make_ssl_context
+from simulator.state import Config
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    defaults = Config()
+    p = argparse.ArgumentParser(
+        prog="python -m simulator",
+        description="OceanConnect northbound API simulator (for tests and demos only). "
+        "Sub-command: `python -m simulator bind --url URL NODE_ID VERIFY_CODE`.",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8743)
+    p.add_argument("--http", action="store_true", help="plain HTTP instead of HTTPS")
+    p.add_argument("--cert-dir", default="var/simulator", help="where the CA and certs are kept")
+    p.add_argument("--require-client-cert", action="store_true")
+    p.add_argument("--app-id", default=defaults.app_id)
+    p.add_argument("--app-secret", default=defaults.app_secret)
+    p.add_argument("--second-app-id", default=defaults.second_app_id)
+    p.add_argument("--second-app-secret", default=defaults.second_app_secret)
+    p.add_argument("--flow-limit", type=_positive_int, default=defaults.flow_limit)
+    p.add_argument(
+        "--flow-window-seconds",
+        type=float,
+        default=defaults.flow_window_seconds,
+        help="length of the sliding flow-control window (60 on the platform)",
+    )
+    p.add_argument("--token-ttl", type=_positive_int, default=defaults.token_ttl)
+    p.add_argument("--devices", type=_non_negative_int, default=defaults.devices)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--push-retry-seconds", type=float, default=600.0)
+    p.add_argument("--quiet", action="store_true", help="no per-call log lines")
+    return p
+
+
+def bind_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m simulator bind",
+        description="Play the new unit: connect with NODE_ID and VERIFY_CODE.",
+    )
+    p.add_argument("--url", default="https://127.0.0.1:8743", help="the simulator's base URL")
+    p.add_argument("--ca-file", default=None, help="CA bundle for HTTPS (the simulator's ca.pem)")
+    p.add_argument("--client-cert", default=None, help="client certificate (PEM)")
+    p.add_argument("--client-key", default=None, help="client key (PEM)")
+    p.add_argument("node_id", metavar="NODE_ID")
+    p.add_argument("verify_code", metavar="VERIFY_CODE")
+    return p
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be at least 0")
+    return value
+
+
+def serve(argv: list[str]) -> int:
+    args = serve_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    config = Config(
+        app_id=args.app_id,
+        app_secret=args.app_secret,
+        second_app_id=args.second_app_id,
+        second_app_secret=args.second_app_secret,
+        flow_limit=args.flow_limit,
+        flow_window_seconds=args.flow_window_seconds,
+        token_ttl=args.token_ttl,
+        devices=args.devices,
+        seed=args.seed,
+    )
+    ssl_context = None
+    cert_dir = Path(args.cert_dir).resolve()
+    if not args.http:
+        paths = ensure_certificates(cert_dir, client_cn=args.app_id)
+        ssl_context = make_ssl_context(
+            cert=str(paths.server_cert),
+            key=str(paths.server_key),
+            ca=str(paths.ca),
+            require_client_cert=args.require_client_cert,
+        )
+    try:
+        sim = Simulator(
+            config,
+            host=args.host,
+            port=args.port,
+            ssl_context=ssl_context,
+            push_retry_seconds=args.push_retry_seconds,
+        )
+    except OSError as exc:
+        print(f"simulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        print(f"simulator: {signal.Signals(signum).name}, shutting down", flush=True)
+        sim.shutdown()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    scheme = "http" if args.http else "https"
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    tls = (
+        "plain HTTP"
+        if args.http
+        else ("HTTPS, client certificate required" if args.require_client_cert else "HTTPS")
+    )
+    print(f"OceanConnect simulator serving {scheme}://{host}:{sim.port} ({tls})", flush=True)
+    if args.http:
+        print("certificates: none (plain HTTP)", flush=True)
+    else:
+        print(
+            f"certificates in {cert_dir}: ca.pem, server.pem, server-key.pem, "
+            "client.pem, client-key.pem",
+            flush=True,
+        )
+    print(
+        f"apps: {config.app_id} (ours), {config.second_app_id} (authorizes ours), "
+        f"{config.foreign_app_id} (authorizes nobody); {config.devices} demo devices "
+        f"(seed {config.seed}); flow limit {config.flow_limit}/{config.flow_window_seconds:g}s; "
+        f"token ttl {config.token_ttl}s",
+        flush=True,
+    )
+    print(
+        "control endpoints under /simulator/ (health, reset, calls, faults, bind, devices, "
+        "pushes, ...) are for tests and demos only: never part of a real platform",
+        flush=True,
+    )
+    sim.serve_forever()
+    print("simulator: stopped", flush=True)
+    return 0
+
+
+def bind(argv: list[str]) -> int:
+    import ssl
+
+    args = bind_parser().parse_args(argv)
+    if not args.url.startswith(("http://", "https://")):
+        print("bind: --url must start with http:// or https://", file=sys.stderr)
+        return 2
+    url = args.url.rstrip("/") + "/simulator/bind"
+    context = None
+    if url.startswith("https:"):
+        context = ssl.create_default_context(cafile=args.ca_file)
+        if args.client_cert:
+            context.load_cert_chain(args.client_cert, args.client_key)
+    data = json.dumps({"nodeId": args.node_id, "verifyCode": args.verify_code}).encode()
+    request = urllib.request.Request(  # noqa: S310 - http(s) only, checked upstream
+        url, data=data, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15, context=context) as answer:  # noqa: S310
+            body = json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            body = json.loads(exc.read() or b"{}")
+        except ValueError:
+            body = {"error": f"HTTP {exc.code}"}
+    except (OSError, ValueError) as exc:
+        print(f"bind: cannot reach the simulator at {args.url}: {exc}", file=sys.stderr)
+        return 2
+    if body.get("bound"):
+        print(f"bound: device {body.get('deviceId')} is now online as {args.node_id}")
+        return 0
+    print(f"not bound: {body.get('error', 'unknown reason')}", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bind":
+        return bind(argv[1:])
+    if argv and argv[0] == "serve":
+        argv = argv[1:]
+    return serve(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,917 @@
+"""Everything the simulated platform remembers: apps, tokens, flow windows, registry, bindings,
+subscriptions, faults and the record of calls. One lock guards it all."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import secrets
+import string
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.seed import Device, build_registry, platform_time
+
+MAX_FIELD = 256
+MAX_TIMEOUT = 2_147_483_647
+DEFAULT_BINDING_TIMEOUT = 180
+REFRESH_TOKEN_TTL = 30 * 86400
+MAX_PAGE_SIZE = 250
+DEFAULT_PAGE_SIZE = 25
+MAX_RECORDED_CALLS = 20_000
+FAULT_MODES = ("none", "http500", "50252", "reset", "no_answer")
+NOTIFY_TYPES = (
+    "bindDevice",
+    "deviceAdded",
+    "deviceInfoChanged",
+    "deviceDeleted",
+    "deviceDataChanged",
+    "deviceDatasChanged",
+    "serviceInfoChanged",
+    "messageConfirm",
+    "commandRsp",
+    "deviceEvent",
+)
+DEVICE_INFO_KEYS = (
+    "nodeId",
+    "name",
+    "description",
+    "manufacturerId",
+    "manufacturerName",
+    "mac",
+    "location",
+    "deviceType",
+    "model",
+    "swVersion",
+    "fwVersion",
+    "hwVersion",
+    "protocolType",
+    "status",
+    "statusDetail",
+    "mute",
+    "serialNumber",
+    "signalStrength",
+    "batteryLevel",
+)
+MODIFIABLE_INFO_KEYS = (
+    "name",
+    "description",
+    "location",
+    "deviceType",
+    "model",
+    "manufacturerId",
+    "manufacturerName",
+    "protocolType",
+    "mute",
+)
+# Printable ASCII without whitespace: what a device can type into its verifyCode.
+VERIFY_CODE_CHARS = frozenset(string.printable) - frozenset(string.whitespace)
+
+# The platform's texts, by code.
+ERROR_TEXT = {
+    "100003": "Invalid verify code.",
+    "100006": "Refresh access token failed.",
+    "100007": "Bad request message.",
+    "100025": "AppId for auth not exist.",
+    "100203": "The application is not existed.",
+    "100208": "AppId or secret is not right.",
+    "100217": "The application hasn't been authorized.",
+    "100222": "The request callbackurl is illegal.",
+    "100403": "The device is not existed.",
+    "100418": "The deviceData is not existed.",
+    "100426": "The nodeId is duplicated.",
+    "100610": "Device is not active.",
+    "100611": "Device is online.",
+    "1010005": "Invalid access token or appId.",
+    "1010009": "app throttle exceed.",
+    "50252": "Internal server error.",
+    "50400": "The input is invalid.",
+}
+
+
+class PlatformAnswer(Exception):
+    """An error answer: HTTP status, code, and which of the platform's two body shapes."""
+
+    def __init__(self, status: int, code: str, *, gateway: bool = False, desc: str = "") -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+        self.gateway = gateway
+        self.desc = desc or ERROR_TEXT.get(code, "")
+
+    def body(self) -> dict[str, str]:
+        if self.gateway:
+            return {"resultcode": self.code, "resultmsg": self.desc}
+        return {"error_code": self.code, "error_desc": self.desc}
+
+
+class ControlError(Exception):
+    """A bad request to a /simulator/ control endpoint."""
+
+
+@dataclass
+class App:
+    app_id: str
+    secret: str | None
+    # Apps whose devices this app may manage by passing ?appId=<owner>.
+    authorizes: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Binding:
+    """A pending rebind: the new unit must connect with node_id + verify_code before expiry."""
+
+    device_id: str
+    node_id: str
+    verify_code: str
+    timeout: int
+    created_at: float
+    expires_at: float | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "nodeId": self.node_id,
+            "verifyCode": self.verify_code,
+            "timeout": self.timeout,
+            "createdAt": self.created_at,
+            "expiresAt": self.expires_at,
+        }
+
+
+@dataclass
+class Faults:
+    latency_ms: int = 0
+    mode: str = "none"
+    count: int | None = None
+    path_contains: str | None = None
+    processed: bool = False
+    duplicate_pushes: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "latency_ms": self.latency_ms,
+            "mode": self.mode,
+            "count": self.count,
+            "path_contains": self.path_contains,
+            "processed": self.processed,
+            "duplicate_pushes": self.duplicate_pushes,
+        }
+
+
+@dataclass(frozen=True)
+class FaultAction:
+    latency_ms: int
+    mode: str
+    processed: bool
+
+
+@dataclass
+class Config:
+    app_id: str = "iotadmin-demo-app"
+    app_secret: str = "iotadmin-demo-secret"
+    second_app_id: str = "partner-app"
+    second_app_secret: str = "partner-app-secret"
+    # Exists, but authorizes nobody: asking for its devices gives 100217.
+    foreign_app_id: str = "foreign-app"
+    flow_limit: int = 100
+    flow_window_seconds: float = 60.0
+    token_ttl: int = 3600
+    devices: int = 300
+    seed: int = 42
+
+
+PushSink = Callable[[str, dict[str, Any]], None]
+
+
+def _now_text() -> str:
+    return platform_time(dt.datetime.now(dt.UTC))
+
+
+class PlatformState:
+    """The whole simulated platform, safe to use from many handler threads."""
+
+    def __init__(self, config: Config, push: PushSink | None = None) -> None:
+        self.config = config
+        self.lock = threading.RLock()
+        self._push = push or (lambda notify_type, body: None)
+        self.released = threading.Event()  # set by reset/shutdown: held connections let go
+        self.reset()
+
+    def set_push_sink(self, push: PushSink) -> None:
+        self._push = push
+
+    def duplicate_pushes(self) -> bool:
+        with self.lock:
+            return self.faults.duplicate_pushes
+
+    # ----------------------------------------------------------------- lifecycle
+    def reset(self) -> None:
+        c = self.config
+        with self.lock:
+            self.apps = {
+                c.app_id: App(c.app_id, c.app_secret),
+                c.second_app_id: App(c.second_app_id, c.second_app_secret, {c.app_id}),
+                c.foreign_app_id: App(c.foreign_app_id, None),
+            }
+            self.devices: dict[str, Device] = build_registry(
+                seed=c.seed, count=c.devices, app_id=c.app_id, second_app_id=c.second_app_id
+            )
+            self.bindings: dict[str, Binding] = {}
+            self.access_tokens: dict[str, tuple[str, float]] = {}
+            self.refresh_tokens: dict[str, tuple[str, float]] = {}
+            self.windows: dict[str, collections.deque[float]] = {}
+            self.flow_limit = c.flow_limit
+            self.faults = Faults()
+            self.calls: collections.deque[dict[str, Any]] = collections.deque(
+                maxlen=MAX_RECORDED_CALLS
+            )
+            self.subscriptions: dict[str, dict[str, Any]] = {}
+            old = getattr(self, "released", None)
+            self.released = threading.Event()
+        if old is not None:
+            old.set()
+
+    # ----------------------------------------------------------------- record
+    def record_call(
+        self,
+        *,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        app_key: str | None,
+        arrived: float,
+        status: int | None,
+        code: str | None,
+        fault: str | None = None,
+    ) -> None:
+        with self.lock:
+            self.calls.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "query": query,
+                    "app_key": app_key,
+                    "time": arrived,
+                    "status": status,
+                    "code": code,
+                    "fault": fault,
+                }
+            )
+
+    def calls_json(self, *, since: float | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(c) for c in self.calls if since is None or c["time"] >= since]
+
+    # ----------------------------------------------------------------- faults
+    def set_faults(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ControlError("body must be a JSON object")
+        latency = body.get("latency_ms", 0)
+        mode = body.get("mode", "none")
+        count = body.get("count")
+        path_contains = body.get("path_contains")
+        processed = body.get("processed", False)
+        duplicate_pushes = body.get("duplicate_pushes", False)
+        if not isinstance(latency, int) or isinstance(latency, bool) or latency < 0:
+            raise ControlError("latency_ms must be a non-negative integer")
+        if mode not in FAULT_MODES:
+            raise ControlError(f"mode must be one of {', '.join(FAULT_MODES)}")
+        if count is not None and (
+            not isinstance(count, int) or isinstance(count, bool) or count < 1
+        ):
+            raise ControlError("count must be null or a positive integer")
+        if path_contains is not None and not isinstance(path_contains, str):
+            raise ControlError("path_contains must be null or a string")
+        if not isinstance(processed, bool):
+            raise ControlError("processed must be true or false")
+        if not isinstance(duplicate_pushes, bool):
+            raise ControlError("duplicate_pushes must be true or false")
+        with self.lock:
+            self.faults = Faults(
+                latency, mode, count, path_contains or None, processed, duplicate_pushes
+            )
+            return self.faults.as_json()
+
+    def take_fault(self, path: str) -> FaultAction | None:
+        """The fault to apply to this platform call, if any; counts it against `count`."""
+        with self.lock:
+            f = self.faults
+            if f.mode == "none" and f.latency_ms == 0:
+                return None
+            if f.path_contains and f.path_contains not in path:
+                return None
+            action = FaultAction(f.latency_ms, f.mode, f.processed)
+            if f.count is not None:
+                f.count -= 1
+                if f.count <= 0:
+                    self.faults = Faults(duplicate_pushes=f.duplicate_pushes)
+            return action
+
+    # ----------------------------------------------------------------- flow control
+    def set_flow_limit(self, limit: Any) -> int:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ControlError("limit must be a positive integer (calls per window)")
+        with self.lock:
+            self.flow_limit = limit
+            return limit
+
+    def admit(self, app: str) -> None:
+        """Sliding window per app over admitted calls; over the limit → 403/1010009."""
+        now = time.monotonic()
+        with self.lock:
+            window = self.windows.setdefault(app, collections.deque())
+            horizon = now - self.config.flow_window_seconds
+            while window and window[0] <= horizon:
+                window.popleft()
+            if len(window) >= self.flow_limit:
+                raise PlatformAnswer(403, "1010009", gateway=True)
+            window.append(now)
+
+    # ----------------------------------------------------------------- auth
+    def _issue_tokens(self, app_id: str) -> dict[str, Any]:
+        now = time.time()
+        access = secrets.token_hex(16)
+        refresh = secrets.token_hex(16)
+        self.access_tokens[app_id] = (access, now + self.config.token_ttl)
+        self.refresh_tokens[refresh] = (app_id, now + REFRESH_TOKEN_TTL)
+        return {
+            "accessToken": access,
+            "tokenType": "bearer",
+            "refreshToken": refresh,
+            "expiresIn": self.config.token_ttl,
+            "scope": "default",
+        }
+
+    def _check_secret(self, app_id: Any, secret: Any) -> App:
+        if not isinstance(app_id, str) or not isinstance(secret, str) or not app_id or not secret:
+            raise PlatformAnswer(400, "50400", desc="appId and secret are required.")
+        app = self.apps.get(app_id)
+        if app is None or app.secret is None or not secrets.compare_digest(app.secret, secret):
+            raise PlatformAnswer(401, "100208")
+        return app
+
+    def login(self, app_id: Any, secret: Any) -> dict[str, Any]:
+        with self.lock:
+            app = self._check_secret(app_id, secret)
+            return self._issue_tokens(app.app_id)
+
+    def refresh_token(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise PlatformAnswer(400, "100007")
+        with self.lock:
+            app = self._check_secret(body.get("appId"), body.get("secret"))
+            token = body.get("refreshToken")
+            entry = self.refresh_tokens.get(token) if isinstance(token, str) else None
+            if entry is None or entry[0] != app.app_id or entry[1] < time.time():
+                raise PlatformAnswer(400, "100006")
+            return self._issue_tokens(app.app_id)
+
+    def authenticate(self, app_key: str | None, authorization: str | None) -> App:
+        """The calling app, from app_key and the bearer token (only the newest one is valid)."""
+        with self.lock:
+            if not app_key:
+                raise PlatformAnswer(401, "100025")
+            app = self.apps.get(app_key)
+            if app is None:
+                raise PlatformAnswer(401, "100025")
+            token = ""
+            if authorization and authorization.lower().startswith("bearer "):
+                token = authorization[7:].strip()
+            current = self.access_tokens.get(app.app_id)
+            if (
+                not token
+                or current is None
+                or not secrets.compare_digest(current[0], token)
+                or current[1] < time.time()
+            ):
+                raise PlatformAnswer(403, "1010005", gateway=True)
+            return app
+
+    def invalidate_tokens(self) -> int:
+        with self.lock:
+            count = len(self.access_tokens)
+            self.access_tokens.clear()
+            return count
+
+    # ----------------------------------------------------------------- ownership
+    def _target_app(self, caller: App, app_id_query: str | None) -> tuple[str, bool]:
+        """Whose devices the call is about; the bool says 100217 must come with HTTP 200."""
+        if not app_id_query:
+            return caller.app_id, False
+        if app_id_query == caller.app_id:
+            # The catalogue's first row: appId set for our own device → 200 with 100217.
+            raise PlatformAnswer(200, "100217")
+        owner = self.apps.get(app_id_query)
+        if owner is None:
+            raise PlatformAnswer(403, "100203")
+        if caller.app_id not in owner.authorizes:
+            raise PlatformAnswer(403, "100217")
+        return owner.app_id, False
+
+    def _device_for(self, caller: App, device_id: str, app_id_query: str | None) -> Device:
+        if not device_id or len(device_id) > MAX_FIELD or "/" in device_id:
+            raise PlatformAnswer(400, "100007")
+        target, _ = self._target_app(caller, app_id_query)
+        device = self.devices.get(device_id)
+        if device is None:
+            raise PlatformAnswer(404, "100403")
+        if device.owner_app != target:
+            raise PlatformAnswer(404, "100418")
+        return device
+
+    # ----------------------------------------------------------------- validation
+    @staticmethod
+    def _timeout(body: dict[str, Any]) -> int:
+        value = body.get("timeout")
+        if value is None:
+            return DEFAULT_BINDING_TIMEOUT
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PlatformAnswer(400, "50400", desc="timeout must be an integer >= 0.")
+        if value < 0 or value > MAX_TIMEOUT:
+            raise PlatformAnswer(400, "50400", desc="timeout must be an integer >= 0.")
+        return value
+
+    @staticmethod
+    def _verify_code(body: dict[str, Any]) -> str | None:
+        value = body.get("verifyCode")
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise PlatformAnswer(400, "50400", desc="verifyCode must be a string.")
+        if len(value) > MAX_FIELD:
+            raise PlatformAnswer(400, "50400", desc="verifyCode is longer than 256.")
+        if not value or any(ch not in VERIFY_CODE_CHARS for ch in value):
+            raise PlatformAnswer(400, "100003")
+        return value
+
+    @staticmethod
+    def _node_id(body: dict[str, Any], *, required: bool) -> str | None:
+        value = body.get("nodeId")
+        if value is None:
+            if required:
+                raise PlatformAnswer(400, "50400", desc="nodeId is required.")
+            return None
+        if not isinstance(value, str) or not value:
+            raise PlatformAnswer(400, "50400", desc="nodeId must be a non-empty string.")
+        if len(value) > MAX_FIELD:
+            raise PlatformAnswer(400, "50400", desc="nodeId is longer than 256.")
+        if any(ch not in VERIFY_CODE_CHARS for ch in value):
+            raise PlatformAnswer(400, "50400", desc="nodeId contains invalid characters.")
+        return value
+
+    def _node_id_taken(self, node_id: str, *, except_device: str | None) -> bool:
+        for device in self.devices.values():
+            if device.node_id == node_id and device.device_id != except_device:
+                return True
+        return any(
+            b.node_id == node_id and b.device_id != except_device for b in self.bindings.values()
+        )
+
+    @staticmethod
+    def _new_verify_code(node_id: str) -> str:
+        while True:
+            code = secrets.token_hex(4).upper()
+            if code.lower() != node_id.lower():
+                return code
+
+    def _pend(self, device: Device, node_id: str, verify_code: str, timeout: int) -> Binding:
+        now = time.time()
+        binding = Binding(
+            device_id=device.device_id,
+            node_id=node_id,
+            verify_code=verify_code,
+            timeout=timeout,
+            created_at=now,
+            expires_at=None if timeout == 0 else now + timeout,
+        )
+        self.bindings[device.device_id] = binding  # a new refresh replaces the pending one
+        return binding
+
+    # ----------------------------------------------------------------- platform calls
+    def refresh_device_key(
+        self, caller: App, device_id: str, app_id_query: str | None, body: Any
+    ) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise PlatformAnswer(400, "100007")
+        with self.lock:
+            device = self._device_for(caller, device_id, app_id_query)
+            timeout = self._timeout(body)
+            verify_code = self._verify_code(body)
+            node_id = self._node_id(body, required=False)
+            if not device.activated:
+                raise PlatformAnswer(400, "100610")
+            if device.status == "ONLINE":
+                raise PlatformAnswer(400, "100611")
+            new_node = node_id if node_id is not None else device.node_id
+            if self._node_id_taken(new_node, except_device=device.device_id):
+                raise PlatformAnswer(400, "100426")
+            code = verify_code if verify_code is not None else self._new_verify_code(new_node)
+            self._pend(device, new_node, code, timeout)
+            return {"verifyCode": code, "timeout": timeout}
+
+    def register_device(self, caller: App, app_id_query: str | None, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise PlatformAnswer(400, "100007")
+        with self.lock:
+            target, _ = self._target_app(caller, app_id_query)
+            node_id = self._node_id(body, required=True)
+            assert node_id is not None
+            timeout = self._timeout(body)
+            verify_code = self._verify_code(body)
+            info_in = body.get("deviceInfo") or {}
+            if not isinstance(info_in, dict):
+                raise PlatformAnswer(400, "50400", desc="deviceInfo must be an object.")
+            if self._node_id_taken(node_id, except_device=None):
+                raise PlatformAnswer(400, "100426")
+            now = _now_text()
+            info: dict[str, Any] = {
+                k: None for k in DEVICE_INFO_KEYS if k not in ("nodeId", "status", "statusDetail")
+            }
+            for key in MODIFIABLE_INFO_KEYS:
+                if isinstance(info_in.get(key), str | int):
+                    info[key] = info_in[key]
+            device = Device(
+                device_id=str(uuid.uuid4()),
+                node_id=node_id,
+                owner_app=target,
+                status="INACTIVE",
+                status_detail="NOT_ACTIVE",
+                activated=False,
+                info=info,
+                create_time=now,
+                last_modified_time=now,
+            )
+            self.devices[device.device_id] = device
+            code = verify_code if verify_code is not None else self._new_verify_code(node_id)
+            self._pend(device, node_id, code, timeout)
+            added = {
+                "notifyType": "deviceAdded",
+                "deviceId": device.device_id,
+                "gatewayId": device.device_id,
+                "nodeType": device.node_type,
+                "deviceInfo": {
+                    "nodeId": node_id,
+                    "status": "OFFLINE",
+                    "statusDetail": "NOT_ACTIVE",
+                },
+            }
+            answer = {
+                "deviceId": device.device_id,
+                "verifyCode": code,
+                "timeout": timeout,
+                "psk": secrets.token_hex(16),
+            }
+        self._push("deviceAdded", added)
+        return answer
+
+    def activation_status(
+        self, caller: App, device_id: str, app_id_query: str | None
+    ) -> dict[str, Any]:
+        with self.lock:
+            device = self._device_for(caller, device_id, app_id_query)
+            return {
+                "deviceId": device.device_id,
+                "activated": device.activated,
+                "name": device.info.get("name"),
+            }
+
+    def get_device(self, caller: App, device_id: str, app_id_query: str | None) -> dict[str, Any]:
+        with self.lock:
+            return self._device_for(caller, device_id, app_id_query).as_platform_json()
+
+    def list_devices(self, caller: App, query: dict[str, str]) -> dict[str, Any]:
+        page_no = _int_param(query, "pageNo", 0)
+        page_size = _int_param(query, "pageSize", DEFAULT_PAGE_SIZE)
+        if page_no < 0 or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise PlatformAnswer(400, "50400", desc="pageNo >= 0, 1 <= pageSize <= 250.")
+        status = query.get("status") or None
+        if status is not None and status not in ("ONLINE", "OFFLINE", "ABNORMAL", "INACTIVE"):
+            raise PlatformAnswer(400, "50400", desc="status is invalid.")
+        start = _time_param(query, "startTime")
+        end = _time_param(query, "endTime")
+        sort = (query.get("sort") or "ASC").upper()
+        if sort not in ("ASC", "DESC"):
+            raise PlatformAnswer(400, "50400", desc="sort must be ASC or DESC.")
+        with self.lock:
+            target, _ = self._target_app(caller, query.get("appId") or None)
+            selected = [
+                d
+                for d in self.devices.values()
+                if d.owner_app == target
+                and (status is None or d.status == status)
+                and (start is None or d.create_time >= start)
+                and (end is None or d.create_time <= end)
+            ]
+            selected.sort(key=lambda d: (d.create_time, d.device_id), reverse=sort == "DESC")
+            chunk = selected[page_no * page_size : (page_no + 1) * page_size]
+            return {
+                "totalCount": len(selected),
+                "pageNo": page_no,
+                "pageSize": page_size,
+                "devices": [d.as_platform_json() for d in chunk],
+            }
+
+    def modify_device(
+        self, caller: App, device_id: str, app_id_query: str | None, body: Any
+    ) -> None:
+        if not isinstance(body, dict):
+            raise PlatformAnswer(400, "100007")
+        with self.lock:
+            device = self._device_for(caller, device_id, app_id_query)
+            changed: dict[str, Any] = {}
+            for key in MODIFIABLE_INFO_KEYS:
+                if key in body and body[key] is not None:
+                    if not isinstance(body[key], str) or len(body[key]) > MAX_FIELD:
+                        raise PlatformAnswer(400, "50400", desc=f"{key} is invalid.")
+                    changed[key] = body[key]
+            if not changed:
+                return
+            device.info.update(changed)
+            device.last_modified_time = _now_text()
+            push = _info_changed(device, changed)
+        self._push("deviceInfoChanged", push)
+
+    def delete_device(self, caller: App, device_id: str, app_id_query: str | None) -> None:
+        with self.lock:
+            device = self._device_for(caller, device_id, app_id_query)
+            del self.devices[device.device_id]
+            self.bindings.pop(device.device_id, None)
+            push = {"notifyType": "deviceDeleted", "deviceId": device.device_id}
+        self._push("deviceDeleted", push)
+
+    def subscribe(self, caller: App, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise PlatformAnswer(400, "100007")
+        notify_type = body.get("notifyType")
+        callback_url = body.get("callbackUrl")
+        if notify_type not in NOTIFY_TYPES:
+            raise PlatformAnswer(400, "50400", desc="notifyType is invalid.")
+        if not isinstance(callback_url, str) or not _callback_url_ok(callback_url):
+            raise PlatformAnswer(400, "100222")
+        with self.lock:
+            for sub in self.subscriptions.values():
+                if (sub["appId"], sub["notifyType"], sub["callbackUrl"]) == (
+                    caller.app_id,
+                    notify_type,
+                    callback_url,
+                ):
+                    return _public_subscription(sub)
+            sub = {
+                "subscriptionId": str(uuid.uuid4()),
+                "notifyType": notify_type,
+                "callbackUrl": callback_url,
+                "appId": caller.app_id,
+            }
+            self.subscriptions[sub["subscriptionId"]] = sub
+            return _public_subscription(sub)
+
+    def list_subscriptions(self, caller: App) -> dict[str, Any]:
+        with self.lock:
+            subs = [
+                _public_subscription(s)
+                for s in self.subscriptions.values()
+                if s["appId"] == caller.app_id
+            ]
+        return {"totalCount": len(subs), "pageNo": 0, "pageSize": len(subs), "subscriptions": subs}
+
+    def delete_subscription(self, caller: App, subscription_id: str) -> None:
+        with self.lock:
+            sub = self.subscriptions.get(subscription_id)
+            if sub is None or sub["appId"] != caller.app_id:
+                raise PlatformAnswer(404, "100225", desc="The resource is not found.")
+            del self.subscriptions[subscription_id]
+
+    def callback_urls(self, notify_type: str) -> list[str]:
+        with self.lock:
+            urls: list[str] = []
+            for sub in self.subscriptions.values():
+                if sub["notifyType"] == notify_type and sub["callbackUrl"] not in urls:
+                    urls.append(sub["callbackUrl"])
+            return urls
+
+    # ----------------------------------------------------------------- device side
+    def bind(self, node_id: Any, verify_code: Any) -> tuple[bool, dict[str, Any]]:
+        """The new unit connects with nodeId + verifyCode; (bound, answer)."""
+        if not isinstance(node_id, str) or not node_id:
+            return False, {"bound": False, "error": "nodeId is required"}
+        if not isinstance(verify_code, str) or not verify_code:
+            return False, {"bound": False, "error": "verifyCode is required"}
+        expired: Binding | None = None
+        with self.lock:
+            binding = next((b for b in self.bindings.values() if b.node_id == node_id), None)
+            if binding is None:
+                return False, {"bound": False, "error": "no pending binding for this nodeId"}
+            if binding.expires_at is not None and binding.expires_at <= time.time():
+                expired = binding
+                answer = {"bound": False, "error": "the pending binding has expired"}
+            elif binding.verify_code.lower() != verify_code.lower():
+                return False, {"bound": False, "error": "verifyCode does not match"}
+            else:
+                device = self.devices[binding.device_id]
+                del self.bindings[device.device_id]
+                old_status = device.status
+                old_node = device.node_id
+                device.node_id = binding.node_id
+                device.status = "ONLINE"
+                device.status_detail = "NONE"
+                device.activated = True
+                device.last_modified_time = _now_text()
+                bound_push = {
+                    "notifyType": "bindDevice",
+                    "deviceId": device.device_id,
+                    "resultCode": "succeeded",
+                    "deviceInfo": device.device_info(),
+                }
+                changed = {}
+                if old_node != device.node_id:
+                    changed["nodeId"] = device.node_id
+                info_push = (
+                    _info_changed(device, changed) if old_status != "ONLINE" or changed else None
+                )
+        if expired is not None:
+            self._lapse([expired])
+            return False, answer
+        self._push("bindDevice", bound_push)
+        if info_push is not None:
+            self._push("deviceInfoChanged", info_push)
+        return True, {"deviceId": bound_push["deviceId"], "bound": True}
+
+    def _lapse(self, candidates: list[Binding]) -> int:
+        pushes = []
+        with self.lock:
+            for binding in candidates:
+                if self.bindings.get(binding.device_id) is binding:
+                    del self.bindings[binding.device_id]
+                    pushes.append(
+                        {
+                            "notifyType": "bindDevice",
+                            "deviceId": binding.device_id,
+                            "resultCode": "expired",
+                        }
+                    )
+        for push in pushes:
+            self._push("bindDevice", push)
+        return len(pushes)
+
+    def lapse_expired(self) -> int:
+        now = time.time()
+        with self.lock:
+            due = [
+                b
+                for b in self.bindings.values()
+                if b.expires_at is not None and b.expires_at <= now
+            ]
+        return self._lapse(due) if due else 0
+
+    def expire_all_bindings(self) -> int:
+        with self.lock:
+            everything = list(self.bindings.values())
+        return self._lapse(everything)
+
+    # ----------------------------------------------------------------- control views
+    def device_view(self, device: Device) -> dict[str, Any]:
+        binding = self.bindings.get(device.device_id)
+        return {
+            "deviceId": device.device_id,
+            "nodeId": device.node_id,
+            "owner": device.owner_app,
+            "status": device.status,
+            "statusDetail": device.status_detail,
+            "activated": device.activated,
+            "deviceInfo": device.device_info(),
+            "createTime": device.create_time,
+            "lastModifiedTime": device.last_modified_time,
+            "binding": binding.as_json() if binding else None,
+        }
+
+    def control_devices(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        status = query.get("status") or None
+        owner = query.get("owner") or None
+        node_id = query.get("nodeId") or query.get("node_id") or None
+        activated_text = (query.get("activated") or "").lower()
+        if activated_text not in ("", "true", "false", "1", "0"):
+            raise ControlError("activated must be true or false")
+        activated = None if not activated_text else activated_text in ("true", "1")
+        limit_text = query.get("limit") or ""
+        try:
+            limit = int(limit_text) if limit_text else None
+        except ValueError:
+            raise ControlError("limit must be an integer") from None
+        with self.lock:
+            out = []
+            for device in self.devices.values():
+                if status and device.status != status:
+                    continue
+                if owner and device.owner_app != owner:
+                    continue
+                if node_id and device.node_id != node_id:
+                    continue
+                if activated is not None and device.activated != activated:
+                    continue
+                out.append(self.device_view(device))
+                if limit is not None and len(out) >= limit:
+                    break
+            return out
+
+    def control_device(self, device_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            device = self.devices.get(device_id)
+            return self.device_view(device) if device else None
+
+    def control_set_device(self, device_id: str, body: Any) -> dict[str, Any] | None:
+        if not isinstance(body, dict):
+            raise ControlError("body must be a JSON object")
+        status = body.get("status")
+        activated = body.get("activated")
+        node_id = body.get("nodeId")
+        if status is not None and status not in ("ONLINE", "OFFLINE", "ABNORMAL", "INACTIVE"):
+            raise ControlError("status must be ONLINE, OFFLINE, ABNORMAL or INACTIVE")
+        if activated is not None and not isinstance(activated, bool):
+            raise ControlError("activated must be true or false")
+        if node_id is not None and (not isinstance(node_id, str) or not node_id):
+            raise ControlError("nodeId must be a non-empty string")
+        push = None
+        with self.lock:
+            device = self.devices.get(device_id)
+            if device is None:
+                return None
+            before = (device.node_id, device.status, device.status_detail)
+            if status == "INACTIVE" or activated is False:
+                device.activated = False
+                device.status = "INACTIVE"
+                device.status_detail = "NOT_ACTIVE"
+            if status in ("ONLINE", "OFFLINE", "ABNORMAL"):
+                device.status = status
+                device.activated = True
+                device.status_detail = "NONE"
+            elif activated is True and not device.activated:
+                device.activated = True
+                device.status = "OFFLINE"
+                device.status_detail = "NONE"
+            changed = {}
+            if node_id is not None and node_id != device.node_id:
+                if self._node_id_taken(node_id, except_device=device.device_id):
+                    raise ControlError("nodeId is in use by another device")
+                device.node_id = node_id
+                changed["nodeId"] = node_id
+            if before != (device.node_id, device.status, device.status_detail):
+                device.last_modified_time = _now_text()
+                push = _info_changed(device, changed)
+            view = self.device_view(device)
+        if push is not None:
+            self._push("deviceInfoChanged", push)
+        return view
+
+
+def _info_changed(device: Device, changed: dict[str, Any]) -> dict[str, Any]:
+    """deviceInfoChanged in the platform's style: unchanged fields are explicit nulls."""
+    info: dict[str, Any] = {key: None for key in DEVICE_INFO_KEYS}
+    info.update(changed)
+    info["status"] = device.status
+    info["statusDetail"] = device.status_detail
+    return {
+        "notifyType": "deviceInfoChanged",
+        "deviceId": device.device_id,
+        "gatewayId": device.device_id,
+        "deviceInfo": info,
+    }
+
+
+def _public_subscription(sub: dict[str, Any]) -> dict[str, Any]:
+    return {k: sub[k] for k in ("subscriptionId", "notifyType", "callbackUrl")}
+
+
+def _callback_url_ok(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and port is not None
+
+
+def _int_param(query: dict[str, str], name: str, default: int) -> int:
+    text = query.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise PlatformAnswer(400, "50400", desc=f"{name} must be an integer.") from None
+
+
+def _time_param(query: dict[str, str], name: str) -> str | None:
+    text = query.get(name)
+    if not text:
+        return None
+    try:
+        dt.datetime.strptime(text, "%Y%m%dT%H%M%SZ")
+    except ValueError:
+        raise PlatformAnswer(400, "50400", desc=f"{name} must be yyyyMMdd'T'HHmmss'Z'.") from None
+    return text
