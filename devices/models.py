@@ -51,6 +51,16 @@ class Device(models.Model):
     def __str__(self) -> str:
         return f"{self.name or self.device_id} ({self.node_id})"
 
+    def save(self, *args, **kwargs) -> None:
+        from devices.identifiers import node_search_key
+
+        # node_key follows node_id; bulk writers call node_search_key themselves.
+        self.node_key = node_search_key(self.node_id)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "node_id" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "node_key"}
+        super().save(*args, **kwargs)
+
 
 class NodeIdKind(models.TextChoices):
     IMEI = "imei", "IMEI"
@@ -120,6 +130,8 @@ class Swap(models.Model):
         max_length=20, choices=SwapState.choices, default=SwapState.QUEUED, db_index=True
     )
     attempts = models.PositiveIntegerField(default=0)
+    # Set when a send may have reached the platform unanswered: reconcile before any re-send.
+    needs_reconcile = models.BooleanField(default=False)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_text = models.TextField(blank=True, help_text="Handling text for staff")
@@ -178,6 +190,22 @@ class Swap(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_SWAP_STATES
+
+
+class SwapCodeView(models.Model):
+    """The first time a user was shown a swap's verifyCode (one row per user and swap)."""
+
+    swap = models.ForeignKey(Swap, on_delete=models.CASCADE, related_name="code_views")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    first_viewed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["swap", "user"], name="one_code_view_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"code of swap {self.swap_id} viewed by {self.user_id}"
 
 
 class PlatformStoreEntry(models.Model):

@@ -187,6 +187,12 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 IOT_SYNC_INTERVAL_SECONDS = env_int("IOT_SYNC_INTERVAL_SECONDS", 900)
 SWAP_SWEEP_INTERVAL_SECONDS = env_int("SWAP_SWEEP_INTERVAL_SECONDS", 60)
+# Swap sending: attempts before giving up, exponential backoff (with jitter) between them,
+# and the grace after a code's expiry before the sweeper calls it expired.
+SWAP_MAX_ATTEMPTS = env_int("SWAP_MAX_ATTEMPTS", 8)
+SWAP_RETRY_BASE_SECONDS = env_float("SWAP_RETRY_BASE_SECONDS", 5.0)
+SWAP_RETRY_MAX_SECONDS = env_float("SWAP_RETRY_MAX_SECONDS", 300.0)
+SWAP_EXPIRY_GRACE_SECONDS = env_int("SWAP_EXPIRY_GRACE_SECONDS", 30)
 CELERY_BEAT_SCHEDULE = {
     "sync-devices": {
         "task": "devices.tasks.devices_sync",

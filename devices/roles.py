@@ -1,0 +1,108 @@
+"""Roles (Django groups) and the object-level checks views and services share.
+
+The groups are created by a data migration from ROLE_PERMISSIONS; `sync_role_groups` is the
+same code for a fresh database and for a running one (`manage.py migrate` re-applies nothing).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    from devices.models import Swap
+
+FIELD_SERVICE = "Field service"
+HELPDESK = "Helpdesk"
+SUPERVISOR = "Supervisor"
+
+# (app_label.codename); the Device/Swap permissions are declared in devices/models.py.
+_FIELD_SERVICE_PERMS = (
+    "devices.search_devices",
+    "devices.request_swap",
+    "devices.view_own_codes",
+)
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    FIELD_SERVICE: _FIELD_SERVICE_PERMS,
+    HELPDESK: (
+        *_FIELD_SERVICE_PERMS,
+        "devices.manage_any_swap",
+        "devices.bulk_swap",
+        "devices.approve_swap",
+    ),
+    # Supervisors read everything but never see a verifyCode.
+    SUPERVISOR: (
+        "devices.search_devices",
+        "devices.view_history",
+        "devices.approve_swap",
+        "devices.view_swap",
+    ),
+}
+ROLE_ALIASES = {
+    "field_service": FIELD_SERVICE,
+    "helpdesk": HELPDESK,
+    "supervisor": SUPERVISOR,
+}
+
+
+def sync_role_groups(apps: Any = None) -> None:
+    """Create the groups and give each exactly its permissions (used by the data migration)."""
+    if apps is None:
+        from django.apps import apps as global_apps
+
+        apps = global_apps
+    from django.contrib.auth.management import create_permissions
+
+    # Permissions are normally created after migrate; a data migration must create them itself.
+    for app_label in ("devices", "auth"):
+        app_config = apps.get_app_config(app_label)
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    for group_name, perms in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=group_name)
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".", 1)
+            wanted.append(
+                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(wanted)
+
+
+def _is_active(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and getattr(user, "is_active", False))
+
+
+def can_view_swap(user: Any, swap: Swap) -> bool:
+    """The swap page itself (state, history): requester, helpdesk, supervisors."""
+    if not _is_active(user):
+        return False
+    if swap.requested_by_id == user.pk:
+        return True
+    return bool(
+        user.has_perm("devices.manage_any_swap")
+        or user.has_perm("devices.view_swap")
+        or user.has_perm("devices.view_history")
+    )
+
+
+def can_see_code(user: Any, swap: Swap) -> bool:
+    """Only the requester (with view_own_codes) or helpdesk; never a read-only role."""
+    if not _is_active(user):
+        return False
+    if user.has_perm("devices.manage_any_swap"):
+        return True
+    return swap.requested_by_id == user.pk and user.has_perm("devices.view_own_codes")
+
+
+def can_manage_swap(user: Any, swap: Swap) -> bool:
+    """Cancel and re-issue: the requester (who may still request swaps) or helpdesk."""
+    if not _is_active(user):
+        return False
+    if user.has_perm("devices.manage_any_swap"):
+        return True
+    return swap.requested_by_id == user.pk and user.has_perm("devices.request_swap")

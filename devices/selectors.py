@@ -1,0 +1,221 @@
+"""Reads: device search, swap lookups with object-level checks, swap history, live status.
+
+Lists use keyset pagination on their sort key (no OFFSET, no COUNT over the table), so a page
+costs the same at row 10 and at row 1,000,000, and each list is one query whatever its length.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from devices.identifiers import node_search_key
+from devices.models import OPEN_SWAP_STATES, Device, Swap, SwapState
+from devices.roles import can_view_swap
+
+MAX_PAGE_SIZE = 200
+MAX_QUERY_LENGTH = 300
+
+
+@dataclass(frozen=True)
+class DevicePage:
+    items: list[Device]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class SwapPage:
+    items: list[Swap]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    """What the platform says about a device right now; `error` is staff-facing text."""
+
+    status: str | None = None
+    status_detail: str | None = None
+    node_id: str | None = None
+    activated: bool | None = None
+    error: str = ""
+    error_code: str = ""
+
+
+def encode_cursor(values: list[Any]) -> str:
+    raw = json.dumps(values, separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
+    """The values of a cursor we made; None (start over) for anything else."""
+    if not cursor or len(cursor) > 2048:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (binascii.Error, ValueError, UnicodeError):
+        return None
+    if not isinstance(values, list) or len(values) != size:
+        return None
+    return values
+
+
+def _limit(limit: int) -> int:
+    return max(1, min(int(limit), MAX_PAGE_SIZE))
+
+
+def device_search(
+    *, query: str, after: str | None = None, limit: int = 25, include_deleted: bool = False
+) -> DevicePage:
+    """Devices matching the search box, ordered by (name, id), one keyset page.
+
+    Matches deviceId exactly, the nodeId by its normalised key exactly or as a prefix (IMEI with
+    or without urn:imei:, MAC in any notation), and the name as a case-insensitive prefix.
+    Prefix rather than substring on the name: a prefix can use an index (see migration 0004),
+    a substring scans a million rows.
+    """
+    query = (query or "").strip()[:MAX_QUERY_LENGTH]
+    limit = _limit(limit)
+    devices: QuerySet[Device] = Device.objects.all()
+    if not include_deleted:
+        devices = devices.filter(deleted_on_platform_at__isnull=True)
+    if query:
+        match = Q(device_id=query) | Q(name__istartswith=query)
+        key = node_search_key(query)
+        if key:
+            match |= Q(node_key__startswith=key)
+        devices = devices.filter(match)
+    position = decode_cursor(after, 2)
+    if position is not None:
+        name, pk = position
+        if isinstance(name, str) and isinstance(pk, int):
+            devices = devices.filter(Q(name__gt=name) | Q(name=name, id__gt=pk))
+    rows = list(devices.order_by("name", "id")[: limit + 1])
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor([rows[-1].name, rows[-1].pk])
+    return DevicePage(items=rows, next_cursor=next_cursor)
+
+
+def device_get(*, device_id: str) -> Device | None:
+    return Device.objects.filter(device_id=device_id).first()
+
+
+def device_live_status(*, device: Device, max_wait: float = 5.0) -> LiveStatus:
+    """Ask the platform for the device's status; platform errors become `error` text."""
+    from devices.platform import PlatformError, get_client
+
+    try:
+        platform_device = get_client().get_device(
+            device.device_id, app_id=device.app_id or None, max_wait=max_wait
+        )
+    except PlatformError as exc:
+        return LiveStatus(error=exc.handling_text, error_code=exc.code or "")
+    info = platform_device.info
+    detail = info.status_detail
+    activated = None
+    if info.status == "INACTIVE" or detail == "NOT_ACTIVE":
+        activated = False
+    elif info.status in ("ONLINE", "OFFLINE", "ABNORMAL"):
+        activated = True
+    return LiveStatus(
+        status=info.status, status_detail=detail, node_id=info.node_id, activated=activated
+    )
+
+
+def open_swap_for_device(*, device: Device) -> Swap | None:
+    return device.swaps.filter(state__in=OPEN_SWAP_STATES).order_by("-created_at", "-id").first()
+
+
+def swap_awaiting_binding(*, device_id: str) -> Swap | None:
+    """The swap whose code the device may be binding with (for expired/bound pushes)."""
+    return (
+        Swap.objects.filter(
+            device__device_id=device_id, state__in=(SwapState.SENDING, SwapState.CODE_ISSUED)
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def _swaps() -> QuerySet[Swap]:
+    return Swap.objects.select_related("device", "requested_by", "decided_by", "reissue_of")
+
+
+def swap_for_user(*, user: Any, swap_id: int) -> Swap:
+    """The swap if this user may see it: Swap.DoesNotExist or PermissionDenied otherwise."""
+    swap = _swaps().get(pk=swap_id)
+    if not can_view_swap(user, swap):
+        raise PermissionDenied("You may not see this swap.")
+    return swap
+
+
+def _visible_swaps(user: Any) -> QuerySet[Swap]:
+    swaps = _swaps()
+    if not (
+        user.has_perm("devices.manage_any_swap")
+        or user.has_perm("devices.view_history")
+        or user.has_perm("devices.view_swap")
+    ):
+        swaps = swaps.filter(requested_by_id=user.pk)
+    return swaps
+
+
+def swaps_for_device(*, device: Device, user: Any, limit: int = 20) -> list[Swap]:
+    """The latest swaps of one device this user may see, newest first."""
+    return list(_visible_swaps(user).filter(device=device).order_by("-created_at", "-id")[:limit])
+
+
+def swap_history(
+    *,
+    user: Any,
+    state: str = "",
+    device_query: str = "",
+    requested_by_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> SwapPage:
+    """Swaps this user may see, newest first, filtered, one keyset page on (created_at, id)."""
+    limit = _limit(limit)
+    swaps = _visible_swaps(user)
+    if state and state in SwapState.values:
+        swaps = swaps.filter(state=state)
+    if device_query:
+        device_query = device_query.strip()[:MAX_QUERY_LENGTH]
+        key = node_search_key(device_query)
+        match = Q(device__device_id=device_query) | Q(device__name__istartswith=device_query)
+        if key:
+            match |= Q(device__node_key__startswith=key) | Q(new_node_id__iexact=device_query)
+        swaps = swaps.filter(match)
+    if requested_by_id is not None:
+        swaps = swaps.filter(requested_by_id=requested_by_id)
+    if since is not None:
+        swaps = swaps.filter(created_at__gte=since)
+    if until is not None:
+        swaps = swaps.filter(created_at__lt=until)
+    position = decode_cursor(after, 2)
+    if position is not None:
+        created_text, pk = position
+        created = parse_datetime(created_text) if isinstance(created_text, str) else None
+        if created is not None and isinstance(pk, int):
+            if timezone.is_naive(created):
+                created = timezone.make_aware(created, UTC)
+            swaps = swaps.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=pk))
+    rows = list(swaps.order_by("-created_at", "-id")[: limit + 1])
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].pk])
+    return SwapPage(items=rows, next_cursor=next_cursor)

@@ -1,0 +1,58 @@
+"""Thin Celery tasks: they take ids, call one service, and turn its answer into a retry."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import MaxRetriesExceededError, SoftTimeLimitExceeded
+
+from devices.services.swaps import (
+    SwapRetryLater,
+    retry_delay,
+    swap_release_interrupted,
+)
+from devices.services.swaps import swap_send as swap_send_service
+from devices.services.swaps import swaps_sweep as swaps_sweep_service
+
+logger = logging.getLogger(__name__)
+
+# Both well under the broker's visibility timeout (3600 s), so a late ack never redelivers.
+SWAP_SEND_SOFT_TIME_LIMIT = 60
+SWAP_SEND_TIME_LIMIT = 90
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=8,
+    soft_time_limit=SWAP_SEND_SOFT_TIME_LIMIT,
+    time_limit=SWAP_SEND_TIME_LIMIT,
+)
+def swap_send(self, swap_id: int) -> None:
+    try:
+        swap_send_service(swap_id=swap_id)
+    except SwapRetryLater as exc:
+        try:
+            raise self.retry(countdown=exc.countdown, exc=None) from None
+        except MaxRetriesExceededError:
+            # The swap stays queued with its next_attempt_at; the sweeper enqueues it again.
+            logger.warning("swap %s: task retries used up; left to the sweeper", swap_id)
+    except SoftTimeLimitExceeded:
+        if swap_release_interrupted(swap_id=swap_id):
+            logger.warning("swap %s: send interrupted by the time limit; will reconcile", swap_id)
+            raise self.retry(countdown=retry_delay(1)) from None
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+def swaps_sweep() -> dict[str, int]:
+    result = swaps_sweep_service()
+    return {"requeued": result.requeued, "recovered": result.recovered, "expired": result.expired}
+
+
+@shared_task(acks_late=True, soft_time_limit=1500, time_limit=1800)
+def devices_sync() -> None:
+    from devices.services.sync import devices_sync as devices_sync_service
+
+    devices_sync_service()
