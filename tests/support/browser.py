@@ -1,1 +1,81 @@
-"""Fixtures: browser (filled in by its owner)."""
+"""Fixtures: a real browser (Debian's Chromium driven by Playwright) and screenshot helpers.
+
+pytest-playwright is not used: `browser` launches /usr/bin/chromium itself, `page` gives each
+test a fresh context, and `screenshot(page, name)` keeps desktop and phone shots under
+artifacts/screenshots/ for CI.
+"""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.environment import chromium_path, require
+
+# Playwright's sync API runs an event loop in this thread; Django's async-safety check would
+# then refuse ORM calls made by the test itself.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    path = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else chromium_path()
+    require(path is not None, "Debian's Chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - a dev dependency
+        require(False, "playwright is not installed (pip install -e '.[dev]')")
+        raise
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    context = browser.new_context(viewport=DESKTOP, locale="en-GB")  # type: ignore[attr-defined]
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def screenshot(page: object, name: str) -> list[Path]:
+    """Save the current page at desktop and phone widths; returns the files written."""
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    original = page.viewport_size or DESKTOP  # type: ignore[attr-defined]
+    written = []
+    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)  # type: ignore[attr-defined]
+        target = ARTIFACTS_DIR / f"{name}-{label}.png"
+        page.screenshot(path=str(target), full_page=True)  # type: ignore[attr-defined]
+        written.append(target)
+    page.set_viewport_size(original)  # type: ignore[attr-defined]
+    return written
+
+
+def log_in(page: object, live_server_url: str, username: str, password: str) -> None:
+    page.goto(f"{live_server_url}/login/")  # type: ignore[attr-defined]
+    page.get_by_label("Username").fill(username)  # type: ignore[attr-defined]
+    page.get_by_label("Password").fill(password)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
+    page.wait_for_url(f"{live_server_url}/")  # type: ignore[attr-defined]

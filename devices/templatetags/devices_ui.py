@@ -1,0 +1,75 @@
+"""Small presentation helpers for the device and swap pages."""
+
+from datetime import datetime, timedelta
+
+from django import template
+
+register = template.Library()
+
+_STATE_TONES = {
+    "pending_approval": "wait",
+    "queued": "wait",
+    "sending": "wait",
+    "code_issued": "active",
+    "bound": "good",
+    "expired": "bad",
+    "failed": "bad",
+    "cancelled": "muted",
+    "rejected": "bad",
+}
+_STATUS_TONES = {
+    "ONLINE": "good",
+    "OFFLINE": "muted",
+    "ABNORMAL": "warn",
+    "INACTIVE": "wait",
+    "UNKNOWN": "muted",
+}
+
+
+@register.filter
+def duration(value: timedelta | int | float | None) -> str:
+    """A span of time in plain words: "45 s", "1 min 12 s", "2 h 5 min", "3 d 4 h"."""
+    if value is None or value == "":
+        return ""
+    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
+    seconds = max(seconds, 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+@register.simple_tag
+def elapsed(start: datetime | None, end: datetime | None) -> str:
+    if start is None or end is None:
+        return ""
+    return duration(end - start)
+
+
+@register.filter
+def swap_tone(state: str) -> str:
+    return _STATE_TONES.get(str(state), "muted")
+
+
+@register.filter
+def status_tone(status: str) -> str:
+    return _STATUS_TONES.get(str(status), "muted")
+
+
+@register.simple_tag
+def remaining(expires_at: datetime | None, now: datetime | None) -> str:
+    """Time left as the countdown shows it (mm:ss, or h:mm:ss past an hour)."""
+    if expires_at is None or now is None:
+        return ""
+    seconds = max(int((expires_at - now).total_seconds()), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes:02d}:{secs:02d}"

@@ -1,0 +1,110 @@
+/* Small enhancements; every page works without them. */
+(function () {
+  "use strict";
+
+  /* --- Copy button: navigator.clipboard, falling back to a selection + execCommand. --- */
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    return new Promise(function (resolve, reject) {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.style.position = "fixed";
+      area.style.opacity = "0";
+      document.body.appendChild(area);
+      area.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      document.body.removeChild(area);
+      ok ? resolve() : reject(new Error("copy failed"));
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy-target]");
+    if (!button) return;
+    var source = document.getElementById(button.dataset.copyTarget);
+    if (!source) return;
+    var label = button.dataset.label || button.textContent;
+    button.dataset.label = label;
+    copyText(source.textContent.trim()).then(function () {
+      button.textContent = "Copied ✓";
+    }, function () {
+      button.textContent = "Select the code and copy it";
+    }).then(function () {
+      setTimeout(function () { button.textContent = label; }, 2500);
+    });
+  });
+
+  /* --- The swap form: show what applies to the chosen options. --- */
+  function checkedValue(form, name) {
+    var input = form.querySelector('input[name="' + name + '"]:checked');
+    return input ? input.value : "";
+  }
+
+  function syncForm(form) {
+    var kind = checkedValue(form, "kind");
+    var mode = checkedValue(form, "verify_code_mode");
+    form.querySelectorAll("[data-show-when-kind]").forEach(function (el) {
+      el.hidden = el.dataset.showWhenKind !== kind;
+    });
+    form.querySelectorAll("[data-show-when-mode]").forEach(function (el) {
+      el.hidden = el.dataset.showWhenMode !== mode;
+    });
+    var identifier = form.querySelector('input[name="new_identifier"]');
+    if (identifier) identifier.inputMode = kind === "imei" ? "numeric" : "text";
+    var timeout = form.querySelector('input[name="timeout_seconds"]');
+    form.querySelectorAll("[data-warn-when-zero]").forEach(function (el) {
+      el.hidden = !(timeout && timeout.value.trim() === "0");
+    });
+  }
+
+  function enhance(root) {
+    if (!root || !root.querySelectorAll) return;
+    root.querySelectorAll("[data-copy-target][hidden]").forEach(function (button) {
+      button.hidden = false;
+    });
+    var forms = root.matches && root.matches(".swap-form") ? [root] : root.querySelectorAll(".swap-form");
+    forms.forEach(syncForm);
+  }
+
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest && event.target.closest(".swap-form");
+    if (form) syncForm(form);
+  });
+  document.addEventListener("input", function (event) {
+    var form = event.target.closest && event.target.closest(".swap-form");
+    if (form && event.target.name === "timeout_seconds") syncForm(form);
+  });
+
+  /* --- htmx errors become a visible, plain message instead of silence. --- */
+  function banner(text) {
+    var el = document.getElementById("htmx-problem");
+    if (!el) {
+      el = document.createElement("p");
+      el.id = "htmx-problem";
+      el.className = "alert alert-floating";
+      el.setAttribute("role", "alert");
+      document.body.appendChild(el);
+    }
+    el.textContent = text;
+    clearTimeout(el._hide);
+    el._hide = setTimeout(function () { el.remove(); }, 8000);
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    if (status === 403) banner("You are not allowed to do that. Reload the page or sign in again.");
+    else if (status === 404) banner("That item no longer exists. Reload the page.");
+    else banner("The server had a problem (" + status + "). Try again in a moment.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    banner("No connection to the server. Check your signal; the page retries by itself.");
+  });
+
+  document.addEventListener("DOMContentLoaded", function () { enhance(document); });
+  document.addEventListener("htmx:load", function (event) { enhance(event.detail.elt); });
+  if (document.readyState !== "loading") enhance(document);
+})();
