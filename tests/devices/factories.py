@@ -74,7 +74,8 @@ def make_swap(*, verify_code: str | None = None, **fields: Any) -> Swap:
     }
     values.update(fields)
     if verify_code is not None:
-        values.setdefault("state", SwapState.CODE_ISSUED)
+        if "state" not in fields:
+            values["state"] = SwapState.CODE_ISSUED
         values["verify_code_encrypted"] = encrypt_code(verify_code)
         values["verify_code_hint"] = code_hint(verify_code)
         values["verify_code_hash"] = hash_code(verify_code)
