@@ -215,6 +215,9 @@ IOT_CLIENT_CERT = os.environ.get("IOT_CLIENT_CERT", "")
 IOT_CLIENT_KEY = os.environ.get("IOT_CLIENT_KEY", "")
 IOT_VERIFY_HOSTNAME = env_bool("IOT_VERIFY_HOSTNAME", True)
 IOT_FLOW_LIMIT_PER_MINUTE = env_int("IOT_FLOW_LIMIT_PER_MINUTE", 90)
+# Seconds added to the client's 60 s flow window (network delay); pause after a 1010009.
+IOT_FLOW_WINDOW_MARGIN = env_float("IOT_FLOW_WINDOW_MARGIN", 1.0)
+IOT_FLOW_COOLDOWN_SECONDS = env_float("IOT_FLOW_COOLDOWN_SECONDS", 10.0)
 # Keys of the shared store (Redis or database) start with this; tests give each run its own.
 IOT_STORE_PREFIX = os.environ.get("IOT_STORE_PREFIX", "iotadmin:")
 IOT_CONNECT_TIMEOUT = env_float("IOT_CONNECT_TIMEOUT", 5.0)

@@ -1,0 +1,108 @@
+"""Everything that speaks to the OceanConnect platform. Plain typed values in and out.
+
+`get_client()` builds the process-wide client from Django settings (one requests.Session per
+process, rebuilt after a fork) with the shared store: Redis when REDIS_URL is set, else the
+database store from devices/platform_db_store.py.
+"""
+
+import os
+import threading
+from typing import Any
+
+from .catalogue import CATALOGUE, handling_text
+from .client import PlatformClient
+from .config import PlatformConfig
+from .errors import (
+    PlatformError,
+    PlatformOutcomeUnknown,
+    PlatformPermanentError,
+    PlatformRetryableError,
+    PlatformThrottled,
+)
+from .store import MemoryStore, RedisStore, SharedStore, StoreUnavailable
+from .types import (
+    AccessToken,
+    ActivationStatus,
+    DeviceInfo,
+    DevicePage,
+    PlatformDevice,
+    RefreshDeviceKeyResult,
+    RegisteredDevice,
+    Subscription,
+    parse_timestamp,
+)
+
+__all__ = [
+    "CATALOGUE",
+    "AccessToken",
+    "ActivationStatus",
+    "DeviceInfo",
+    "DevicePage",
+    "MemoryStore",
+    "PlatformClient",
+    "PlatformConfig",
+    "PlatformDevice",
+    "PlatformError",
+    "PlatformOutcomeUnknown",
+    "PlatformPermanentError",
+    "PlatformRetryableError",
+    "PlatformThrottled",
+    "RedisStore",
+    "RefreshDeviceKeyResult",
+    "RegisteredDevice",
+    "SharedStore",
+    "StoreUnavailable",
+    "Subscription",
+    "build_client",
+    "build_store",
+    "get_client",
+    "handling_text",
+    "parse_timestamp",
+    "reset_client",
+]
+
+_lock = threading.Lock()
+_client: PlatformClient | None = None
+_client_pid: int | None = None
+
+
+def build_store(settings: Any) -> SharedStore:
+    """The shared store the settings select: Redis when REDIS_URL is set, else the database."""
+    prefix = str(getattr(settings, "IOT_STORE_PREFIX", "iotadmin:"))
+    redis_url = str(getattr(settings, "REDIS_URL", "") or "")
+    if redis_url:
+        return RedisStore(redis_url, prefix)
+    from devices.platform_db_store import DatabaseStore
+
+    return DatabaseStore(prefix)
+
+
+def build_client(settings: Any = None) -> PlatformClient:
+    """A new client from settings (Django's when not given)."""
+    if settings is None:
+        from django.conf import settings as django_settings
+
+        settings = django_settings
+    return PlatformClient(
+        config=PlatformConfig.from_settings(settings), store=build_store(settings)
+    )
+
+
+def get_client() -> PlatformClient:
+    """The process's client; a forked child (Celery prefork) builds its own."""
+    global _client, _client_pid
+    with _lock:
+        if _client is None or _client_pid != os.getpid():
+            _client = build_client()
+            _client_pid = os.getpid()
+        return _client
+
+
+def reset_client() -> None:
+    """Forget the process's client (after settings change, in tests)."""
+    global _client, _client_pid
+    with _lock:
+        if _client is not None and _client_pid == os.getpid():
+            _client.close()
+        _client = None
+        _client_pid = None

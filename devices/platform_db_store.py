@@ -1,0 +1,183 @@
+"""The platform client's shared store on the database, for deployments without Redis.
+
+Each primitive is one short transaction. On SQLite the settings make transactions IMMEDIATE
+(the write lock is taken at BEGIN), which serialises them across processes; on PostgreSQL
+every primitive first locks one row in PlatformStoreEntry with SELECT ... FOR UPDATE.
+Call the platform outside a transaction of your own: slots reserved inside one stay invisible
+to other processes until it commits.
+
+Flow-limit slots live in PlatformCallSlot, which has no prefix column: all clients using this
+database share one flow window (which is what one platform application needs anyway).
+"""
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.db import DatabaseError, IntegrityError, transaction
+
+from devices.models import PlatformCallSlot, PlatformStoreEntry
+from devices.platform.store import COOLDOWN_KEY, StoreUnavailable
+
+_GUARD_KEY = "store:guard"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _store_errors(method: F) -> F:
+    """Database failures (locked, gone) surface as StoreUnavailable: nothing was sent."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except DatabaseError as exc:
+            raise StoreUnavailable(f"database store unavailable ({type(exc).__name__})") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class DatabaseStore:
+    """Shared store on the default database (PlatformStoreEntry and PlatformCallSlot)."""
+
+    def __init__(self, prefix: str, clock: Callable[[], float] = time.time) -> None:
+        self.prefix = prefix
+        self._clock = clock
+        self._guard_ready = False
+
+    def __repr__(self) -> str:
+        return f"DatabaseStore(prefix={self.prefix!r})"
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    def _ensure_guard(self) -> None:
+        if self._guard_ready:
+            return
+        try:
+            with transaction.atomic():
+                PlatformStoreEntry.objects.get_or_create(key=self._k(_GUARD_KEY))
+        except IntegrityError:
+            pass  # another process created it first
+        self._guard_ready = True
+
+    def _lock_guard(self) -> None:
+        """Serialise with every other process (row lock on PostgreSQL; a no-op on SQLite,
+        whose IMMEDIATE transaction already holds the database write lock)."""
+        list(
+            PlatformStoreEntry.objects.select_for_update()
+            .filter(key=self._k(_GUARD_KEY))
+            .values_list("key", flat=True)
+        )
+
+    def _atomic_guarded(self) -> transaction.Atomic:
+        self._ensure_guard()
+        return transaction.atomic()
+
+    @_store_errors
+    def get(self, key: str) -> str | None:
+        now = self._clock()
+        row = (
+            PlatformStoreEntry.objects.filter(key=self._k(key))
+            .values_list("value", "expires_at")
+            .first()
+        )
+        if row is None:
+            return None
+        value, expires_at = row
+        if expires_at is not None and expires_at <= now:
+            return None
+        return value
+
+    @_store_errors
+    def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+        expires_at = self._clock() + ttl if ttl is not None else None
+        with self._atomic_guarded():
+            self._lock_guard()
+            PlatformStoreEntry.objects.update_or_create(
+                key=self._k(key), defaults={"value": value, "expires_at": expires_at}
+            )
+
+    @_store_errors
+    def delete(self, key: str) -> None:
+        PlatformStoreEntry.objects.filter(key=self._k(key)).delete()
+
+    @_store_errors
+    def acquire_lock(self, key: str, *, owner: str, ttl: float) -> bool:
+        with self._atomic_guarded():
+            self._lock_guard()
+            now = self._clock()
+            row = PlatformStoreEntry.objects.filter(key=self._k(key)).first()
+            if row is not None and row.value and (row.expires_at is None or row.expires_at > now):
+                return False
+            PlatformStoreEntry.objects.update_or_create(
+                key=self._k(key), defaults={"value": owner, "expires_at": now + ttl}
+            )
+            return True
+
+    @_store_errors
+    def release_lock(self, key: str, *, owner: str) -> None:
+        PlatformStoreEntry.objects.filter(key=self._k(key), value=owner).delete()
+
+    @_store_errors
+    def reserve_slot(self, *, limit: int, window: float) -> float:
+        with self._atomic_guarded():
+            self._lock_guard()
+            now = self._clock()
+            cooldown = self._cooldown_until()
+            if cooldown > now:
+                return cooldown - now
+            PlatformCallSlot.objects.filter(at__lte=now - window).delete()
+            if PlatformCallSlot.objects.count() < limit:
+                PlatformCallSlot.objects.create(at=now)
+                return 0.0
+            oldest = PlatformCallSlot.objects.order_by("at").values_list("at", flat=True)[0]
+            return max(0.001, oldest + window - now)
+
+    def _cooldown_until(self) -> float:
+        raw = (
+            PlatformStoreEntry.objects.filter(key=self._k(COOLDOWN_KEY))
+            .values_list("value", flat=True)
+            .first()
+        )
+        try:
+            return float(raw) if raw else 0.0
+        except ValueError:
+            return 0.0
+
+    @_store_errors
+    def start_cooldown(self, *, seconds: float) -> None:
+        with self._atomic_guarded():
+            self._lock_guard()
+            now = self._clock()
+            until = max(self._cooldown_until(), now + seconds)
+            PlatformStoreEntry.objects.update_or_create(
+                key=self._k(COOLDOWN_KEY), defaults={"value": repr(until), "expires_at": until}
+            )
+
+    @_store_errors
+    def cooldown_remaining(self) -> float:
+        now = self._clock()
+        return max(0.0, self._cooldown_until() - now)
+
+    @_store_errors
+    def slot_times(self, *, window: float) -> list[float]:
+        now = self._clock()
+        return list(
+            PlatformCallSlot.objects.filter(at__gt=now - window)
+            .order_by("at")
+            .values_list("at", flat=True)
+        )
+
+    def clear(self) -> None:
+        """Delete every entry under this prefix and every slot (tests)."""
+        PlatformStoreEntry.objects.filter(key__startswith=self.prefix).delete()
+        PlatformCallSlot.objects.all().delete()
+        self._guard_ready = False
+
+    def close(self) -> None:
+        pass
+
+
+__all__ = ["DatabaseStore", "StoreUnavailable"]
