@@ -24,4 +24,6 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self) -> None:
+        from audit import signals  # noqa: F401  (connects the sign-in and user-change receivers)
+
         post_migrate.connect(_ensure_triggers, sender=self, dispatch_uid="audit_ensure_triggers")

@@ -72,7 +72,7 @@ class AuditEventQuerySet(models.QuerySet):
         raise AppendOnlyError("audit events are append-only")
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso_utc(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
@@ -116,7 +116,7 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {_iso(self.at)} {self.action} by {self.actor_name or '-'}"
+        return f"#{self.pk} {iso_utc(self.at)} {self.action} by {self.actor_name or '-'}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Append to the chain; an event that exists can never be saved again."""
@@ -163,7 +163,7 @@ class AuditEvent(models.Model):
         action = getattr(self.action, "value", self.action)
         return {
             "v": 1,
-            "at": _iso(self.at),
+            "at": iso_utc(self.at),
             "actor_id": self.actor_id,
             "actor_name": self.actor_name,
             "ip": canonical_ip(self.ip),
