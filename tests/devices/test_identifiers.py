@@ -1,0 +1,118 @@
+import pytest
+
+from devices.identifiers import InvalidNodeId, NodeId, luhn_check_digit, node_search_key
+from devices.models import Chipset, NodeIdKind
+
+IMEI = "862177041314827"
+
+
+def test_luhn_check_digit_of_a_known_imei():
+    assert luhn_check_digit(IMEI[:-1]) == 7
+
+
+def test_qualcomm_imei_gets_the_urn_prefix():
+    node_id = NodeId.from_imei(IMEI, chipset=Chipset.QUALCOMM)
+    assert node_id == NodeId(value=f"urn:imei:{IMEI}", kind=NodeIdKind.IMEI, chipset="qualcomm")
+
+
+def test_hisilicon_imei_is_bare():
+    assert NodeId.from_imei(IMEI, chipset=Chipset.HISILICON).value == IMEI
+
+
+@pytest.mark.parametrize(
+    "typed", [f"urn:imei:{IMEI}", f"URN:IMEI:{IMEI}", f" {IMEI} ", "86-217704-131482-7"]
+)
+def test_imei_typed_with_prefix_or_label_grouping_is_accepted(typed):
+    assert NodeId.parse(typed, NodeIdKind.IMEI, Chipset.HISILICON).value == IMEI
+
+
+def test_imei_with_wrong_check_digit_says_which_digit_is_expected():
+    with pytest.raises(InvalidNodeId) as info:
+        NodeId.parse("862177041314820", NodeIdKind.IMEI, Chipset.QUALCOMM)
+    assert "the last digit should be 7 for 86217704131482" in info.value.message
+
+
+def test_imei_too_short_says_how_many_digits_were_typed():
+    with pytest.raises(InvalidNodeId) as info:
+        NodeId.parse("86217704131482", NodeIdKind.IMEI, Chipset.QUALCOMM)
+    assert info.value.message == "An IMEI has 15 digits; you typed 14."
+
+
+def test_imei_with_a_letter_is_refused():
+    with pytest.raises(InvalidNodeId, match="'A' is not a digit"):
+        NodeId.parse("86217704131482A", NodeIdKind.IMEI, Chipset.QUALCOMM)
+
+
+def test_imei_needs_a_chipset():
+    with pytest.raises(InvalidNodeId, match="Choose the chipset"):
+        NodeId.parse(IMEI, NodeIdKind.IMEI, "")
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "aa:bb:cc:dd:ee:0f",
+        "AA-BB-CC-DD-EE-0F",
+        "aabb.ccdd.ee0f",
+        "AABBCCDDEE0F",
+        " aa:bb:cc:dd:ee:0f ",
+    ],
+)
+def test_mac_in_any_common_notation_becomes_upper_case_colons(typed):
+    assert NodeId.parse(typed, NodeIdKind.MAC).value == "AA:BB:CC:DD:EE:0F"
+
+
+@pytest.mark.parametrize("typed", ["aa:bb:cc:dd:ee", "aa:bb:cc:dd:ee:gg", "aa:bb-cc:dd:ee:ff", ""])
+def test_malformed_mac_is_refused_with_the_accepted_forms(typed):
+    with pytest.raises(InvalidNodeId, match="12 hexadecimal digits"):
+        NodeId.parse(typed, NodeIdKind.MAC)
+
+
+def test_serial_is_trimmed_and_kept_as_typed():
+    assert NodeId.parse("  SN-0042-ab ", NodeIdKind.SERIAL) == NodeId(
+        "SN-0042-ab", NodeIdKind.SERIAL
+    )
+
+
+def test_node_id_longer_than_256_characters_is_refused():
+    with pytest.raises(InvalidNodeId, match="at most 256 characters; this one has 257"):
+        NodeId.parse("x" * 257, NodeIdKind.OTHER)
+
+
+def test_empty_or_control_characters_are_refused():
+    with pytest.raises(InvalidNodeId, match="Enter the serial number"):
+        NodeId.parse("   ", NodeIdKind.SERIAL)
+    with pytest.raises(InvalidNodeId, match="control characters"):
+        NodeId.parse("abc\ndef", NodeIdKind.OTHER)
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(InvalidNodeId, match="IMEI, MAC, serial or other"):
+        NodeId.parse("abc", "phone")
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (f"urn:imei:{IMEI}", IMEI),
+        (IMEI, IMEI),
+        ("AA:BB:CC:DD:EE:0F", "aabbccddee0f"),
+        ("aabb.ccdd.ee0f", "aabbccddee0f"),
+        ("aa-bb-cc", "aabbcc"),
+        ("Sensor-12", "sensor-12"),
+    ],
+)
+def test_search_key_normalises_both_stored_and_typed_node_ids(raw, key):
+    assert node_search_key(raw) == key
+
+
+@pytest.mark.django_db
+def test_device_save_keeps_node_key_in_step_with_node_id():
+    from tests.devices.factories import make_device
+
+    device = make_device(node_id=f"urn:imei:{IMEI}")
+    assert device.node_key == IMEI
+    device.node_id = "AA:BB:CC:DD:EE:0F"
+    device.save(update_fields=["node_id"])
+    device.refresh_from_db()
+    assert device.node_key == "aabbccddee0f"
