@@ -184,6 +184,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_IMPORTS = ["devices.tasks_push"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 IOT_SYNC_INTERVAL_SECONDS = env_int("IOT_SYNC_INTERVAL_SECONDS", 900)
 SWAP_SWEEP_INTERVAL_SECONDS = env_int("SWAP_SWEEP_INTERVAL_SECONDS", 60)
@@ -229,6 +230,14 @@ IOT_CALLBACK_URL = os.environ.get(
     "IOT_CALLBACK_URL", f"http://127.0.0.1:8000/platform/push/{IOT_PUSH_SECRET}/"
 )
 IOT_PUSH_MAX_BYTES = env_int("IOT_PUSH_MAX_BYTES", 64 * 1024)
+# Apps that authorize ours and whose devices the sync mirrors too (the simulator's by default).
+IOT_AUTHORIZING_APP_IDS = [
+    a.strip()
+    for a in os.environ.get(
+        "IOT_AUTHORIZING_APP_IDS", "partner-app" if "IOT_PLATFORM_URL" not in os.environ else ""
+    ).split(",")
+    if a.strip()
+]
 # Demo mode lets a trainer "plug in" a replacement unit through the simulator.
 IOT_DEMO_MODE = env_bool("IOT_DEMO_MODE", DEBUG)
 # verifyCodes are encrypted at rest with this key while valid (Fernet, derived if unset).
@@ -237,7 +246,10 @@ IOT_CODE_ENCRYPTION_KEY = env_file_or_value("IOT_CODE_ENCRYPTION_KEY", "")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "iotadmin.middleware.RequestIdLogFilter"}},
+    "filters": {
+        "request_id": {"()": "iotadmin.middleware.RequestIdLogFilter"},
+        "redact_push_secret": {"()": "devices.push_logging.RedactPushSecretFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
     },
@@ -245,7 +257,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["request_id"],
+            "filters": ["request_id", "redact_push_secret"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},

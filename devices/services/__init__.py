@@ -1,5 +1,6 @@
 """Every write of the devices app; one module per area, re-exported here."""
 
+from devices.services.push import InvalidPush, PushOutcome, push_parse, push_receive
 from devices.services.swaps import (
     SwapRefused,
     SwapRetryLater,
@@ -14,11 +15,18 @@ from devices.services.swaps import (
     swap_send,
     swaps_sweep,
 )
+from devices.services.sync import SyncResult, devices_sync
 
 __all__ = [
+    "InvalidPush",
+    "PushOutcome",
     "SwapRefused",
     "SwapRetryLater",
     "SweepResult",
+    "SyncResult",
+    "devices_sync",
+    "push_parse",
+    "push_receive",
     "swap_cancel",
     "swap_mark_bound",
     "swap_mark_expired",

@@ -1,0 +1,371 @@
+"""Platform push notifications: validate a body (`push_parse`) and apply it (`push_receive`).
+
+Ordering rule (pushes may arrive twice and out of order):
+- A push's time is its explicit event time (top-level `eventTime`/`timestamp`, platform format
+  `yyyyMMdd'T'HHmmss'Z'` or ISO 8601) when it carries one, else the moment our endpoint received
+  it (stamped before queueing, so the receipt order survives a busy worker).
+- `Device.platform_updated_at` is the time of the newest state we hold. A state-changing push
+  older than it is ignored ("stale"); a push whose values we already hold writes nothing, so a
+  duplicate changes nothing twice.
+- deviceIds are never reused: after a deletion, only a deviceAdded with an explicit event time
+  newer than the deletion restores the device (a late retry of the original deviceAdded does
+  not); deviceInfoChanged and bindDevice never touch a deleted device's fields.
+- bindDevice results go to the swap state machine, which is idempotent on its own; an
+  "expired" result only closes a swap whose code was issued before the push was received.
+Explicit nulls in deviceInfo mean "unchanged".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditAction
+from audit.services import audit_record
+from devices.identifiers import node_search_key
+from devices.models import Device, DeviceStatus, Swap, SwapState
+from devices.services.swaps import swap_mark_bound, swap_mark_expired
+from devices.services.sync import device_activated, device_status
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_TYPES = ("bindDevice", "deviceInfoChanged", "deviceAdded", "deviceDeleted")
+BIND_RESULTS = ("succeeded", "expired")
+MAX_ID_LENGTH = 256
+# deviceInfo key on the wire -> (Device field, longest value the column takes).
+DEVICE_INFO_FIELDS: dict[str, tuple[str, int]] = {
+    "nodeId": ("node_id", 256),
+    "name": ("name", 256),
+    "manufacturerName": ("manufacturer", 256),
+    "model": ("model", 256),
+    "deviceType": ("device_type", 256),
+    "protocolType": ("protocol", 64),
+    "status": ("status", 64),
+    "statusDetail": ("status_detail", 64),
+}
+EVENT_TIME_KEYS = ("eventTime", "timestamp")
+
+
+class InvalidPush(ValueError):
+    """A body we refuse; the message says why and never quotes the body's values."""
+
+
+@dataclass(frozen=True)
+class PushNotification:
+    """One validated push: only the fields we use, every one a plain string (or None)."""
+
+    notify_type: str
+    device_id: str
+    gateway_id: str = ""
+    result_code: str = ""
+    event_time: datetime | None = None
+    device_info: dict[str, str | None] = field(default_factory=dict)
+
+    def as_payload(self) -> dict[str, Any]:
+        """The platform-shaped body again, reduced to what we validated (a task argument)."""
+        payload: dict[str, Any] = {"notifyType": self.notify_type, "deviceId": self.device_id}
+        if self.gateway_id:
+            payload["gatewayId"] = self.gateway_id
+        if self.result_code:
+            payload["resultCode"] = self.result_code
+        if self.event_time is not None:
+            payload["eventTime"] = self.event_time.strftime("%Y%m%dT%H%M%SZ")
+        if self.device_info:
+            payload["deviceInfo"] = dict(self.device_info)
+        return payload
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """What applying one push did (also the `outcome` recorded in the audit trail)."""
+
+    notify_type: str
+    device_id: str
+    outcome: str
+    changed: bool
+
+
+def _parse_event_time(raw: object) -> datetime:
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidPush("eventTime must be a timestamp like 20151212T121212Z")
+    text = raw.strip()
+    try:
+        parsed = datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidPush("eventTime must be a timestamp like 20151212T121212Z") from None
+        if timezone.is_naive(parsed):
+            parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _string(value: object, *, name: str, max_length: int = MAX_ID_LENGTH) -> str:
+    if not isinstance(value, str):
+        raise InvalidPush(f"{name} must be a string")
+    if len(value) > max_length:
+        raise InvalidPush(f"{name} is longer than {max_length} characters")
+    return value
+
+
+def push_parse(*, body: bytes) -> PushNotification:
+    """Validate a push body; raise InvalidPush with a short reason for anything else."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidPush("body is not UTF-8 text") from None
+    except ValueError:
+        raise InvalidPush("body is not JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidPush("body is not a JSON object")
+    notify_type = data.get("notifyType")
+    if notify_type not in NOTIFY_TYPES:
+        raise InvalidPush(
+            "notifyType is missing" if notify_type is None else "notifyType is not one we handle"
+        )
+    device_id = data.get("deviceId")
+    if device_id is None or device_id == "":
+        raise InvalidPush("deviceId is missing")
+    device_id = _string(device_id, name="deviceId").strip()
+    if not device_id:
+        raise InvalidPush("deviceId is missing")
+    gateway_id = data.get("gatewayId")
+    gateway_id = "" if gateway_id is None else _string(gateway_id, name="gatewayId")
+
+    event_time = None
+    for key in EVENT_TIME_KEYS:
+        if data.get(key) is not None:
+            event_time = _parse_event_time(data[key])
+            break
+
+    raw_info = data.get("deviceInfo")
+    if raw_info is None:
+        raw_info = {}
+    if not isinstance(raw_info, dict):
+        raise InvalidPush("deviceInfo is not a JSON object")
+    device_info: dict[str, str | None] = {}
+    for key, (_column, max_length) in DEVICE_INFO_FIELDS.items():
+        value = raw_info.get(key)
+        device_info[key] = (
+            None
+            if value is None
+            else _string(value, name=f"deviceInfo.{key}", max_length=max_length)
+        )
+    device_info = {key: value for key, value in device_info.items() if value is not None}
+
+    result_code = ""
+    if notify_type == "bindDevice":
+        raw_result = data.get("resultCode")
+        result_code = raw_result.strip().lower() if isinstance(raw_result, str) else ""
+        if result_code not in BIND_RESULTS:
+            raise InvalidPush("bindDevice resultCode must be succeeded or expired")
+        if result_code == "succeeded" and not device_info.get("nodeId"):
+            raise InvalidPush("bindDevice succeeded without deviceInfo.nodeId")
+    return PushNotification(
+        notify_type=notify_type,
+        device_id=device_id,
+        gateway_id=gateway_id,
+        result_code=result_code,
+        event_time=event_time,
+        device_info=device_info,
+    )
+
+
+def _field_values(info: dict[str, str | None]) -> dict[str, Any]:
+    """deviceInfo (nulls already dropped) as Device field values."""
+    values: dict[str, Any] = {}
+    for key, (column, _max) in DEVICE_INFO_FIELDS.items():
+        value = info.get(key)
+        if value is None:
+            continue
+        values[column] = device_status(value) if column == "status" else value
+    if "node_id" in values:
+        values["node_key"] = node_search_key(values["node_id"])
+    if "status" in values or "status_detail" in values:
+        status = values.get("status")
+        detail = values.get("status_detail", "")
+        if status not in (None, DeviceStatus.UNKNOWN) or detail:
+            values["activated"] = device_activated(status=status or "", status_detail=detail)
+    return values
+
+
+def _apply_fields(device: Device, values: dict[str, Any], *, at: datetime) -> dict[str, Any]:
+    """Write the values that differ; return {field: old value} of what changed."""
+    before = {
+        name: getattr(device, name)
+        for name, value in values.items()
+        if getattr(device, name) != value
+    }
+    if not before:
+        return {}
+    for name in before:
+        setattr(device, name, values[name])
+    device.platform_updated_at = at
+    device.save(update_fields=[*before, "platform_updated_at"])
+    return before
+
+
+def _is_stale(device: Device, at: datetime) -> bool:
+    return device.platform_updated_at is not None and at < device.platform_updated_at
+
+
+@dataclass
+class _Applied:
+    outcome: str
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+    changed: bool = False
+
+
+def _changes(device: Device, before: dict[str, Any]) -> dict[str, Any]:
+    return {name: getattr(device, name) for name in before}
+
+
+def _device_added(device: Device | None, push: PushNotification, *, at: datetime) -> _Applied:
+    values = _field_values(push.device_info)
+    if device is None:
+        values.setdefault("node_id", "")
+        values.setdefault("node_key", node_search_key(values["node_id"]))
+        values.setdefault("status", DeviceStatus.INACTIVE)
+        values.setdefault("activated", device_activated(status=values["status"], status_detail=""))
+        Device.objects.create(device_id=push.device_id, platform_updated_at=at, **values)
+        return _Applied("created", after=values, changed=True)
+    if device.deleted_on_platform_at is None:
+        return _Applied("no change: already mirrored")
+    if push.event_time is None or push.event_time <= device.deleted_on_platform_at:
+        return _Applied("ignored: a late deviceAdded for a deleted device")
+    deleted_at = device.deleted_on_platform_at
+    device.deleted_on_platform_at = None
+    device.platform_updated_at = at
+    device.save(update_fields=["deleted_on_platform_at", "platform_updated_at"])
+    before = _apply_fields(device, values, at=at)
+    after = {**_changes(device, before), "deleted_on_platform_at": None}
+    return _Applied("restored", {**before, "deleted_on_platform_at": deleted_at}, after, True)
+
+
+def _device_deleted(device: Device, push: PushNotification, *, at: datetime) -> _Applied:
+    if device.deleted_on_platform_at is not None:
+        return _Applied("no change: already marked deleted")
+    device.deleted_on_platform_at = at
+    device.platform_updated_at = max(at, device.platform_updated_at or at)
+    device.save(update_fields=["deleted_on_platform_at", "platform_updated_at"])
+    return _Applied(
+        "marked deleted",
+        {"deleted_on_platform_at": None},
+        {"deleted_on_platform_at": at},
+        changed=True,
+    )
+
+
+def _device_info_changed(device: Device, push: PushNotification, *, at: datetime) -> _Applied:
+    if device.deleted_on_platform_at is not None:
+        return _Applied("ignored: device is deleted on the platform")
+    if _is_stale(device, at):
+        return _Applied("ignored: older than the state we hold")
+    before = _apply_fields(device, _field_values(push.device_info), at=at)
+    if not before:
+        return _Applied("no change")
+    return _Applied("updated", before, _changes(device, before), changed=True)
+
+
+def _bind_device(
+    device: Device, push: PushNotification, *, at: datetime, received_at: datetime
+) -> _Applied:
+    if device.deleted_on_platform_at is not None:
+        return _Applied("ignored: device is deleted on the platform")
+    values = _field_values(push.device_info)
+    if push.result_code == "succeeded":
+        values["activated"] = True
+    parts: list[str] = []
+    before: dict[str, Any] = {}
+    if _is_stale(device, at):
+        parts.append("device state older than ours, kept")
+    else:
+        before = _apply_fields(device, values, at=at)
+        parts.append("device updated" if before else "device unchanged")
+    after = _changes(device, before)
+    changed = bool(before)
+    if push.result_code == "succeeded":
+        recent_states = dict(
+            Swap.objects.filter(device=device)
+            .order_by("-created_at", "-id")
+            .values_list("pk", "state")[:20]
+        )
+        swap = swap_mark_bound(
+            device_id=device.device_id, node_id=push.device_info.get("nodeId") or "", at=at
+        )
+        if swap is None:
+            parts.insert(0, "no matching swap")
+        elif recent_states.get(swap.pk) != SwapState.BOUND and swap.state == SwapState.BOUND:
+            parts.insert(0, f"swap #{swap.pk} bound")
+            changed = True
+        else:
+            parts.insert(0, f"swap #{swap.pk} already {swap.state}")
+    else:
+        swap = (
+            Swap.objects.select_for_update()
+            .filter(device=device, state=SwapState.CODE_ISSUED, code_issued_at__lte=received_at)
+            .first()
+        )
+        if swap is not None:
+            swap = swap_mark_expired(swap=swap)
+            changed = True
+        parts.insert(0, f"swap #{swap.pk} expired" if swap is not None else "no open code")
+    if swap is not None:
+        after["swapId"] = swap.pk
+        after["swapState"] = swap.state
+    return _Applied("; ".join(parts), before, after, changed)
+
+
+def push_receive(*, body: bytes, received_at: datetime | None = None) -> PushOutcome:
+    """Validate and apply one platform push; audited as PUSH_RECEIVED whatever it changed."""
+    push = push_parse(body=body)
+    received_at = received_at or timezone.now()
+    at = push.event_time or received_at
+    with transaction.atomic():
+        device = Device.objects.select_for_update().filter(device_id=push.device_id).first()
+        if push.notify_type == "deviceAdded":
+            applied = _device_added(device, push, at=at)
+        elif device is None:
+            applied = _Applied("ignored: unknown device (the next sync mirrors it)")
+        elif push.notify_type == "deviceDeleted":
+            applied = _device_deleted(device, push, at=at)
+        elif push.notify_type == "deviceInfoChanged":
+            applied = _device_info_changed(device, push, at=at)
+        else:
+            applied = _bind_device(device, push, at=at, received_at=received_at)
+        summary: dict[str, Any] = {
+            "notifyType": push.notify_type,
+            "deviceId": push.device_id,
+            "outcome": applied.outcome,
+        }
+        if push.result_code:
+            summary["resultCode"] = push.result_code
+        audit_record(
+            action=AuditAction.PUSH_RECEIVED,
+            device_id=push.device_id,
+            before=_jsonable(applied.before) or None,
+            after={**summary, **_jsonable(applied.after)},
+            detail=f"{push.notify_type}: {applied.outcome}",
+        )
+    logger.info("Push %s for %s: %s", push.notify_type, push.device_id, applied.outcome)
+    return PushOutcome(
+        notify_type=push.notify_type,
+        device_id=push.device_id,
+        outcome=applied.outcome,
+        changed=applied.changed,
+    )
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in values.items()
+    }

@@ -1,0 +1,234 @@
+"""Mirror the platform's device registry into Device rows (`devices_sync`).
+
+Each page of the platform's list is written with a constant number of queries: one SELECT of the
+rows the page already has, one bulk upsert (a few statements on SQLite, whose parameter limit
+splits it), and at most one UPDATE for rows a newer push already overtook. A run that lists every
+page of every app without error then marks the rows it did not see as deleted on the platform;
+a run that fails part-way marks nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.models import AuditAction
+from audit.services import audit_record
+from devices.identifiers import node_search_key
+from devices.models import Device, DeviceStatus
+from devices.platform import get_client
+
+logger = logging.getLogger(__name__)
+
+# The columns a sync writes; everything a list page tells us about a device.
+MIRRORED_FIELDS = (
+    "node_id",
+    "node_key",
+    "app_id",
+    "name",
+    "manufacturer",
+    "model",
+    "device_type",
+    "protocol",
+    "status",
+    "status_detail",
+    "activated",
+)
+SYNC_UPDATE_FIELDS = [
+    *MIRRORED_FIELDS,
+    "platform_updated_at",
+    "last_synced_at",
+    "deleted_on_platform_at",
+]
+PAGE_SIZE = 250
+_KNOWN_STATUSES = {choice.value for choice in DeviceStatus}
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one sync run did, for the command's summary line and the audit trail."""
+
+    pages: int
+    created: int
+    updated: int
+    marked_deleted: int
+    restored: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "pages": self.pages,
+            "created": self.created,
+            "updated": self.updated,
+            "marked_deleted": self.marked_deleted,
+            "restored": self.restored,
+        }
+
+    def summary(self) -> str:
+        return (
+            f"Synced {self.pages} page(s): {self.created} created, {self.updated} updated, "
+            f"{self.marked_deleted} marked deleted on the platform, {self.restored} restored."
+        )
+
+
+def authorizing_app_ids() -> list[str]:
+    """The apps that authorize ours and whose devices we mirror too (IOT_AUTHORIZING_APP_IDS)."""
+    raw = getattr(settings, "IOT_AUTHORIZING_APP_IDS", [])
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    return [app_id.strip() for app_id in raw if app_id and app_id.strip()]
+
+
+def device_status(raw: str | None) -> str:
+    """The platform's status string as a DeviceStatus value (UNKNOWN for anything new)."""
+    value = (raw or "").strip().upper()
+    return value if value in _KNOWN_STATUSES else DeviceStatus.UNKNOWN
+
+
+def device_activated(*, status: str, status_detail: str) -> bool:
+    """INACTIVE / NOT_ACTIVE mean the device never connected; any other state means it did."""
+    return status != DeviceStatus.INACTIVE and status_detail.upper() != "NOT_ACTIVE"
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _device_from_platform(platform_device, *, app_id: str, fetched_at: datetime) -> Device:
+    info = platform_device.info
+    node_id = _text(info.node_id)
+    status = device_status(info.status)
+    status_detail = _text(info.status_detail)
+    return Device(
+        device_id=platform_device.device_id,
+        node_id=node_id,
+        node_key=node_search_key(node_id),
+        app_id=app_id,
+        name=_text(info.name),
+        manufacturer=_text(info.manufacturer_name) or _text(info.manufacturer_id),
+        model=_text(info.model),
+        device_type=_text(info.device_type),
+        protocol=_text(info.protocol_type),
+        status=status,
+        status_detail=status_detail,
+        activated=device_activated(status=status, status_detail=status_detail),
+        platform_updated_at=platform_device.last_modified_time or fetched_at,
+        last_synced_at=fetched_at,
+        deleted_on_platform_at=None,
+    )
+
+
+def _overtaken_by_push(existing: dict, listed: Device, *, fetched_at: datetime) -> bool:
+    """A push received after this page was fetched holds a newer state than the page."""
+    held = existing["platform_updated_at"]
+    if held is None or held <= fetched_at:
+        return False
+    return listed.platform_updated_at is None or held > listed.platform_updated_at
+
+
+@dataclass
+class _PageCounts:
+    created: int = 0
+    updated: int = 0
+    restored: int = 0
+
+
+def _write_page(devices: Sequence, *, app_id: str, fetched_at: datetime) -> _PageCounts:
+    counts = _PageCounts()
+    listed: dict[str, Device] = {}
+    for platform_device in devices:
+        if platform_device.device_id:
+            listed[platform_device.device_id] = _device_from_platform(
+                platform_device, app_id=app_id, fetched_at=fetched_at
+            )
+    if not listed:
+        return counts
+    with transaction.atomic():
+        existing = {
+            row["device_id"]: row
+            for row in Device.objects.select_for_update()
+            .filter(device_id__in=listed)
+            .values("device_id", "platform_updated_at", "deleted_on_platform_at", *MIRRORED_FIELDS)
+        }
+        to_upsert: list[Device] = []
+        only_seen: list[str] = []
+        for device_id, device in listed.items():
+            row = existing.get(device_id)
+            if row is None:
+                counts.created += 1
+                to_upsert.append(device)
+                continue
+            if _overtaken_by_push(row, device, fetched_at=fetched_at):
+                only_seen.append(device_id)
+                continue
+            if row["deleted_on_platform_at"] is not None:
+                counts.restored += 1
+            if any(row[field] != getattr(device, field) for field in MIRRORED_FIELDS):
+                counts.updated += 1
+            to_upsert.append(device)
+        if to_upsert:
+            Device.objects.bulk_create(
+                to_upsert,
+                update_conflicts=True,
+                unique_fields=["device_id"],
+                update_fields=SYNC_UPDATE_FIELDS,
+            )
+        if only_seen:
+            # Seen, so not to be marked deleted, but the push's state (even a deletion) stays.
+            Device.objects.filter(device_id__in=only_seen).update(last_synced_at=fetched_at)
+    return counts
+
+
+def _mark_unseen_deleted(*, app_ids: Iterable[str], run_started_at: datetime) -> int:
+    """Rows of the listed apps that no page of this run carried are gone from the platform.
+
+    A row a push created or changed during the run (platform_updated_at after the start) is not
+    marked: the push is newer news than the listing.
+    """
+    now = timezone.now()
+    return (
+        Device.objects.filter(app_id__in=list(app_ids), deleted_on_platform_at__isnull=True)
+        .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=run_started_at))
+        .filter(Q(platform_updated_at__isnull=True) | Q(platform_updated_at__lt=run_started_at))
+        .update(deleted_on_platform_at=now)
+    )
+
+
+def devices_sync(*, actor=None, max_wait: float | None = None) -> SyncResult:
+    """Pull every page of the platform's device lists (ours and each authorizing app's)."""
+    client = get_client()
+    run_started_at = timezone.now()
+    app_ids = ["", *authorizing_app_ids()]
+    pages = created = updated = restored = 0
+    for app_id in app_ids:
+        page_iter = client.iter_device_pages(
+            page_size=PAGE_SIZE, app_id=app_id or None, max_wait=max_wait
+        )
+        while True:
+            # Taken before the request: a push received while the page was in flight wins.
+            fetched_at = timezone.now()
+            page = next(page_iter, None)
+            if page is None:
+                break
+            pages += 1
+            counts = _write_page(page.devices, app_id=app_id, fetched_at=fetched_at)
+            created += counts.created
+            updated += counts.updated
+            restored += counts.restored
+    marked_deleted = _mark_unseen_deleted(app_ids=app_ids, run_started_at=run_started_at)
+    result = SyncResult(
+        pages=pages,
+        created=created,
+        updated=updated,
+        marked_deleted=marked_deleted,
+        restored=restored,
+    )
+    audit_record(action=AuditAction.DEVICES_SYNCED, actor=actor, after=result.as_dict())
+    logger.info("Device sync done: %s", result.as_dict())
+    return result

@@ -1,0 +1,26 @@
+"""The Celery task that applies a push after the endpoint has answered the platform."""
+
+import json
+from datetime import datetime
+from typing import Any
+
+from celery import shared_task
+from django.db import DatabaseError
+
+
+# A database hiccup (a lock, two deviceAdded racing to create one row) is retried.
+@shared_task(
+    name="devices.tasks_push.push_process",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def push_process(payload: dict[str, Any], received_at: str) -> str:
+    from devices.services.push import push_receive
+
+    outcome = push_receive(
+        body=json.dumps(payload).encode(), received_at=datetime.fromisoformat(received_at)
+    )
+    return outcome.outcome

@@ -1,0 +1,216 @@
+"""devices_sync against the real simulator: every page, bulk writes, deletions marked."""
+
+import pytest
+import requests
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from audit.models import AuditAction, AuditEvent
+from devices.identifiers import node_search_key
+from devices.models import Device, DeviceStatus
+from devices.platform import PlatformError, PlatformPermanentError, reset_client
+from devices.services.sync import devices_sync
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sync_settings(platform_settings, sim):
+    platform_settings.IOT_AUTHORIZING_APP_IDS = [sim.second_app_id]
+    return platform_settings
+
+
+def platform_delete(sim, device_id):
+    """Delete a device on the platform through its own northbound API."""
+    login = requests.post(
+        f"{sim.url}/iocm/app/sec/v1.1.0/login",
+        data={"appId": sim.app_id, "secret": sim.app_secret},
+        timeout=5,
+    )
+    token = login.json()["accessToken"]
+    answer = requests.delete(
+        f"{sim.url}/iocm/app/dm/v1.4.0/devices/{device_id}",
+        params={"cascade": "true"},
+        headers={"app_key": sim.app_id, "Authorization": f"Bearer {token}"},
+        timeout=5,
+    )
+    assert answer.status_code in (200, 204), answer.text
+
+
+def test_first_sync_mirrors_every_device_of_every_app(sync_settings, sim):
+    platform_devices = {d["deviceId"]: d for d in sim.devices()}
+
+    result = devices_sync()
+
+    assert result.created == len(platform_devices) == Device.objects.count()
+    assert result.updated == result.marked_deleted == result.restored == 0
+    ours = [d for d in platform_devices.values() if d["owner"] == sim.app_id]
+    partners = [d for d in platform_devices.values() if d["owner"] == sim.second_app_id]
+    assert ours and partners
+    assert result.pages == -(-len(ours) // 250) + -(-len(partners) // 250)
+    assert Device.objects.filter(app_id="").count() == len(ours)
+    assert Device.objects.filter(app_id=sim.second_app_id).count() == len(partners)
+
+
+def test_synced_device_carries_the_platform_fields(sync_settings, sim):
+    never_active = sim.devices(activated=False, owner=sim.app_id, limit=1)[0]
+    online = sim.devices(status="ONLINE", owner=sim.app_id, limit=1)[0]
+
+    devices_sync()
+
+    mirrored = Device.objects.get(device_id=online["deviceId"])
+    info = online["deviceInfo"]
+    assert mirrored.node_id == online["nodeId"]
+    assert mirrored.node_key == node_search_key(online["nodeId"])
+    assert mirrored.name == info["name"]
+    assert mirrored.manufacturer == info.get("manufacturerName", "")
+    assert mirrored.model == info.get("model", "")
+    assert mirrored.device_type == info.get("deviceType", "")
+    assert mirrored.protocol == info.get("protocolType", "")
+    assert mirrored.status == DeviceStatus.ONLINE
+    assert mirrored.activated is True
+    assert mirrored.last_synced_at is not None
+    assert mirrored.platform_updated_at is not None
+    inactive = Device.objects.get(device_id=never_active["deviceId"])
+    assert inactive.status == DeviceStatus.INACTIVE
+    assert inactive.status_detail == "NOT_ACTIVE"
+    assert inactive.activated is False
+
+
+def test_second_sync_changes_nothing(sync_settings):
+    devices_sync()
+
+    result = devices_sync()
+
+    assert (result.created, result.updated, result.marked_deleted, result.restored) == (0, 0, 0, 0)
+
+
+def test_a_status_change_on_the_platform_is_an_update(sync_settings, sim):
+    offline = sim.devices(status="OFFLINE", owner=sim.app_id, limit=1)[0]
+    devices_sync()
+    sim.set_device(offline["deviceId"], status="ONLINE")
+
+    result = devices_sync()
+
+    assert (result.created, result.updated) == (0, 1)
+    assert Device.objects.get(device_id=offline["deviceId"]).status == DeviceStatus.ONLINE
+
+
+def test_a_device_deleted_on_the_platform_is_marked_not_dropped(sync_settings, sim):
+    victim = sim.devices(owner=sim.app_id, limit=1)[0]["deviceId"]
+    devices_sync()
+    platform_delete(sim, victim)
+
+    result = devices_sync()
+
+    assert result.marked_deleted == 1
+    device = Device.objects.get(device_id=victim)
+    assert device.deleted_on_platform_at is not None
+    assert Device.objects.filter(deleted_on_platform_at__isnull=False).count() == 1
+
+
+def test_a_device_seen_again_is_restored(sync_settings, sim):
+    devices_sync()
+    device = Device.objects.filter(app_id="").first()
+    Device.objects.filter(pk=device.pk).update(deleted_on_platform_at=timezone.now())
+
+    result = devices_sync()
+
+    assert result.restored == 1
+    device.refresh_from_db()
+    assert device.deleted_on_platform_at is None
+
+
+def test_a_failed_sync_marks_nothing_deleted(sync_settings, sim):
+    stray = Device.objects.create(device_id="gone-from-the-platform", node_id="X1")
+    sim.faults(mode="50252", path_contains="/devices")
+
+    with pytest.raises(PlatformError) as raised:
+        devices_sync()
+
+    assert raised.value.code == "50252"
+    stray.refresh_from_db()
+    assert stray.deleted_on_platform_at is None
+    assert not AuditEvent.objects.filter(action=AuditAction.DEVICES_SYNCED).exists()
+
+
+def test_a_sync_failing_after_some_pages_keeps_them_and_marks_nothing(sync_settings, sim):
+    stray = Device.objects.create(device_id="gone-from-the-platform", node_id="X1")
+    sync_settings.IOT_AUTHORIZING_APP_IDS = ["no-such-app"]  # our pages work, this list fails
+
+    with pytest.raises(PlatformPermanentError) as raised:
+        devices_sync()
+
+    assert raised.value.code == "100203"
+    ours = Device.objects.filter(app_id="").exclude(pk=stray.pk)
+    assert ours.count() == len(sim.devices(owner=sim.app_id))
+    stray.refresh_from_db()
+    assert stray.deleted_on_platform_at is None
+
+
+def test_sync_is_audited_with_its_counts(sync_settings):
+    result = devices_sync()
+
+    event = AuditEvent.objects.get(action=AuditAction.DEVICES_SYNCED)
+    assert event.after == result.as_dict()
+    assert event.actor is None
+
+
+def test_a_newer_push_state_is_not_overwritten_by_an_older_page(sync_settings, sim):
+    online = sim.devices(status="ONLINE", owner=sim.app_id, limit=1)[0]
+    devices_sync()
+    device = Device.objects.get(device_id=online["deviceId"])
+    # A push received "after" the next page is fetched (the future, for this test).
+    later = timezone.now() + timezone.timedelta(minutes=5)
+    Device.objects.filter(pk=device.pk).update(
+        status=DeviceStatus.ABNORMAL, platform_updated_at=later
+    )
+
+    result = devices_sync()
+
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.ABNORMAL
+    assert device.last_synced_at is not None and device.last_synced_at < later
+    assert result.updated == 0 and result.marked_deleted == 0
+
+
+def _sync_queries():
+    """(result, queries on the mirror's table, all queries incl. the client's shared store)."""
+    with CaptureQueriesContext(connection) as queries:
+        result = devices_sync()
+    mirror = [q for q in queries.captured_queries if '"devices_device"' in q["sql"]]
+    return result, len(mirror), len(queries)
+
+
+# One SELECT, the upsert (SQLite's 999-parameter limit splits 250 rows into 4 statements;
+# PostgreSQL sends one), at most one UPDATE for rows a push overtook.
+MIRROR_QUERIES_PER_PAGE = 6
+
+
+def test_mirror_queries_per_page_are_constant_not_per_device(sync_settings, start_simulator):
+    """300 and 1200 devices: the mirror's queries grow with pages, never with devices."""
+    small, small_mirror, _ = _sync_queries()  # the session simulator: 300 devices
+    _, resync_mirror, _ = _sync_queries()
+
+    with start_simulator("--devices", "1200", "--quiet") as big:
+        sync_settings.IOT_PLATFORM_URL = big.url
+        reset_client()
+        Device.objects.all().delete()
+        large, large_mirror, _ = _sync_queries()
+    reset_client()
+
+    assert large.pages > small.pages
+    assert large.created > 3 * small.created
+    # +1: the final UPDATE marking unseen rows.
+    assert small_mirror <= MIRROR_QUERIES_PER_PAGE * small.pages + 1
+    assert resync_mirror <= MIRROR_QUERIES_PER_PAGE * small.pages + 1
+    assert large_mirror <= MIRROR_QUERIES_PER_PAGE * large.pages + 1
+    assert large_mirror < large.created / 20
+
+
+def test_query_budget_for_300_devices(sync_settings, django_assert_max_num_queries):
+    """Everything, the client's token and flow-limiter bookkeeping included (database store)."""
+    with django_assert_max_num_queries(25 * 3 + 20):
+        result = devices_sync()
+    assert result.created >= 300 and result.pages == 3
