@@ -1,8 +1,295 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+"""Pages of the swap workflow. Thin: check permission, read the form, call a service or
+selector, render the whole page or (for htmx) just the partial that changed."""
+
+import hashlib
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from devices.demo import DemoRefused, demo_plug_in_unit
+from devices.forms import (
+    SwapForm,
+    is_same_as_old,
+    parse_identifier,
+    same_as_old_message,
+)
+from devices.models import Device, Swap, SwapState, VerifyCodeMode
+from devices.qr import qr_svg
+from devices.roles import can_manage_swap, can_see_code
+from devices.selectors import device_search, swap_for_user, swaps_for_device
+from devices.services.swaps import (
+    SwapRefused,
+    swap_cancel,
+    swap_reissue,
+    swap_request,
+    swap_reveal_code,
+)
+
+DEVICE_PAGE_SIZE = 25
+DEVICE_HISTORY_SIZE = 20
+MAX_QUERY_LENGTH = 300
+SEARCH_PERMISSION = "devices.search_devices"
+REQUEST_PERMISSION = "devices.request_swap"
+
+
+def _is_partial(request: HttpRequest) -> bool:
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted
+
+
+def _render(
+    request: HttpRequest, template: str, partial: str, context: dict[str, Any]
+) -> HttpResponse:
+    """One view, two renderings: the page, or only its partial for an htmx request."""
+    name = f"{template}#{partial}" if _is_partial(request) else template
+    return render(request, name, context)
+
+
+def _require(request: HttpRequest, permission: str) -> None:
+    if not request.user.has_perm(permission):
+        raise PermissionDenied
+
+
+def _swap(request: HttpRequest, pk: int) -> Swap:
+    """The swap if this user may see it (object-level check in the selector)."""
+    try:
+        return swap_for_user(user=request.user, swap_id=pk)
+    except Swap.DoesNotExist:
+        raise Http404("No such swap") from None
+
+
+# Where a service's refusal belongs on the form (its `field`, our field name).
+_REFUSAL_FIELDS = {
+    "new_node_id": "new_identifier",
+    "reason": "reason",
+    "timeout_seconds": "timeout_seconds",
+    "custom_verify_code": "custom_verify_code",
+    "verify_code_mode": "verify_code_mode",
+}
+
+
+# --- Finding the device ------------------------------------------------------------------------
 
 
 @require_GET
 def device_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "devices/device_list.html", {})
+    _require(request, SEARCH_PERMISSION)
+    query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    after = request.GET.get("after") or None
+    page = device_search(query=query, after=after, limit=DEVICE_PAGE_SIZE)
+    context = {"q": query, "page": page, "after": after}
+    partial = "device-rows" if after else "device-results"
+    return _render(request, "devices/device_list.html", partial, context)
+
+
+# --- The device page and its swap form --------------------------------------------------------
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, SEARCH_PERMISSION)
+    device = get_object_or_404(Device, pk=pk)
+    may_request = request.user.has_perm(REQUEST_PERMISSION)
+    form = SwapForm(device=device, user=request.user) if may_request else None
+    refused = ""
+    if request.method == "POST":
+        if not may_request:
+            raise PermissionDenied
+        form = SwapForm(request.POST, device=device, user=request.user)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                swap = swap_request(
+                    device=device,
+                    new_node_id=form.node_id,
+                    verify_code_mode=data["verify_code_mode"],
+                    custom_verify_code=data["custom_verify_code"],
+                    timeout_seconds=data["timeout_seconds"],
+                    reason=data["reason"],
+                    actor=request.user,
+                    request_id=getattr(request, "request_id", ""),
+                    ip=request.META.get("REMOTE_ADDR", ""),
+                    allow_same_node_id=bool(data.get("confirm_same")),
+                )
+            except SwapRefused as exc:
+                field = _REFUSAL_FIELDS.get(exc.field or "")
+                if field:
+                    form.add_error(field, exc.message)
+                else:
+                    refused = exc.message
+            else:
+                url = reverse("devices:swap_detail", args=[swap.pk])
+                if _is_partial(request):
+                    return HttpResponseClientRedirect(url)
+                return redirect(url)
+    swaps = swaps_for_device(device=device, user=request.user, limit=DEVICE_HISTORY_SIZE)
+    context = {
+        "device": device,
+        "form": form,
+        "refused": refused,
+        "swaps": swaps,
+        "open_swap": next((s for s in swaps if s.is_open), None),
+        "may_request": may_request,
+        "raw": form["new_identifier"].value() if form is not None and form.is_bound else "",
+        "preview_value": form.node_id.value if form is not None and form.node_id else "",
+        "code_is_node_id": bool(
+            form is not None
+            and form.is_bound
+            and form.data.get("verify_code_mode") == VerifyCodeMode.SAME_AS_NODE_ID
+        ),
+    }
+    return _render(request, "devices/device_detail.html", "swap-form", context)
+
+
+@require_POST
+def node_id_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """The final nodeId for what is being typed, or why it is not valid (same rules as submit)."""
+    _require(request, REQUEST_PERMISSION)
+    device = get_object_or_404(Device, pk=pk)
+    raw = request.POST.get("new_identifier", "").strip()
+    context: dict[str, Any] = {"device": device, "raw": raw}
+    if raw:
+        result = parse_identifier(
+            raw=raw[:1000],
+            kind=request.POST.get("kind", ""),
+            chipset=request.POST.get("chipset", ""),
+        )
+        context["preview_error"] = result.error
+        if result.node_id is not None:
+            context["preview_value"] = result.node_id.value
+            if is_same_as_old(result.node_id, device):
+                context["warning"] = same_as_old_message(device)
+        context["code_is_node_id"] = (
+            request.POST.get("verify_code_mode") == VerifyCodeMode.SAME_AS_NODE_ID
+        )
+    return render(request, "devices/device_detail.html#node-preview", context)
+
+
+# --- The swap page and its code panel ---------------------------------------------------------
+
+
+def _panel_version(swap: Swap) -> str:
+    """Changes whenever anything the code panel shows changes (no secret goes into it)."""
+    parts = (
+        swap.state,
+        swap.attempts,
+        swap.error_code,
+        swap.error_text,
+        swap.next_attempt_at,
+        swap.code_issued_at,
+        swap.code_expires_at,
+        swap.bound_at,
+        swap.finished_at,
+        swap.updated_at,
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def _panel_context(request: HttpRequest, swap: Swap) -> dict[str, Any]:
+    user = request.user
+    may_see_code = can_see_code(user, swap)
+    verify_code = ""
+    if swap.state == SwapState.CODE_ISSUED and may_see_code:
+        try:
+            verify_code = swap_reveal_code(swap=swap, actor=user)
+        except SwapRefused:  # expired a moment ago: the countdown says so until the state flips
+            verify_code = ""
+    may_manage = can_manage_swap(user, swap)
+    return {
+        "swap": swap,
+        "device": swap.device,
+        "verify_code": verify_code,
+        "code_qr": qr_svg(verify_code, label="QR code of the verifyCode") if verify_code else "",
+        "may_manage": may_manage,
+        "may_see_code": may_see_code,
+        "demo_bind": swap.state == SwapState.CODE_ISSUED and bool(verify_code),
+        "server_now": timezone.now(),
+        "panel_version": _panel_version(swap),
+        "reissued_as": swap.reissues.order_by("-created_at").first() if not swap.is_open else None,
+    }
+
+
+@never_cache
+@require_GET
+def swap_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    swap = _swap(request, pk)
+    if _is_partial(request):
+        seen = request.GET.get("v", "")
+        if seen and seen == _panel_version(swap):
+            return HttpResponse(status=204)  # unchanged: htmx keeps the panel (and its countdown)
+    return _render(request, "devices/swap_detail.html", "code-panel", _panel_context(request, swap))
+
+
+def _after_panel_action(request: HttpRequest, swap: Swap, notice: str = "") -> HttpResponse:
+    if _is_partial(request):
+        context = _panel_context(request, swap)
+        context["notice"] = notice
+        return render(request, "devices/swap_detail.html#code-panel", context)
+    if notice:
+        messages.info(request, notice)
+    return redirect("devices:swap_detail", pk=swap.pk)
+
+
+def _refusal(request: HttpRequest, swap: Swap, message: str) -> HttpResponse:
+    if _is_partial(request):
+        context = _panel_context(request, swap)
+        context["problem"] = message
+        return render(request, "devices/swap_detail.html#code-panel", context)
+    messages.error(request, message)
+    return redirect("devices:swap_detail", pk=swap.pk)
+
+
+@never_cache
+@require_POST
+def swap_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    swap = _swap(request, pk)
+    if not can_manage_swap(request.user, swap):
+        raise PermissionDenied
+    try:
+        swap = swap_cancel(swap=swap, actor=request.user)
+    except SwapRefused as exc:
+        return _refusal(request, swap, exc.message)
+    return _after_panel_action(request, swap, "The swap was cancelled.")
+
+
+@never_cache
+@require_POST
+def swap_reissue_view(request: HttpRequest, pk: int) -> HttpResponse:
+    swap = _swap(request, pk)
+    if not can_manage_swap(request.user, swap):
+        raise PermissionDenied
+    try:
+        new_swap = swap_reissue(swap=swap, actor=request.user)
+    except SwapRefused as exc:
+        return _refusal(request, swap, exc.message)
+    url = reverse("devices:swap_detail", args=[new_swap.pk])
+    if _is_partial(request):
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+@never_cache
+@require_POST
+def swap_demo_bind(request: HttpRequest, pk: int) -> HttpResponse:
+    swap = _swap(request, pk)
+    if not can_see_code(request.user, swap):
+        raise PermissionDenied
+    try:
+        demo_plug_in_unit(swap=swap, actor=request.user)
+    except DemoRefused as exc:
+        return _refusal(request, swap, exc.message)
+    swap.refresh_from_db()
+    return _after_panel_action(
+        request,
+        swap,
+        "Demo: the replacement unit connected. Waiting for the platform to confirm the binding…",
+    )

@@ -1,0 +1,195 @@
+"""The swap form: what a technician types, validated with the same rules the services use."""
+
+import re
+
+from django import forms
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from devices.identifiers import InvalidNodeId, NodeId, node_search_key
+from devices.models import Chipset, Device, NodeIdKind, VerifyCodeMode
+
+MAX_IDENTIFIER_LENGTH = 256
+MAX_VERIFY_CODE_LENGTH = 256
+MAX_TIMEOUT_SECONDS = 2_147_483_647
+DEFAULT_TIMEOUT_SECONDS = 180
+NEVER_EXPIRES_PERMISSION = "devices.issue_never_expiring_code"
+
+_MAC_LIKE = re.compile(
+    r"^(?:[0-9a-f]{2}[:-]){5}[0-9a-f]{2}$|^(?:[0-9a-f]{4}\.){2}[0-9a-f]{4}$", re.I
+)
+_BARE_IMEI = re.compile(r"^\d{15}$")
+
+
+def guess_identifier(old_node_id: str) -> tuple[str, str]:
+    """The kind and chipset a replacement most likely has, from the old unit's nodeId."""
+    value = old_node_id.strip()
+    if value.lower().startswith("urn:imei:"):
+        return NodeIdKind.IMEI, Chipset.QUALCOMM
+    if _BARE_IMEI.match(value):
+        return NodeIdKind.IMEI, Chipset.HISILICON
+    if _MAC_LIKE.match(value):
+        return NodeIdKind.MAC, ""
+    return NodeIdKind.SERIAL, ""
+
+
+class SwapForm(forms.Form):
+    kind = forms.ChoiceField(
+        label="Kind of identifier",
+        choices=NodeIdKind.choices,
+        widget=forms.RadioSelect,
+    )
+    chipset = forms.ChoiceField(
+        label="Chipset (IMEI only)",
+        choices=Chipset.choices,
+        widget=forms.RadioSelect,
+        required=False,
+        help_text="Qualcomm units use urn:imei:<IMEI>, HiSilicon units the bare IMEI.",
+    )
+    new_identifier = forms.CharField(
+        label="New unit's identifier",
+        max_length=MAX_IDENTIFIER_LENGTH,
+        help_text="As printed on the new unit's label: IMEI, MAC address or serial number.",
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "autocapitalize": "off",
+                "autocorrect": "off",
+                "spellcheck": "false",
+            }
+        ),
+    )
+    confirm_same = forms.BooleanField(
+        label="Yes, rebind the device to the identifier it already has",
+        required=False,
+    )
+    verify_code_mode = forms.ChoiceField(
+        label="verifyCode",
+        choices=VerifyCodeMode.choices,
+        initial=VerifyCodeMode.PLATFORM,
+        widget=forms.RadioSelect,
+    )
+    custom_verify_code = forms.CharField(
+        label="Custom verifyCode",
+        required=False,
+        max_length=MAX_VERIFY_CODE_LENGTH,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "off", "spellcheck": "false"}
+        ),
+    )
+    timeout_seconds = forms.IntegerField(
+        label="Validity (seconds)",
+        initial=DEFAULT_TIMEOUT_SECONDS,
+        min_value=0,
+        max_value=MAX_TIMEOUT_SECONDS,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "step": "1"}),
+    )
+    reason = forms.CharField(
+        label="Reason or ticket reference",
+        required=False,
+        max_length=500,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. INC-20417, unit water-damaged"}),
+    )
+
+    def __init__(
+        self,
+        *args: object,
+        device: Device,
+        user: AbstractBaseUser | AnonymousUser,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.device = device
+        self.user = user
+        self.may_issue_never_expiring = user.has_perm(NEVER_EXPIRES_PERMISSION)
+        kind, chipset = guess_identifier(device.node_id)
+        self.fields["kind"].initial = kind
+        self.fields["chipset"].initial = chipset or None
+        timeout = self.fields["timeout_seconds"]
+        if self.may_issue_never_expiring:
+            timeout.help_text = "Default 180. 0 means the code never expires."
+        else:
+            timeout.widget.attrs["min"] = "1"
+            timeout.help_text = "Default 180."
+        self.node_id: NodeId | None = None
+        self.same_as_old = False
+
+    def clean_timeout_seconds(self) -> int:
+        value = self.cleaned_data["timeout_seconds"]
+        if value == 0 and not self.may_issue_never_expiring:
+            raise forms.ValidationError(
+                "Only users allowed to issue never-expiring codes may enter 0. "
+                "Enter a validity in seconds (180 is the default)."
+            )
+        return value
+
+    def clean_custom_verify_code(self) -> str:
+        return self.cleaned_data.get("custom_verify_code", "").strip()
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean() or {}
+        kind = cleaned.get("kind")
+        raw = cleaned.get("new_identifier")
+        if kind and raw:
+            result = parse_identifier(
+                raw=str(raw), kind=str(kind), chipset=str(cleaned.get("chipset") or "")
+            )
+            if result.error_field:
+                self.add_error(result.error_field, result.error)
+            else:
+                self.node_id = result.node_id
+                self.same_as_old = is_same_as_old(result.node_id, self.device)
+                if self.same_as_old and not cleaned.get("confirm_same"):
+                    self.add_error("new_identifier", same_as_old_message(self.device))
+        mode = cleaned.get("verify_code_mode")
+        if mode == VerifyCodeMode.CUSTOM:
+            if not cleaned.get("custom_verify_code"):
+                self.add_error(
+                    "custom_verify_code",
+                    "Enter the custom verifyCode, or let the platform generate one.",
+                )
+        else:
+            cleaned["custom_verify_code"] = ""
+        return cleaned
+
+
+class ParsedIdentifier:
+    """The outcome of parsing what was typed: a NodeId, or the field and message of the error."""
+
+    def __init__(
+        self, node_id: NodeId | None = None, error_field: str = "", error: str = ""
+    ) -> None:
+        self.node_id = node_id
+        self.error_field = error_field
+        self.error = error
+
+
+def parse_identifier(*, raw: str, kind: str, chipset: str) -> ParsedIdentifier:
+    if kind not in NodeIdKind.values:
+        return ParsedIdentifier(error_field="kind", error="Choose the kind of identifier.")
+    if kind == NodeIdKind.IMEI and chipset not in Chipset.values:
+        return ParsedIdentifier(
+            error_field="chipset",
+            error="Choose the chipset of the new unit: Qualcomm units use urn:imei:<IMEI>, "
+            "HiSilicon units the bare IMEI.",
+        )
+    try:
+        node_id = NodeId.parse(raw, kind=kind, chipset=chipset)
+    except InvalidNodeId as exc:
+        return ParsedIdentifier(error_field="new_identifier", error=_message(exc))
+    return ParsedIdentifier(node_id=node_id)
+
+
+def is_same_as_old(node_id: NodeId, device: Device) -> bool:
+    return node_search_key(node_id.value) == node_search_key(device.node_id)
+
+
+def same_as_old_message(device: Device) -> str:
+    return (
+        f"This is the identifier the device already has ({device.node_id}). A replacement "
+        "unit has its own identifier: check the label on the new unit. To rebind to the same "
+        "identifier anyway, tick the box below."
+    )
+
+
+def _message(exc: InvalidNodeId) -> str:
+    return exc.message

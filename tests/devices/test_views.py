@@ -1,0 +1,629 @@
+"""The web UI through Django's test client: permissions object by object, the two renderings,
+the swap form's inline validation, the code panel's states, and query budgets."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from devices.identifiers import luhn_check_digit
+from devices.models import Device, DeviceStatus, Swap, SwapState, VerifyCodeMode
+from devices.roles import ROLE_PERMISSIONS, sync_role_groups
+from tests.devices.factories import make_device, make_imei, make_swap, make_user
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+CODE = "K7Q2M9XZ4B"
+
+
+def wrong_check_digit(imei: str) -> str:
+    return imei[:-1] + str((int(imei[-1]) + 1) % 10)
+
+
+def swap_form(**overrides: Any) -> dict[str, Any]:
+    data = {
+        "kind": "imei",
+        "chipset": "qualcomm",
+        "new_identifier": make_imei(),
+        "verify_code_mode": VerifyCodeMode.PLATFORM,
+        "custom_verify_code": "",
+        "timeout_seconds": "180",
+        "reason": "INC-1234 unit water-damaged",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture(autouse=True)
+def role_groups(db: Any) -> None:
+    """The role groups come from a data migration; a transactional test's flush removes them."""
+    from django.contrib.auth.models import Group
+
+    if Group.objects.count() < len(ROLE_PERMISSIONS):
+        sync_role_groups()
+
+
+@pytest.fixture
+def field(client: Any) -> Any:
+    user = make_user(role="field_service", username="field-tech")
+    client.force_login(user)
+    return user
+
+
+def mirror_of(sim_device: dict[str, Any], sim: Any) -> Device:
+    """The simulator's device in our mirror, as a sync would have stored it."""
+    return make_device(
+        device_id=sim_device["deviceId"],
+        node_id=sim_device["nodeId"],
+        name=f"Sim {sim_device['deviceId'][:8]}",
+        status=sim_device["status"],
+        activated=sim_device["activated"],
+        app_id="" if sim_device["owner"] == sim.app_id else sim_device["owner"],
+    )
+
+
+# --- Login and permissions ---------------------------------------------------------------------
+
+
+def test_every_page_requires_login(client: Any) -> None:
+    swap = make_swap()
+    urls = [
+        reverse("devices:device_list"),
+        reverse("devices:device_detail", args=[swap.device.pk]),
+        reverse("devices:swap_detail", args=[swap.pk]),
+    ]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response.url.startswith("/login/")
+    for name in ("swap_cancel", "swap_reissue", "swap_demo_bind"):
+        response = client.post(reverse(f"devices:{name}", args=[swap.pk]))
+        assert response.status_code == 302
+        assert response.url.startswith("/login/")
+    assert Swap.objects.get(pk=swap.pk).state == SwapState.QUEUED
+
+
+def test_user_without_role_gets_a_clear_403(client: Any) -> None:
+    client.force_login(make_user())
+    response = client.get(reverse("devices:device_list"))
+    assert response.status_code == 403
+    assert b"You are not allowed to see this" in response.content
+
+
+def test_supervisor_cannot_post_a_swap(client: Any) -> None:
+    device = make_device()
+    client.force_login(make_user(role="supervisor"))
+    page = client.get(reverse("devices:device_detail", args=[device.pk]))
+    assert page.status_code == 200
+    assert b"swap-form" not in page.content
+    response = client.post(reverse("devices:device_detail", args=[device.pk]), swap_form())
+    assert response.status_code == 403
+    assert not Swap.objects.exists()
+
+
+def test_field_tech_cannot_open_a_colleagues_swap(client: Any, field: Any) -> None:
+    other = make_swap(verify_code=CODE)
+    response = client.get(reverse("devices:swap_detail", args=[other.pk]))
+    assert response.status_code == 403
+    assert CODE.encode() not in response.content
+    partial = client.get(reverse("devices:swap_detail", args=[other.pk]), **HTMX)
+    assert partial.status_code == 403
+
+
+def test_unknown_swap_and_device_are_404(client: Any, field: Any) -> None:
+    assert client.get(reverse("devices:swap_detail", args=[999999])).status_code == 404
+    assert client.get(reverse("devices:device_detail", args=[999999])).status_code == 404
+
+
+def test_field_tech_cannot_cancel_a_colleagues_swap(client: Any, field: Any) -> None:
+    other = make_swap(verify_code=CODE)
+    response = client.post(reverse("devices:swap_cancel", args=[other.pk]))
+    assert response.status_code == 403
+    assert Swap.objects.get(pk=other.pk).state == SwapState.CODE_ISSUED
+
+
+# --- Finding the device ------------------------------------------------------------------------
+
+
+def test_search_finds_an_imei_typed_with_or_without_urn_prefix(client: Any, field: Any) -> None:
+    imei = "862177041314827"
+    device = make_device(node_id=f"urn:imei:{imei}", name="Pump house 4")
+    make_device(name="Unrelated")
+    for query in (imei, f"urn:imei:{imei}", imei[:8]):
+        response = client.get(reverse("devices:device_list"), {"q": query})
+        assert response.status_code == 200
+        assert list(response.context["page"].items) == [device], query
+        assert b"Pump house 4" in response.content
+        assert b"Unrelated" not in response.content
+
+
+def test_search_finds_a_mac_in_any_notation(client: Any, field: Any) -> None:
+    device = make_device(node_id="AA:BB:CC:00:11:22", name="Gateway")
+    for query in ("aa-bb-cc-00-11-22", "aabb.cc00.1122", "AABBCC001122", "aa:bb:cc"):
+        response = client.get(reverse("devices:device_list"), {"q": query})
+        assert list(response.context["page"].items) == [device], query
+
+
+def test_results_show_status_and_last_contact(client: Any, field: Any) -> None:
+    make_device(
+        name="Meter A",
+        status=DeviceStatus.ONLINE,
+        platform_updated_at=timezone.now() - timedelta(hours=3),
+    )
+    response = client.get(reverse("devices:device_list"), {"q": "Meter A"})
+    text = response.content.decode()
+    assert "Online" in text
+    assert "Last contact" in text
+    assert "3\xa0hours ago" in text
+
+
+def test_search_without_match_says_what_to_try(client: Any, field: Any) -> None:
+    response = client.get(reverse("devices:device_list"), {"q": "nothing-like-this"})
+    assert b"No device matches" in response.content
+
+
+def test_htmx_search_renders_only_the_results(client: Any, field: Any) -> None:
+    make_device(name="Meter htmx")
+    response = client.get(reverse("devices:device_list"), {"q": "Meter htmx"}, **HTMX)
+    text = response.content.decode()
+    assert "<html" not in text
+    assert 'id="device-results"' in text
+    assert "Meter htmx" in text
+
+
+def test_pagination_is_keyset_without_offset_or_count(client: Any, field: Any) -> None:
+    for n in range(30):
+        make_device(name=f"Pager {n:02d}")
+    with CaptureQueriesContext(connection) as queries:
+        first = client.get(reverse("devices:device_list"), {"q": "Pager"})
+    sql = " ".join(q["sql"].upper() for q in queries.captured_queries)
+    assert "OFFSET" not in sql
+    assert "COUNT(" not in sql
+    page = first.context["page"]
+    assert len(page.items) == 25
+    assert page.next_cursor
+    more = client.get(
+        reverse("devices:device_list"), {"q": "Pager", "after": page.next_cursor}, **HTMX
+    )
+    text = more.content.decode()
+    assert [n for n in range(30) if f"Pager {n:02d}<" in text] == list(range(25, 30))
+    assert "<html" not in text
+    assert 'id="device-results"' not in more.content.decode()  # rows only, appended
+
+
+def test_a_forged_cursor_starts_from_the_first_page(client: Any, field: Any) -> None:
+    make_device(name="Only one")
+    response = client.get(reverse("devices:device_list"), {"after": "not-a-cursor!!"})
+    assert response.status_code == 200
+    assert b"Only one" in response.content
+
+
+def _device_list_queries(client: Any, django_assert_num_queries: Any, rows: int) -> int:
+    Device.objects.all().delete()
+    for n in range(rows):
+        make_device(name=f"Budget {n:03d}")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("devices:device_list"), {"q": "Budget"})
+    assert len(response.context["page"].items) == min(rows, 25)
+    return len(queries.captured_queries)
+
+
+def test_device_list_query_count_is_the_same_for_1_and_50_rows(client: Any, field: Any) -> None:
+    one = _device_list_queries(client, None, 1)
+    fifty = _device_list_queries(client, None, 50)
+    assert one == fifty
+
+
+def test_device_page_query_count_is_the_same_for_1_and_50_swaps(client: Any) -> None:
+    helpdesk = make_user(role="helpdesk")
+    client.force_login(helpdesk)
+    counts = []
+    for rows in (1, 50):
+        device = make_device()
+        requesters = [make_user(role="field_service") for _ in range(3)]
+        for n in range(rows):
+            make_swap(device=device, state=SwapState.EXPIRED, requested_by=requesters[n % 3])
+        url = reverse("devices:device_detail", args=[device.pk])
+        client.get(url)  # warm the session and permission caches alike for both runs
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert len(response.context["swaps"]) == min(rows, 20)
+        counts.append(len(queries.captured_queries))
+    assert counts[0] == counts[1]
+
+
+# --- The swap form -----------------------------------------------------------------------------
+
+
+def test_device_page_guesses_kind_and_chipset_from_the_old_node_id(client: Any, field: Any) -> None:
+    qualcomm = make_device(node_id=f"urn:imei:{make_imei()}")
+    response = client.get(reverse("devices:device_detail", args=[qualcomm.pk]))
+    form = response.context["form"]
+    assert form["kind"].value() == "imei"
+    assert form["chipset"].value() == "qualcomm"
+    mac = make_device(node_id="AA:BB:CC:DD:EE:01")
+    response = client.get(reverse("devices:device_detail", args=[mac.pk]))
+    assert response.context["form"]["kind"].value() == "mac"
+
+
+@pytest.mark.parametrize(
+    ("kind", "chipset", "typed", "expected"),
+    [
+        ("imei", "qualcomm", "862177041314827", "urn:imei:862177041314827"),
+        ("imei", "hisilicon", "urn:imei:862177041314827", "862177041314827"),
+        ("mac", "", "aa-bb-cc-dd-ee-ff", "AA:BB:CC:DD:EE:FF"),
+        ("serial", "", "  SN-0042  ", "SN-0042"),
+    ],
+)
+def test_preview_shows_the_final_node_id(
+    client: Any, field: Any, kind: str, chipset: str, typed: str, expected: str
+) -> None:
+    device = make_device()
+    response = client.post(
+        reverse("devices:node_id_preview", args=[device.pk]),
+        {"kind": kind, "chipset": chipset, "new_identifier": typed},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    assert f'nodeId to send: <code class="mono">{expected}</code>' in response.content.decode()
+
+
+def test_preview_explains_a_wrong_imei_check_digit(client: Any, field: Any) -> None:
+    device = make_device()
+    bad = wrong_check_digit("862177041314827")
+    response = client.post(
+        reverse("devices:node_id_preview", args=[device.pk]),
+        {"kind": "imei", "chipset": "hisilicon", "new_identifier": bad},
+        **HTMX,
+    )
+    assert "check digit is wrong" in response.content.decode()
+    assert "the last digit should be 7" in response.content.decode()
+
+
+def test_preview_warns_when_the_identifier_is_the_old_one(client: Any, field: Any) -> None:
+    imei = make_imei()
+    device = make_device(node_id=imei)
+    response = client.post(
+        reverse("devices:node_id_preview", args=[device.pk]),
+        {"kind": "imei", "chipset": "hisilicon", "new_identifier": imei},
+        **HTMX,
+    )
+    assert "already has" in response.content.decode()
+
+
+def test_preview_survives_garbage(client: Any, field: Any) -> None:
+    device = make_device()
+    for data in (
+        {"kind": "nonsense", "new_identifier": "x"},
+        {"kind": "imei", "chipset": "???", "new_identifier": "1"},
+        {"kind": "other", "new_identifier": "a" * 5000},
+        {"kind": "serial", "new_identifier": "tab\there"},
+    ):
+        response = client.post(reverse("devices:node_id_preview", args=[device.pk]), data)
+        assert response.status_code == 200, data
+        assert 'class="preview-error"' in response.content.decode(), data
+
+
+def test_a_wrong_check_digit_is_an_inline_error_and_nothing_is_queued(
+    client: Any, field: Any
+) -> None:
+    device = make_device()
+    bad = wrong_check_digit(make_imei())
+    response = client.post(
+        reverse("devices:device_detail", args=[device.pk]),
+        swap_form(new_identifier=bad),
+        **HTMX,
+    )
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "<html" not in text  # the form partial only
+    assert "IMEI check digit is wrong" in text
+    assert 'aria-invalid="true"' in text
+    assert not Swap.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field_name", "message"),
+    [
+        ({"new_identifier": "12345678901234"}, "new_identifier", "you typed 14"),
+        ({"chipset": ""}, "chipset", "Choose the chipset"),
+        ({"kind": "mac", "new_identifier": "zz:zz"}, "new_identifier", "12 hexadecimal"),
+        ({"kind": "serial", "new_identifier": "x" * 257}, "new_identifier", "at most 256"),
+        ({"verify_code_mode": "custom"}, "custom_verify_code", "Enter the custom verifyCode"),
+        (
+            {"verify_code_mode": "custom", "custom_verify_code": "c" * 257},
+            "custom_verify_code",
+            "at most 256",
+        ),
+        ({"timeout_seconds": "0"}, "timeout_seconds", "never-expiring"),
+        ({"timeout_seconds": "-5"}, "timeout_seconds", "greater than or equal to 0"),
+        ({"timeout_seconds": "soon"}, "timeout_seconds", "whole number"),
+    ],
+)
+def test_invalid_inputs_are_refused_inline(
+    client: Any, field: Any, overrides: dict[str, str], field_name: str, message: str
+) -> None:
+    device = make_device()
+    response = client.post(
+        reverse("devices:device_detail", args=[device.pk]), swap_form(**overrides)
+    )
+    assert response.status_code == 200
+    errors = " ".join(response.context["form"].errors.get(field_name, []))
+    assert message in errors
+    assert message in response.content.decode().replace("&#x27;", "'")
+    assert not Swap.objects.exists()
+
+
+def test_same_identifier_as_the_old_one_needs_confirmation(client: Any, field: Any) -> None:
+    imei = make_imei()
+    device = make_device(node_id=imei)
+    response = client.post(
+        reverse("devices:device_detail", args=[device.pk]),
+        swap_form(new_identifier=imei, chipset="hisilicon"),
+    )
+    assert "already has" in " ".join(response.context["form"].errors["new_identifier"])
+    assert b'name="confirm_same"' in response.content
+    assert not Swap.objects.exists()
+
+
+def test_device_with_an_open_swap_links_to_it_instead_of_the_form(client: Any, field: Any) -> None:
+    swap = make_swap(requested_by=field, verify_code=CODE)
+    response = client.get(reverse("devices:device_detail", args=[swap.device.pk]))
+    assert response.context["open_swap"] == swap
+    assert f'href="/swaps/{swap.pk}/"'.encode() in response.content
+    assert b'id="swap-form"' not in response.content
+
+
+# --- Submitting against the simulator (the service's live pre-checks) -------------------------
+
+
+@pytest.fixture
+def eager(settings: Any) -> Any:
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    return settings
+
+
+@pytest.mark.django_db(transaction=True)
+def test_plain_post_queues_one_swap_and_redirects_to_it(
+    client: Any, sim: Any, platform_settings: Any
+) -> None:
+    user = make_user(role="field_service")
+    client.force_login(user)
+    device = mirror_of(sim.devices(status="OFFLINE", activated=True, limit=1)[0], sim)
+    data = swap_form()
+    response = client.post(reverse("devices:device_detail", args=[device.pk]), data)
+    swap = Swap.objects.get()
+    assert response.status_code == 302
+    assert response.url == reverse("devices:swap_detail", args=[swap.pk])
+    assert swap.new_node_id == f"urn:imei:{data['new_identifier']}"
+    assert swap.requested_by == user
+    # A double submit makes no second swap and says why.
+    again = client.post(reverse("devices:device_detail", args=[device.pk]), data)
+    assert again.status_code == 200
+    assert "already has an open swap" in again.content.decode()
+    assert Swap.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_htmx_post_redirects_the_browser_to_the_swap(
+    client: Any, sim: Any, platform_settings: Any
+) -> None:
+    client.force_login(make_user(role="field_service"))
+    device = mirror_of(sim.devices(status="OFFLINE", activated=True, limit=1)[0], sim)
+    response = client.post(
+        reverse("devices:device_detail", args=[device.pk]),
+        swap_form(kind="mac", new_identifier="02:00:5e:10:00:01", chipset=""),
+        **HTMX,
+    )
+    swap = Swap.objects.get()
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == reverse("devices:swap_detail", args=[swap.pk])
+    assert swap.new_node_id == "02:00:5E:10:00:01"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_online_device_is_refused_with_the_handling_text(
+    client: Any, sim: Any, platform_settings: Any
+) -> None:
+    client.force_login(make_user(role="field_service"))
+    device = mirror_of(sim.devices(status="ONLINE", limit=1)[0], sim)
+    response = client.post(reverse("devices:device_detail", args=[device.pk]), swap_form())
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert "Not queued." in text
+    assert "Take the device offline" in text
+    assert not Swap.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_never_expiring_code_is_allowed_with_the_permission(
+    client: Any, sim: Any, platform_settings: Any
+) -> None:
+    user = make_user(role="field_service", perms=["devices.issue_never_expiring_code"])
+    client.force_login(user)
+    device = mirror_of(sim.devices(status="OFFLINE", activated=True, limit=1)[0], sim)
+    page = client.get(reverse("devices:device_detail", args=[device.pk]))
+    assert b"never expires" in page.content
+    response = client.post(
+        reverse("devices:device_detail", args=[device.pk]), swap_form(timeout_seconds="0")
+    )
+    assert response.status_code == 302
+    assert Swap.objects.get().timeout_seconds == 0
+
+
+# --- The code panel ----------------------------------------------------------------------------
+
+
+def test_requester_sees_the_code_large_with_qr_and_countdown_not_cached(
+    client: Any, field: Any
+) -> None:
+    expires = timezone.now() + timedelta(seconds=150)
+    swap = make_swap(
+        requested_by=field,
+        verify_code=CODE,
+        code_issued_at=timezone.now(),
+        code_expires_at=expires,
+    )
+    response = client.get(reverse("devices:swap_detail", args=[swap.pk]))
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert f'id="verify-code" aria-labelledby="code-label">{CODE}<' in text
+    assert "no-store" in response["Cache-Control"]
+    assert 'hx-history="false"' in text
+    assert "<svg" in text and 'aria-label="QR code of the verifyCode"' in text
+    assert f'data-expires-at="{expires.isoformat()}"' in text
+    assert 'hx-trigger="every 2s"' in text
+    # The code never goes into a URL on the page.
+    for attr in ('href="', 'hx-get="', 'hx-post="', 'action="', 'src="'):
+        for chunk in text.split(attr)[1:]:
+            assert CODE not in chunk.split('"', 1)[0]
+
+
+def test_supervisor_sees_state_and_hint_but_never_the_code(client: Any) -> None:
+    swap = make_swap(verify_code=CODE, code_expires_at=timezone.now() + timedelta(minutes=3))
+    client.force_login(make_user(role="supervisor"))
+    for extra in ({}, HTMX):
+        response = client.get(reverse("devices:swap_detail", args=[swap.pk]), **extra)
+        text = response.content.decode()
+        assert response.status_code == 200
+        assert CODE not in text
+        assert "…4B" in text
+        assert "Code issued" in text
+        assert "Cancel this swap" not in text
+        assert "Plug in the replacement unit" not in text
+
+
+def test_helpdesk_sees_anyones_code(client: Any) -> None:
+    swap = make_swap(verify_code=CODE, code_expires_at=timezone.now() + timedelta(minutes=3))
+    client.force_login(make_user(role="helpdesk"))
+    response = client.get(reverse("devices:swap_detail", args=[swap.pk]))
+    assert CODE in response.content.decode()
+    assert "Cancel this swap" in response.content.decode()
+
+
+def test_poll_answers_204_while_nothing_changed_and_the_panel_once_it_did(
+    client: Any, field: Any
+) -> None:
+    swap = make_swap(requested_by=field, state=SwapState.SENDING, attempts=1)
+    url = reverse("devices:swap_detail", args=[swap.pk])
+    first = client.get(url, **HTMX)
+    assert first.status_code == 200
+    assert "<html" not in first.content.decode()
+    assert "Sending to the platform (attempt 1)" in first.content.decode()
+    version = re.search(r"\?v=([0-9a-f]+)", first.content.decode())[1]
+    assert client.get(url, {"v": version}, **HTMX).status_code == 204
+    Swap.objects.filter(pk=swap.pk).update(
+        state=SwapState.QUEUED,
+        error_text="The platform had an internal error; trying again.",
+        next_attempt_at=timezone.now() + timedelta(seconds=4),
+    )
+    changed = client.get(url, {"v": version}, **HTMX)
+    assert changed.status_code == 200
+    text = changed.content.decode()
+    assert "Attempt 1 did not get through" in text
+    assert "internal error" in text
+    assert "no-store" in changed["Cache-Control"]
+
+
+def test_final_states_stop_polling(client: Any, field: Any) -> None:
+    now = timezone.now()
+    swap = make_swap(
+        requested_by=field,
+        state=SwapState.BOUND,
+        code_issued_at=now - timedelta(seconds=72),
+        bound_at=now,
+        verify_code_hint="4B",
+    )
+    response = client.get(reverse("devices:swap_detail", args=[swap.pk]))
+    text = response.content.decode()
+    assert "Bound after 1 min 12 s" in text
+    assert "every 2s" not in text
+
+
+def test_failed_swap_shows_the_error_code_and_handling_text(client: Any, field: Any) -> None:
+    swap = make_swap(
+        requested_by=field,
+        state=SwapState.FAILED,
+        error_code="100426",
+        error_text="The new nodeId is already registered on the platform.",
+    )
+    text = client.get(reverse("devices:swap_detail", args=[swap.pk])).content.decode()
+    assert "platform code 100426" in text
+    assert "already registered" in text
+    assert "Re-issue with the same inputs" in text
+
+
+def test_expired_swap_offers_reissue_and_no_code(client: Any, field: Any) -> None:
+    swap = make_swap(requested_by=field, state=SwapState.EXPIRED, verify_code_hint="4B")
+    text = client.get(reverse("devices:swap_detail", args=[swap.pk])).content.decode()
+    assert "Code expired" in text
+    assert "Re-issue with the same inputs" in text
+    assert CODE not in text
+
+
+def test_supervisor_gets_no_reissue_button_and_a_403_on_post(client: Any) -> None:
+    swap = make_swap(state=SwapState.EXPIRED)
+    client.force_login(make_user(role="supervisor"))
+    text = client.get(reverse("devices:swap_detail", args=[swap.pk])).content.decode()
+    assert "Re-issue with the same inputs" not in text
+    assert client.post(reverse("devices:swap_reissue", args=[swap.pk])).status_code == 403
+    assert Swap.objects.count() == 1
+
+
+def test_requester_cancels_an_open_swap(client: Any, field: Any) -> None:
+    swap = make_swap(requested_by=field, verify_code=CODE)
+    response = client.post(reverse("devices:swap_cancel", args=[swap.pk]), **HTMX)
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "Cancelled" in text
+    assert CODE not in text
+    assert Swap.objects.get(pk=swap.pk).state == SwapState.CANCELLED
+    # Cancelling again is refused in plain words, not a 500.
+    again = client.post(reverse("devices:swap_cancel", args=[swap.pk]))
+    assert again.status_code == 302
+    page = client.get(again.url)
+    assert "nothing to cancel" in page.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reissue_creates_a_new_swap_with_the_same_inputs(
+    client: Any, sim: Any, platform_settings: Any
+) -> None:
+    user = make_user(role="field_service")
+    client.force_login(user)
+    device = mirror_of(sim.devices(status="OFFLINE", activated=True, limit=1)[0], sim)
+    old = make_swap(device=device, requested_by=user, state=SwapState.EXPIRED, timeout_seconds=90)
+    response = client.post(reverse("devices:swap_reissue", args=[old.pk]))
+    new = Swap.objects.exclude(pk=old.pk).get()
+    assert response.status_code == 302
+    assert response.url == reverse("devices:swap_detail", args=[new.pk])
+    assert (new.new_node_id, new.timeout_seconds, new.reissue_of) == (old.new_node_id, 90, old)
+    text = client.get(reverse("devices:swap_detail", args=[old.pk])).content.decode()
+    assert f"Re-issued as swap #{new.pk}" in text
+
+
+def test_demo_button_only_in_demo_mode(client: Any, field: Any, settings: Any) -> None:
+    swap = make_swap(
+        requested_by=field, verify_code=CODE, code_expires_at=timezone.now() + timedelta(60)
+    )
+    url = reverse("devices:swap_detail", args=[swap.pk])
+    settings.IOT_DEMO_MODE = True
+    assert "Plug in the replacement unit (demo)" in client.get(url).content.decode()
+    settings.IOT_DEMO_MODE = False
+    assert "Plug in the replacement unit" not in client.get(url).content.decode()
+    response = client.post(reverse("devices:swap_demo_bind", args=[swap.pk]), **HTMX)
+    assert "Demo mode is off" in response.content.decode()
+    assert Swap.objects.get(pk=swap.pk).state == SwapState.CODE_ISSUED
+
+
+def test_make_imei_helper_is_valid() -> None:
+    imei = make_imei()
+    assert luhn_check_digit(imei[:-1]) == int(imei[-1])
