@@ -91,10 +91,15 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "OceanConnect-Simulator/1.0"
 
     timeout = 60  # idle keep-alive connections are closed after this
+    wbufsize = 64 * 1024  # headers and body leave in one segment (no Nagle/delayed-ACK stall)
     server: SimulatorServer
 
     def setup(self) -> None:
         super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         if isinstance(self.connection, ssl.SSLSocket):
             self.connection.settimeout(HANDSHAKE_TIMEOUT)
             self.connection.do_handshake()

@@ -59,6 +59,8 @@ class SimulatorHandle:
         self.second_app_secret = second_app_secret
         self.https = https
         self.session = requests.Session()
+        # Not the environment's REQUESTS_CA_BUNDLE (it would override session.verify) nor proxies.
+        self.session.trust_env = False
         if https:
             self.session.verify = str(self.ca_file)
             if client_cert_required:
@@ -228,8 +230,8 @@ def _launch(args: tuple[str, ...], http: bool) -> SimulatorHandle:
                 if handle.session.get(handle.url + "/simulator/health", timeout=1).ok:
                     handle.own_cert_dir = own_dir  # type: ignore[attr-defined]
                     return handle
-            except requests.RequestException:
-                pass
+            except (requests.RequestException, OSError):
+                pass  # not listening yet, or ca.pem not written yet
             time.sleep(0.05)
         _stop(process)
         last_error = handle.log()
