@@ -530,3 +530,63 @@ def test_bind_for_a_device_deleted_on_the_platform_changes_nothing(push, device,
 
     issued_swap.refresh_from_db()
     assert issued_swap.state == SwapState.CODE_ISSUED
+
+
+# --- end to end: simulator -> live server -> real worker ----------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bind_and_expiry_pushes_arrive_end_to_end(
+    platform_settings, sim, live_server, celery_worker_process
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from devices.identifiers import NodeId
+    from devices.models import VerifyCodeMode
+    from devices.services import devices_sync, swap_request, swap_reveal_code
+    from tests.devices.factories import make_imei, make_user
+    from tests.support.worker import wait_for
+
+    platform_settings.IOT_AUTHORIZING_APP_IDS = []
+    devices_sync()
+    call_command(
+        "subscribe_notifications",
+        callback_url=f"{live_server.url}/platform/push/{SECRET}/",
+        stdout=StringIO(),
+    )
+    user = make_user(role="field_service")
+    candidates = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, limit=2)
+    swaps = []
+    for candidate in candidates:
+        swap = swap_request(
+            device=Device.objects.get(device_id=candidate["deviceId"]),
+            new_node_id=NodeId.from_imei(make_imei(), chipset="hisilicon"),
+            verify_code_mode=VerifyCodeMode.PLATFORM,
+            actor=user,
+        )
+        swaps.append(swap)
+    for swap in swaps:
+        wait_for(lambda s=swap: Swap.objects.get(pk=s.pk).state == SwapState.CODE_ISSUED)
+    bound_swap, expiring_swap = swaps
+    code = swap_reveal_code(swap=Swap.objects.get(pk=bound_swap.pk), actor=user)
+
+    assert sim.bind(bound_swap.new_node_id, code)["bound"] is True
+    wait_for(lambda: Swap.objects.get(pk=bound_swap.pk).state == SwapState.BOUND)
+    sim.expire_bindings()
+    wait_for(lambda: Swap.objects.get(pk=expiring_swap.pk).state == SwapState.EXPIRED)
+
+    device = Device.objects.get(pk=bound_swap.device_id)
+    assert device.node_id == bound_swap.new_node_id
+    assert device.status == DeviceStatus.ONLINE
+    received = AuditEvent.objects.filter(
+        action=AuditAction.PUSH_RECEIVED, device_id=device.device_id
+    )
+    assert any(
+        e.after["notifyType"] == "bindDevice"
+        and f"swap #{bound_swap.pk} bound" in e.after["outcome"]
+        for e in received
+    )
+    assert Swap.objects.get(pk=expiring_swap.pk).verify_code_encrypted == ""
+    assert all(p["status"] == 200 for p in sim.pushes() if p["url"].startswith(live_server.url))
