@@ -112,6 +112,18 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             "later; if it keeps failing, contact platform maintenance.",
         ),
         CatalogueEntry(
+            "100006",
+            "Refreshing the access token failed.",
+            "The platform refused to refresh our login token. The dashboard logs in again "
+            "by itself; if this keeps happening, check IOT_APP_SECRET.",
+        ),
+        CatalogueEntry(
+            "100222",
+            "The callback URL is illegal.",
+            "The platform refused the push callback address. Check IOT_CALLBACK_URL: it must "
+            "be an http(s) URL with an explicit port that the platform can reach.",
+        ),
+        CatalogueEntry(
             BAD_CREDENTIALS,
             "The application ID or secret is not right.",
             "The platform refused our login. Check IOT_APP_ID and IOT_APP_SECRET "

@@ -19,8 +19,10 @@ class TlsConfigurationError(Exception):
 
 
 def build_ssl_context(config: PlatformConfig) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     if config.ca_file:
+        # Only the configured CA is trusted: not the system store, not SSL_CERT_FILE.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
         try:
             context.load_verify_locations(cafile=config.ca_file)
         except (OSError, ssl.SSLError) as exc:
@@ -28,6 +30,8 @@ def build_ssl_context(config: PlatformConfig) -> ssl.SSLContext:
                 f"the CA file IOT_CA_FILE={config.ca_file} cannot be read as PEM "
                 f"({type(exc).__name__})"
             ) from None
+    else:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     if config.client_cert:
         try:
             context.load_cert_chain(certfile=config.client_cert, keyfile=config.client_key or None)
