@@ -1,0 +1,98 @@
+"""Faults switched on at run time: latency, 500, 50252, reset, no answer; count and filter."""
+
+import pytest
+import requests
+
+from tests.simulator.helpers import CREDENTIALS, DEVICES, Client, error_code, one
+
+
+@pytest.fixture
+def client(sim):
+    return Client(sim)
+
+
+def test_latency_makes_a_short_read_timeout_expire(sim, client):
+    sim.faults(latency_ms=800)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        client.call("GET", DEVICES, timeout=(2, 0.2))
+    sim.faults(latency_ms=300)
+    answer = client.call("GET", DEVICES, timeout=(2, 5))
+    assert answer.status_code == 200
+    assert answer.elapsed.total_seconds() >= 0.3  # a lower bound: cannot flake
+
+
+def test_http500_has_no_code_and_no_json(sim, client):
+    sim.faults(mode="http500")
+    answer = client.call("GET", DEVICES)
+    assert answer.status_code == 500
+    assert answer.headers["Content-Type"].startswith("text/html")
+    with pytest.raises(ValueError):
+        answer.json()
+
+
+def test_50252_is_a_500_in_the_application_shape(sim, client):
+    sim.faults(mode="50252")
+    answer = client.call("GET", DEVICES)
+    assert answer.status_code == 500
+    assert error_code(answer) == "50252"
+
+
+def test_reset_closes_the_connection_without_an_answer(sim, client):
+    device = one(sim, status="OFFLINE", owner=sim.app_id)
+    sim.faults(mode="reset", count=1)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        client.refresh_key(device["deviceId"], {})
+    assert sim.device(device["deviceId"])["binding"] is None  # not processed
+    assert client.refresh_key(device["deviceId"], {}).status_code == 200
+
+
+def test_no_answer_holds_the_connection_until_the_client_gives_up(sim, client):
+    sim.faults(mode="no_answer", count=1)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        client.call("GET", DEVICES, timeout=(2, 0.5))
+    assert client.call("GET", DEVICES).status_code == 200
+
+
+def test_processed_fault_changes_state_but_loses_the_answer(sim, client):
+    device = one(sim, status="OFFLINE", owner=sim.app_id)
+    sim.faults(mode="no_answer", count=1, processed=True, path_contains="deviceCredentials")
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        client.refresh_key(device["deviceId"], {"nodeId": "SER-LOST"}, timeout=(2, 0.5))
+    binding = sim.device(device["deviceId"])["binding"]
+    assert binding is not None and binding["nodeId"] == "SER-LOST"
+    recorded = [c for c in sim.calls() if c["path"].startswith(CREDENTIALS)]
+    assert [(c["status"], c["fault"]) for c in recorded] == [(None, "no_answer")]
+
+
+def test_count_limits_how_many_calls_are_hit(sim, client):
+    sim.faults(mode="50252", count=2)
+    statuses = [client.call("GET", DEVICES).status_code for _ in range(4)]
+    assert statuses == [500, 500, 200, 200]
+    assert sim.session.get(sim.url + "/simulator/faults", timeout=5).json()["mode"] == "none"
+
+
+def test_path_filter_spares_other_calls(sim, client):
+    device = one(sim, status="OFFLINE", owner=sim.app_id)
+    sim.faults(mode="http500", path_contains="deviceCredentials")
+    assert client.call("GET", DEVICES).status_code == 200
+    assert client.refresh_key(device["deviceId"], {}).status_code == 500
+
+
+def test_faults_do_not_touch_control_endpoints(sim):
+    sim.faults(mode="reset")
+    assert sim.health()["ok"] is True
+    assert sim.devices(limit=1)
+
+
+def test_bad_fault_requests_are_refused(sim):
+    for body in ({"mode": "explode"}, {"latency_ms": -1}, {"count": 0}, {"processed": "yes"}):
+        answer = sim.session.post(sim.url + "/simulator/faults", json=body, timeout=5)
+        assert answer.status_code == 400
+        assert answer.json()["error"]
+    assert sim.session.get(sim.url + "/simulator/faults", timeout=5).json()["mode"] == "none"
+
+
+def test_reset_clears_faults(sim, client):
+    sim.faults(mode="http500")
+    sim.reset()
+    assert Client(sim).call("GET", DEVICES).status_code == 200
