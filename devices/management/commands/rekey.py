@@ -1,0 +1,179 @@
+"""`manage.py rekey DEVICE_ID --node-id NEW ...`: a swap from the command line.
+
+Same services, checks and audit trail as the form. With --wait it follows the swap until the
+code is issued (prints it with its expiry) or the swap ends (prints the error, exits non-zero).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from devices.identifiers import IMEI_PREFIX, InvalidNodeId, NodeId
+from devices.models import Chipset, Device, NodeIdKind, SwapState, VerifyCodeMode
+from devices.roles import HELPDESK, sync_role_groups
+from devices.services import SwapRefused, swap_request, swap_reveal_code
+
+CLI_USERNAME = "cli"
+WAIT_STATES = (SwapState.PENDING_APPROVAL, SwapState.QUEUED, SwapState.SENDING)
+
+
+class Command(BaseCommand):
+    help = "Rebind DEVICE_ID to a replacement unit's nodeId (refresh its device key)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("device_id", help="the platform's deviceId")
+        parser.add_argument("--node-id", required=True, help="the new unit's identifier")
+        parser.add_argument("--kind", choices=NodeIdKind.values, default=NodeIdKind.IMEI)
+        parser.add_argument(
+            "--chipset",
+            choices=Chipset.values,
+            help="for an IMEI: qualcomm (urn:imei:<IMEI>) or hisilicon (bare IMEI)",
+        )
+        codes = parser.add_mutually_exclusive_group()
+        codes.add_argument(
+            "--verify-code",
+            help="a custom verifyCode (at most 256 characters); '-' reads it from stdin",
+        )
+        codes.add_argument(
+            "--verify-code-same-as-node-id",
+            action="store_true",
+            help="use the nodeId as the verifyCode (required by Agent Lite firmware)",
+        )
+        parser.add_argument(
+            "--timeout", type=int, default=180, help="code validity in seconds; 0 = never expires"
+        )
+        parser.add_argument("--reason", default="", help="reason or ticket reference")
+        parser.add_argument(
+            "--user",
+            default=CLI_USERNAME,
+            help=f"who requests the swap (default: the system user '{CLI_USERNAME}')",
+        )
+        parser.add_argument("--confirm-same-node-id", action="store_true")
+        parser.add_argument("--wait", action="store_true", help="wait for the code or the error")
+        parser.add_argument(
+            "--wait-seconds", type=float, default=300.0, help="how long --wait waits"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        device = Device.objects.filter(device_id=options["device_id"]).first()
+        if device is None:
+            raise CommandError(
+                f"Unknown device {options['device_id']!r}: it is not in the mirror "
+                "(run `manage.py sync_devices` if it was registered recently)."
+            )
+        node_id = self._node_id(options)
+        mode, custom_code = self._verify_code(options)
+        actor = self._actor(options["user"])
+        try:
+            swap = swap_request(
+                device=device,
+                new_node_id=node_id,
+                verify_code_mode=mode,
+                custom_verify_code=custom_code,
+                timeout_seconds=options["timeout"],
+                reason=options["reason"],
+                actor=actor,
+                allow_same_node_id=options["confirm_same_node_id"],
+            )
+        except SwapRefused as exc:
+            raise CommandError(exc.message) from None
+        except PermissionDenied as exc:
+            raise CommandError(f"{actor.get_username()}: {exc}") from None
+        self.stdout.write(
+            f"Swap #{swap.pk} queued: {device.device_id} {swap.old_node_id} -> {swap.new_node_id}"
+        )
+        if options["wait"]:
+            self._wait(swap, actor, options["wait_seconds"])
+
+    def _node_id(self, options: dict[str, Any]) -> NodeId:
+        raw, kind, chipset = options["node_id"], options["kind"], options["chipset"]
+        if kind == NodeIdKind.IMEI and not chipset:
+            if raw.strip().lower().startswith(IMEI_PREFIX):
+                chipset = Chipset.QUALCOMM
+            else:
+                self._parse(raw, kind, Chipset.HISILICON)  # digit mistakes first
+                raise CommandError(
+                    "An IMEI needs --chipset qualcomm (sent as urn:imei:<IMEI>) or hisilicon "
+                    "(sent as the bare IMEI)."
+                )
+        return self._parse(raw, kind, chipset or "")
+
+    def _parse(self, raw: str, kind: str, chipset: str) -> NodeId:
+        try:
+            return NodeId.parse(raw, kind, chipset)
+        except InvalidNodeId as exc:
+            raise CommandError(f"--node-id: {exc.message}") from None
+
+    def _verify_code(self, options: dict[str, Any]) -> tuple[str, str]:
+        if options["verify_code_same_as_node_id"]:
+            return VerifyCodeMode.SAME_AS_NODE_ID, ""
+        code = options["verify_code"]
+        if code is None:
+            return VerifyCodeMode.PLATFORM, ""
+        if code == "-":
+            code = sys.stdin.readline().rstrip("\r\n")
+        return VerifyCodeMode.CUSTOM, code
+
+    def _actor(self, username: str) -> Any:
+        user_model = get_user_model()
+        user = user_model.objects.filter(username=username).first()
+        if user is not None:
+            if not user.is_active:
+                raise CommandError(f"User {username!r} is inactive.")
+            return user
+        if username != CLI_USERNAME:
+            raise CommandError(f"Unknown user {username!r}.")
+        with transaction.atomic():
+            user = user_model.objects.create_user(username=CLI_USERNAME)
+            user.set_unusable_password()
+            user.save()
+            if not Group.objects.filter(name=HELPDESK).exists():
+                sync_role_groups()
+            user.groups.add(Group.objects.get(name=HELPDESK))
+            # Shell access to the server already means full control; give it codes that last.
+            user.user_permissions.add(
+                Permission.objects.get(
+                    content_type__app_label="devices", codename="issue_never_expiring_code"
+                )
+            )
+        self.stdout.write(f"Created the system user {CLI_USERNAME!r} (Helpdesk) for CLI swaps.")
+        return user_model.objects.get(pk=user.pk)
+
+    def _wait(self, swap: Any, actor: Any, wait_seconds: float) -> None:
+        deadline = time.monotonic() + wait_seconds
+        swap.refresh_from_db()
+        while swap.state in WAIT_STATES:
+            if time.monotonic() > deadline:
+                raise CommandError(
+                    f"Swap #{swap.pk} is still {swap.get_state_display().lower()} after "
+                    f"{wait_seconds:g} s (attempts: {swap.attempts}). Is a Celery worker running?"
+                )
+            time.sleep(0.5)
+            swap.refresh_from_db()
+        if swap.state == SwapState.CODE_ISSUED:
+            try:
+                code = swap_reveal_code(swap=swap, actor=actor)
+            except (SwapRefused, PermissionDenied) as exc:
+                raise CommandError(f"Swap #{swap.pk}: {exc}") from None
+            expiry = (
+                swap.code_expires_at.isoformat() if swap.code_expires_at else "never (timeout 0)"
+            )
+            self.stdout.write(f"verifyCode: {code}")
+            self.stdout.write(f"expires: {expiry}")
+            return
+        if swap.state == SwapState.BOUND:
+            self.stdout.write(f"Swap #{swap.pk} is already bound.")
+            return
+        code = f" error {swap.error_code}" if swap.error_code else ""
+        raise CommandError(
+            f"Swap #{swap.pk} {swap.get_state_display().lower()}{code}: "
+            f"{swap.error_text or 'no details'}"
+        )
