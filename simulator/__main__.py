@@ -6,8 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -46,6 +49,11 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--push-retry-seconds", type=float, default=600.0)
     p.add_argument("--quiet", action="store_true", help="no per-call log lines")
+    p.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="shut down when the process that started us goes away (test fixtures)",
+    )
     return p
 
 
@@ -123,6 +131,8 @@ def serve(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if args.exit_with_parent:
+        _watch_parent(sim)
 
     scheme = "http" if args.http else "https"
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -155,6 +165,19 @@ def serve(argv: list[str]) -> int:
     sim.serve_forever()
     print("simulator: stopped", flush=True)
     return 0
+
+
+def _watch_parent(sim: Simulator) -> None:
+    """A killed test run must not leave its simulator behind: follow the parent out."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        print("simulator: parent process gone, shutting down", flush=True)
+        sim.shutdown()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def bind(argv: list[str]) -> int:

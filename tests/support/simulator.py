@@ -191,6 +191,18 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
+def _wait_until_serving(handle: SimulatorHandle) -> bool:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline and handle.process.poll() is None:
+        try:
+            if handle.session.get(handle.url + "/simulator/health", timeout=1).ok:
+                return True
+        except (requests.RequestException, OSError):
+            pass  # not listening yet, or ca.pem not written yet
+        time.sleep(0.05)
+    return False
+
+
 def _launch(args: tuple[str, ...], http: bool) -> SimulatorHandle:
     own_dir = "--cert-dir" not in " ".join(args)
     cert_dir = Path(
@@ -201,7 +213,7 @@ def _launch(args: tuple[str, ...], http: bool) -> SimulatorHandle:
     last_error = ""
     for _ in range(3):  # a free port can be taken by someone else before we bind it
         port = _free_port()
-        command = [sys.executable, "-m", "simulator", "--port", str(port)]
+        command = [sys.executable, "-m", "simulator", "--port", str(port), "--exit-with-parent"]
         if own_dir:
             command += ["--cert-dir", str(cert_dir)]
         if http:
@@ -224,16 +236,15 @@ def _launch(args: tuple[str, ...], http: bool) -> SimulatorHandle:
             https=not http,
             client_cert_required=require_client_cert,
         )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if handle.session.get(handle.url + "/simulator/health", timeout=1).ok:
-                    handle.own_cert_dir = own_dir  # type: ignore[attr-defined]
-                    return handle
-            except (requests.RequestException, OSError):
-                pass  # not listening yet, or ca.pem not written yet
-            time.sleep(0.05)
-        _stop(process)
+        serving = False
+        try:
+            serving = _wait_until_serving(handle)
+        finally:
+            if not serving:
+                _stop(process)  # never leave an orphan behind, whatever went wrong
+        if serving:
+            handle.own_cert_dir = own_dir  # type: ignore[attr-defined]
+            return handle
         last_error = handle.log()
         if "cannot listen" not in last_error:
             break
