@@ -300,6 +300,11 @@ def swap_request(
     _check_node_id_free(device, new_node_id)
     _check_live_device(device)
 
+    audit_kwargs: dict[str, Any] = {}
+    if request_id:
+        audit_kwargs["request_id"] = request_id
+    if ip:
+        audit_kwargs["ip"] = ip
     try:
         with transaction.atomic():
             swap = Swap.objects.create(
@@ -316,34 +321,29 @@ def swap_request(
                 state=SwapState.QUEUED,
                 reissue_of=reissue_of,
             )
+            _audit(
+                AuditAction.SWAP_REQUESTED,
+                swap,
+                actor=actor,
+                before={"node_id": device.node_id},
+                after={
+                    "new_node_id": swap.new_node_id,
+                    "node_id_kind": swap.node_id_kind,
+                    "chipset": swap.chipset,
+                    "verify_code_mode": swap.verify_code_mode,
+                    "timeout_seconds": swap.timeout_seconds,
+                    "reissue_of": reissue_of.pk if reissue_of else None,
+                },
+                detail=reason,
+                **audit_kwargs,
+            )
+            _enqueue_send(swap.pk)
     except IntegrityError:
         existing = open_swap_for_device(device=device)
         if existing is None:
             raise
         raise _already_open(existing) from None
 
-    audit_kwargs: dict[str, Any] = {}
-    if request_id:
-        audit_kwargs["request_id"] = request_id
-    if ip:
-        audit_kwargs["ip"] = ip
-    _audit(
-        AuditAction.SWAP_REQUESTED,
-        swap,
-        actor=actor,
-        before={"node_id": device.node_id},
-        after={
-            "new_node_id": swap.new_node_id,
-            "node_id_kind": swap.node_id_kind,
-            "chipset": swap.chipset,
-            "verify_code_mode": swap.verify_code_mode,
-            "timeout_seconds": swap.timeout_seconds,
-            "reissue_of": reissue_of.pk if reissue_of else None,
-        },
-        detail=reason,
-        **audit_kwargs,
-    )
-    _enqueue_send(swap.pk)
     logger.info("swap %s requested for device %s", swap.pk, device.device_id)
     return swap
 
