@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "template_partials",
     "audit",
     "devices",
+    "bulk",
 ]
 
 MIDDLEWARE = [
@@ -206,6 +207,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SWAP_SWEEP_INTERVAL_SECONDS),
     },
 }
+# Bulk swaps: rows per file; the beat entry resumes a batch whose dispatcher chain was lost.
+BULK_MAX_ROWS = env_int("BULK_MAX_ROWS", 5000)
+CELERY_BEAT_SCHEDULE["bulk-resume"] = {"task": "bulk.tasks.bulk_resume", "schedule": 60.0}
 
 # --- Platform (OceanConnect northbound API) -------------------------------------------------
 SIMULATOR_DIR = VAR_DIR / "simulator"

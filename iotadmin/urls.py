@@ -6,6 +6,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("bulk/", include("bulk.urls")),
     path("", include("devices.urls_push")),
     path("", include("devices.urls")),
 ]

@@ -1,0 +1,222 @@
+"""The dry run: every line of a bulk file checked with the swap form's rules, nothing written.
+
+The rules themselves live in the swap core (devices.identifiers, devices.services.swaps,
+devices.selectors); this module finds each line's device and adds what only a file can get
+wrong: the same device or the same new nodeId twice. The live "is it online" check costs a
+platform call per row, so it happens when the row is sent (the platform answers 100611).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bulk.csv_parsing import CsvLine
+from devices.identifiers import InvalidNodeId, NodeId, node_search_key
+from devices.models import Chipset, Device, DeviceStatus, NodeIdKind, VerifyCodeMode
+from devices.selectors import open_swap_for_device
+from devices.services import swaps as swap_rules
+
+# The swap's reason holds the ticket and the bulk reference, within the reason's 500 characters.
+MAX_TICKET_LENGTH = 450
+BULK_VERIFY_CODE_MODES = (VerifyCodeMode.PLATFORM, VerifyCodeMode.SAME_AS_NODE_ID)
+_QUERY_CHUNK = 500
+
+
+@dataclass
+class RowVerdict:
+    """A line after the dry run: what would be sent, or why it cannot be."""
+
+    source: CsvLine
+    kind: str = ""
+    chipset: str = ""
+    verify_code_mode: str = ""
+    device: Device | None = None
+    node_id: NodeId | None = None
+    error_code: str = ""
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.message
+
+    def refuse(self, code: str, message: str) -> None:
+        if self.ok:
+            self.error_code = code
+            self.message = message
+
+
+def _chunks(values: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(values), _QUERY_CHUNK):
+        yield values[start : start + _QUERY_CHUNK]
+
+
+class DeviceIndex:
+    """The mirror's devices the file names, by deviceId and by normalised nodeId (few queries)."""
+
+    def __init__(self, refs: Iterable[str]) -> None:
+        refs = sorted({r for r in refs if r})
+        keys = sorted({node_search_key(r) for r in refs} - {""})
+        self.by_device_id: dict[str, Device] = {}
+        self.by_node_key: dict[str, list[Device]] = defaultdict(list)
+        for chunk in _chunks(refs):
+            for device in Device.objects.filter(device_id__in=chunk):
+                self.by_device_id[device.device_id] = device
+        for chunk in _chunks(keys):
+            for device in Device.objects.filter(
+                node_key__in=chunk, deleted_on_platform_at__isnull=True
+            ).order_by("id"):
+                self.by_node_key[device.node_key].append(device)
+
+    def find(self, ref: str) -> tuple[Device | None, str]:
+        """The device a line names, or None and why not."""
+        if ref in self.by_device_id:
+            return self.by_device_id[ref], ""
+        matches = self.by_node_key.get(node_search_key(ref), [])
+        if len(matches) == 1:
+            return matches[0], ""
+        if len(matches) > 1:
+            ids = ", ".join(d.device_id for d in matches[:3])
+            return None, (
+                f"{len(matches)} devices have the nodeId {ref} ({ids}); use the deviceId instead."
+            )
+        return None, (
+            f"No device with deviceId or nodeId {ref} in the device list. Check it, or sync the "
+            "devices if it was registered recently."
+        )
+
+
+def _parse_fields(verdict: RowVerdict) -> None:
+    line = verdict.source
+    if line.problem:
+        verdict.refuse("invalid_line", line.problem)
+        return
+    if not line.device:
+        verdict.refuse("missing_device", "The device column is empty: give a deviceId or nodeId.")
+    kind = line.kind.strip().lower()
+    chipset = line.chipset.strip().lower()
+    mode = line.verify_code_mode.strip().lower() or VerifyCodeMode.PLATFORM
+    verdict.kind, verdict.chipset, verdict.verify_code_mode = kind, chipset, mode
+    if kind not in NodeIdKind.values:
+        verdict.refuse(
+            "invalid_kind",
+            f"Unknown kind {line.kind!r}: use one of {', '.join(NodeIdKind.values)}.",
+        )
+    elif chipset and chipset not in Chipset.values:
+        verdict.refuse(
+            "invalid_chipset",
+            f"Unknown chipset {line.chipset!r}: use one of {', '.join(Chipset.values)}.",
+        )
+    else:
+        try:
+            verdict.node_id = NodeId.parse(line.new_node_id, kind, chipset)
+        except InvalidNodeId as exc:
+            verdict.refuse("invalid_node_id", exc.message)
+    if mode == VerifyCodeMode.CUSTOM:
+        verdict.refuse(
+            "custom_code_refused",
+            "Custom verifyCodes are not accepted in a bulk file (the file would hold them in "
+            "plain text). Use platform or same_as_node_id, or the single-swap form for a "
+            "custom code.",
+        )
+    elif mode not in BULK_VERIFY_CODE_MODES:
+        verdict.refuse(
+            "invalid_mode",
+            f"Unknown verify_code_mode {line.verify_code_mode!r}: use platform or same_as_node_id.",
+        )
+    if len(line.ticket) > MAX_TICKET_LENGTH:
+        verdict.refuse(
+            "invalid_ticket",
+            f"The ticket has at most {MAX_TICKET_LENGTH} characters; this one has "
+            f"{len(line.ticket)}.",
+        )
+
+
+def _mark_duplicates(verdicts: list[RowVerdict]) -> None:
+    """The same device, or the same new nodeId, on several lines: none of them is sent."""
+    by_device: dict[int, list[RowVerdict]] = defaultdict(list)
+    by_node: dict[str, list[RowVerdict]] = defaultdict(list)
+    for verdict in verdicts:
+        if verdict.device is not None:
+            by_device[verdict.device.pk].append(verdict)
+        if verdict.node_id is not None:
+            by_node[verdict.node_id.search_key].append(verdict)
+    for group in by_device.values():
+        if len(group) > 1:
+            lines = ", ".join(str(v.source.line) for v in group)
+            for verdict in group:
+                verdict.refuse(
+                    "duplicate_device",
+                    f"The device appears on lines {lines} of this file; keep one line per device.",
+                )
+    for group in by_node.values():
+        if len(group) > 1:
+            lines = ", ".join(str(v.source.line) for v in group)
+            for verdict in group:
+                verdict.refuse(
+                    "duplicate_node_id",
+                    f"The new nodeId {group[0].node_id} appears on lines {lines} of this file; "
+                    "each new unit can replace one device only.",
+                )
+
+
+def _check_swap_rules(verdict: RowVerdict) -> None:
+    """The swap core's checks for one line whose device and nodeId are known."""
+    device, node_id = verdict.device, verdict.node_id
+    assert device is not None and node_id is not None
+    if device.deleted_on_platform_at is not None:
+        verdict.refuse(
+            "device_deleted", "This device was deleted on the platform; it cannot be rebound."
+        )
+        return
+    if node_id.search_key == node_search_key(device.node_id):
+        verdict.refuse(
+            "same_node_id",
+            f"The new identifier is the device's current nodeId ({device.node_id}); give the "
+            "replacement unit's identifier.",
+        )
+        return
+    existing = open_swap_for_device(device=device)
+    if existing is not None:
+        refusal = swap_rules._already_open(existing)
+        verdict.refuse(refusal.code, refusal.message)
+        return
+    try:
+        swap_rules._check_node_id_free(device, node_id)
+    except swap_rules.SwapRefused as exc:
+        verdict.refuse(exc.code, exc.message)
+        return
+    if device.status == DeviceStatus.ONLINE:
+        verdict.refuse(
+            "device_online",
+            "The device list shows the device online; its key can only be refreshed while it "
+            "is offline. Take it offline, sync, and upload this line again.",
+        )
+    elif device.activated is False or device.status == DeviceStatus.INACTIVE:
+        verdict.refuse(
+            "device_not_active",
+            "The device has never connected to the platform (not activated); only an "
+            "activated device can be rebound.",
+        )
+
+
+def check_bulk_lines(lines: list[CsvLine], *, actor: Any) -> list[RowVerdict]:
+    """The dry run over every line, in file order. Reads only."""
+    verdicts = [RowVerdict(source=line) for line in lines]
+    for verdict in verdicts:
+        _parse_fields(verdict)
+    index = DeviceIndex(v.source.device for v in verdicts if not v.source.problem)
+    for verdict in verdicts:
+        if verdict.source.problem or not verdict.source.device:
+            continue
+        device, why_not = index.find(verdict.source.device)
+        verdict.device = device
+        if device is None:
+            verdict.refuse("unknown_device", why_not)
+    _mark_duplicates(verdicts)
+    for verdict in verdicts:
+        if verdict.ok:
+            _check_swap_rules(verdict)
+    return verdicts

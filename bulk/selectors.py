@@ -1,0 +1,176 @@
+"""Reads of the bulk app: a batch for a user, its progress and ETA, a page of its rows, the
+shared flow limiter's current use, and the result file's rows."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet
+
+from bulk.models import BatchState, BulkBatch, BulkRow, RowState
+from devices.models import SwapState
+
+BULK_PERMISSION = "devices.bulk_swap"
+ROWS_PAGE_SIZE = 100
+
+# A sent row is "open" while its swap waits to be (re)sent or for approval.
+OPEN_SWAP_STATES = (SwapState.QUEUED, SwapState.SENDING, SwapState.PENDING_APPROVAL)
+OPEN_ROW = Q(state__in=(RowState.WAITING, RowState.SUBMITTING)) | Q(
+    state=RowState.SUBMITTED, swap__state__in=OPEN_SWAP_STATES
+)
+FAILED_ROW = Q(state=RowState.REFUSED) | Q(state=RowState.SUBMITTED, swap__state=SwapState.FAILED)
+SENT_ROW = Q(
+    state=RowState.SUBMITTED,
+    swap__state__in=(SwapState.CODE_ISSUED, SwapState.BOUND, SwapState.EXPIRED),
+)
+CONFIRMED_ROW = ~Q(state__in=(RowState.INVALID, RowState.READY))
+ROW_FILTERS = {"all": Q(), "failed": FAILED_ROW, "open": OPEN_ROW, "sent": SENT_ROW}
+
+
+@dataclass(frozen=True)
+class FlowUsage:
+    """The shared flow limiter right now: calls reserved in its window, and when one frees."""
+
+    limit: int
+    used: int
+    window: float
+    seconds_until_free: float
+    available: bool = True
+
+    @property
+    def free(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    total: int
+    open: int
+    failed: int
+    sent: int
+    invalid: int
+    ready: int
+    eta_seconds: int | None
+
+    @property
+    def done(self) -> int:
+        return self.total - self.open
+
+    @property
+    def percent(self) -> int:
+        if not self.total:
+            return 100
+        return math.floor(100 * self.done / self.total)
+
+    @property
+    def finished(self) -> bool:
+        return self.open == 0
+
+
+def flow_usage() -> FlowUsage:
+    """Read the platform client's shared limiter (one store read; no platform call)."""
+    from devices.platform import StoreUnavailable, get_client
+
+    client = get_client()
+    window = client.config.flow_window
+    limit = max(1, client.config.flow_limit_per_minute)
+    try:
+        times = sorted(client.store.slot_times(window=window))
+        cooldown = client.store.cooldown_remaining()
+    except StoreUnavailable:
+        return FlowUsage(
+            limit=limit, used=limit, window=window, seconds_until_free=5.0, available=False
+        )
+    used = len(times)
+    wait = 0.0
+    if used >= limit:
+        wait = max(0.0, times[used - limit] + window - time.time())
+    if cooldown > 0:
+        used, wait = limit, max(wait, cooldown)
+    return FlowUsage(limit=limit, used=used, window=window, seconds_until_free=wait)
+
+
+def eta_seconds(*, remaining: int, usage: FlowUsage) -> int:
+    """Rows left at the limiter's pace: remaining / limit per minute, plus whole windows to
+    wait when the calls already in the window leave too few slots."""
+    if remaining <= 0:
+        return 0
+    paced = remaining * 60.0 / usage.limit
+    overflow = (usage.used + remaining) / usage.limit - 1
+    return math.ceil(max(paced, overflow * usage.window))
+
+
+def batch_for_user(*, user: Any, batch_id: int) -> BulkBatch:
+    """The batch if this user may see bulk batches: DoesNotExist or PermissionDenied."""
+    if not user.has_perm(BULK_PERMISSION):
+        raise PermissionDenied("You may not use bulk swaps.")
+    return BulkBatch.objects.select_related("uploaded_by").get(pk=batch_id)
+
+
+def batches_recent(*, user: Any, limit: int = 10) -> list[BulkBatch]:
+    if not user.has_perm(BULK_PERMISSION):
+        return []
+    return list(
+        BulkBatch.objects.select_related("uploaded_by")
+        .exclude(state=BatchState.DISCARDED)
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def batch_progress(*, batch: BulkBatch, with_eta: bool = True) -> BatchProgress:
+    """Counts of the batch's rows by outcome, in one query, and the ETA of what is left."""
+    counts = BulkRow.objects.filter(batch=batch).aggregate(
+        total=Count("pk", filter=CONFIRMED_ROW),
+        open=Count("pk", filter=OPEN_ROW),
+        failed=Count("pk", filter=FAILED_ROW),
+        sent=Count("pk", filter=SENT_ROW),
+        invalid=Count("pk", filter=Q(state=RowState.INVALID)),
+        ready=Count("pk", filter=Q(state=RowState.READY)),
+    )
+    eta = None
+    if with_eta and counts["open"]:
+        eta = eta_seconds(remaining=counts["open"], usage=flow_usage())
+    return BatchProgress(eta_seconds=eta, **counts)
+
+
+def batch_rows(
+    *, batch: BulkBatch, show: str = "all", page: int = 1
+) -> tuple[list[BulkRow], int, int]:
+    """One page of the batch's rows (one query, whatever the page size), the page, and pages."""
+    rows: QuerySet[BulkRow] = BulkRow.objects.filter(batch=batch).filter(ROW_FILTERS.get(show, Q()))
+    count = rows.count()
+    pages = max(1, math.ceil(count / ROWS_PAGE_SIZE))
+    page = min(max(1, page), pages)
+    start = (page - 1) * ROWS_PAGE_SIZE
+    items = list(
+        rows.select_related("device", "swap").order_by("line")[start : start + ROWS_PAGE_SIZE]
+    )
+    return items, page, pages
+
+
+def batch_result_rows(*, batch: BulkBatch) -> QuerySet[BulkRow]:
+    return BulkRow.objects.filter(batch=batch).select_related("device", "swap").order_by("line")
+
+
+def row_is_failed(row: BulkRow) -> bool:
+    if row.state == RowState.REFUSED:
+        return True
+    return (
+        row.state == RowState.SUBMITTED
+        and row.swap is not None
+        and (row.swap.state == SwapState.FAILED)
+    )
+
+
+def row_is_open(row: BulkRow) -> bool:
+    if row.state in (RowState.WAITING, RowState.SUBMITTING):
+        return True
+    return (
+        row.state == RowState.SUBMITTED
+        and row.swap is not None
+        and (row.swap.state in OPEN_SWAP_STATES)
+    )
