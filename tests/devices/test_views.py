@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from devices.identifiers import luhn_check_digit
 from devices.models import Device, DeviceStatus, Swap, SwapState, VerifyCodeMode
-from devices.roles import ROLE_PERMISSIONS, sync_role_groups
 from tests.devices.factories import make_device, make_imei, make_swap, make_user
 
 pytestmark = pytest.mark.django_db
@@ -40,15 +39,6 @@ def swap_form(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
-
-
-@pytest.fixture(autouse=True)
-def role_groups(db: Any) -> None:
-    """The role groups come from a data migration; a transactional test's flush removes them."""
-    from django.contrib.auth.models import Group
-
-    if Group.objects.count() < len(ROLE_PERMISSIONS):
-        sync_role_groups()
 
 
 @pytest.fixture

@@ -1,0 +1,276 @@
+"""The swap workflow in a real browser (Debian's Chromium through Playwright) against the live
+server, the simulator and a real Celery worker: what a technician, the helpdesk and a
+supervisor see. Screenshots of each main page go to artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from devices.identifiers import luhn_check_digit
+from devices.models import Swap, SwapState
+from tests.browser.conftest import PASSWORD, mirror_of
+from tests.devices.factories import make_device, make_swap
+from tests.support.browser import log_in, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CODE_PANEL_TIMEOUT = 30_000  # ms: the worker picks the task up and calls the simulator
+
+
+def new_imei(seed: int) -> str:
+    body = f"8698{seed:010d}"
+    return body + str(luhn_check_digit(body))
+
+
+def bare_imei(node_id: str) -> str:
+    return node_id.removeprefix("urn:imei:")
+
+
+def open_device_by_search(page: Any, live_server: Any, device: Any, typed: str) -> None:
+    search = page.get_by_label("IMEI, MAC, nodeId, deviceId or name")
+    search.fill(typed)
+    page.locator("#device-results", has_text=f"Devices matching “{typed}”").wait_for()
+    results = page.locator("#device-results .device-link")
+    results.first.wait_for()
+    assert results.count() == 1
+    assert device.name in results.first.inner_text()
+    results.first.click()
+    page.wait_for_url(f"{live_server.url}/devices/{device.pk}/")
+
+
+def fill_new_imei(page: Any, imei: str) -> None:
+    page.locator("label.seg", has_text="IMEI").first.click()
+    page.get_by_label("New unit's identifier").fill(imei)
+
+
+def test_field_tech_swaps_a_unit_sees_the_code_count_down_and_the_bind(
+    page: Any,
+    live_server: Any,
+    sim: Any,
+    platform_settings: Any,
+    celery_worker_process: Any,
+    pushes_to_live_server: str,
+    role_users: dict[str, Any],
+    offline_device: Any,
+) -> None:
+    platform_settings.IOT_DEMO_MODE = True
+    for n in range(3):
+        make_device(name=f"Other meter {n}")
+    page.goto(f"{live_server.url}/login/")
+    screenshot(page, "login")
+    log_in(page, live_server.url, "field_service", PASSWORD)
+    assert "Field service" in page.locator(".topbar").inner_text()
+
+    # Find the device by its IMEI, typed without urn:imei: (the search is live, via htmx).
+    old_imei = bare_imei(offline_device.node_id)
+    page.get_by_label("IMEI, MAC, nodeId, deviceId or name").fill(old_imei)
+    page.locator("#device-results", has_text=f"Devices matching “{old_imei}”").wait_for()
+    assert page.url == f"{live_server.url}/?q={old_imei}"  # the search is bookmarkable
+    screenshot(page, "device-search")
+    open_device_by_search(page, live_server, offline_device, old_imei)
+
+    # The form shows the final nodeId live while typing.
+    imei = new_imei(offline_device.pk)
+    fill_new_imei(page, imei)
+    page.locator("label.seg", has_text="Qualcomm").click()
+    preview = page.locator("#node-preview")
+    preview.get_by_text(f"urn:imei:{imei}").wait_for()
+    page.locator("label.seg", has_text="HiSilicon").click()
+    preview.locator("code", has_text=re.compile(rf"^{imei}$")).wait_for()
+    page.get_by_label("Reason or ticket reference").fill("INC-4711 water damage")
+    screenshot(page, "device-swap-form")
+
+    page.get_by_role("button", name="Request the new verifyCode").click()
+    page.wait_for_url(re.compile(rf"{live_server.url}/swaps/\d+/$"))
+    swap = Swap.objects.get(device=offline_device)
+    assert swap.new_node_id == imei  # HiSilicon: the bare IMEI
+
+    # The worker calls the platform; the panel shows the code by itself.
+    code_element = page.locator("#verify-code")
+    code_element.wait_for(timeout=CODE_PANEL_TIMEOUT)
+    shown_code = code_element.inner_text().strip()
+    binding = sim.device(offline_device.device_id)["binding"]
+    assert binding is not None
+    assert shown_code.lower() == binding["verifyCode"].lower()
+    assert shown_code not in page.url
+    assert page.locator("#code-panel svg.qr").count() == 1
+
+    # The countdown ticks down in the browser from the server's expiry time.
+    countdown = page.locator(".countdown[data-seconds-left]")
+    countdown.wait_for()
+    first_left = int(countdown.get_attribute("data-seconds-left"))
+    assert 0 < first_left <= 180
+    assert re.fullmatch(r"0[0-3]:[0-5]\d", page.locator("[data-countdown-value]").inner_text())
+    page.wait_for_function(
+        "n => Number(document.querySelector('.countdown').dataset.secondsLeft) < n",
+        arg=first_left,
+    )
+    screenshot(page, "swap-code-issued")
+
+    # The trainer plugs the new unit in (demo mode): the platform pushes bindDevice.
+    page.get_by_role("button", name="Plug in the replacement unit (demo)").click()
+    page.locator("#code-panel", has_text="Bound after").wait_for(timeout=CODE_PANEL_TIMEOUT)
+    assert page.locator("#verify-code").count() == 0
+    swap.refresh_from_db()
+    assert swap.state == SwapState.BOUND
+    offline_device.refresh_from_db()
+    assert offline_device.node_id == imei
+    screenshot(page, "swap-bound")
+
+
+def test_a_wrong_imei_check_digit_is_an_inline_error(
+    page: Any, live_server: Any, role_users: dict[str, Any], sim: Any, platform_settings: Any
+) -> None:
+    device = mirror_of(sim.devices(status="OFFLINE", activated=True, limit=1)[0], sim)
+    log_in(page, live_server.url, "field_service", PASSWORD)
+    page.goto(f"{live_server.url}/devices/{device.pk}/")
+    good = new_imei(4242)
+    wrong = good[:-1] + str((int(good[-1]) + 3) % 10)
+    fill_new_imei(page, wrong)
+    page.locator("label.seg", has_text="HiSilicon").click()
+    page.locator("#node-preview .preview-error", has_text="check digit is wrong").wait_for()
+    page.get_by_role("button", name="Request the new verifyCode").click()
+    error = page.locator(".field-error", has_text="IMEI check digit is wrong")
+    error.wait_for()
+    assert f"the last digit should be {good[-1]}" in error.inner_text()
+    assert page.get_by_label("New unit's identifier").get_attribute("aria-invalid") == "true"
+    assert page.url == f"{live_server.url}/devices/{device.pk}/"
+    assert not Swap.objects.exists()
+    screenshot(page, "device-swap-form-error")
+
+
+def test_an_online_device_is_refused_with_the_handling_text(
+    page: Any, live_server: Any, role_users: dict[str, Any], sim: Any, platform_settings: Any
+) -> None:
+    online = mirror_of(sim.devices(status="ONLINE", owner=sim.app_id, limit=1)[0], sim)
+    log_in(page, live_server.url, "field_service", PASSWORD)
+    page.goto(f"{live_server.url}/devices/{online.pk}/")
+    fill_new_imei(page, new_imei(777))
+    page.locator("label.seg", has_text="Qualcomm").click()
+    page.get_by_role("button", name="Request the new verifyCode").click()
+    alert = page.locator("#swap-form .alert")
+    alert.wait_for()
+    assert "Take the device offline" in alert.inner_text()
+    assert not Swap.objects.exists()
+    screenshot(page, "device-swap-refused-online")
+
+
+def test_an_expired_code_offers_reissue_with_the_same_inputs(
+    page: Any,
+    live_server: Any,
+    sim: Any,
+    platform_settings: Any,
+    celery_worker_process: Any,
+    pushes_to_live_server: str,
+    role_users: dict[str, Any],
+    offline_device: Any,
+) -> None:
+    log_in(page, live_server.url, "field_service", PASSWORD)
+    page.goto(f"{live_server.url}/devices/{offline_device.pk}/")
+    fill_new_imei(page, new_imei(offline_device.pk + 1))
+    page.locator("label.seg", has_text="Qualcomm").click()
+    page.get_by_label("Validity (seconds)").fill("120")
+    page.get_by_role("button", name="Request the new verifyCode").click()
+    page.locator("#verify-code").wait_for(timeout=CODE_PANEL_TIMEOUT)
+    first = Swap.objects.get()
+
+    sim.expire_bindings()  # the platform drops the pending binding and pushes "expired"
+    page.locator("#code-panel", has_text="Code expired").wait_for(timeout=CODE_PANEL_TIMEOUT)
+    assert page.locator("#verify-code").count() == 0
+    screenshot(page, "swap-expired")
+
+    page.get_by_role("button", name="Re-issue with the same inputs").click()
+    page.wait_for_url(re.compile(rf"{live_server.url}/swaps/(?!{first.pk}/)\d+/$"))
+    page.locator("#verify-code").wait_for(timeout=CODE_PANEL_TIMEOUT)
+    second = Swap.objects.exclude(pk=first.pk).get()
+    assert (second.reissue_of_id, second.new_node_id, second.timeout_seconds) == (
+        first.pk,
+        first.new_node_id,
+        120,
+    )
+    assert second.state == SwapState.CODE_ISSUED
+
+
+def test_a_supervisor_sees_the_state_but_no_code(
+    page: Any, live_server: Any, role_users: dict[str, Any]
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    code = "SUPERSECRET42"
+    swap = make_swap(
+        requested_by=role_users["field_service"],
+        verify_code=code,
+        code_issued_at=timezone.now(),
+        code_expires_at=timezone.now() + timedelta(seconds=170),
+        reason="INC-9 audit check",
+    )
+    log_in(page, live_server.url, "supervisor", PASSWORD)
+    page.goto(f"{live_server.url}/swaps/{swap.pk}/")
+    panel = page.locator("#code-panel")
+    panel.get_by_text("Code issued").wait_for()
+    assert code not in page.content()
+    assert "…42" in panel.inner_text()
+    assert page.locator("#verify-code").count() == 0
+    assert page.get_by_role("button", name="Cancel this swap").count() == 0
+    screenshot(page, "swap-supervisor")
+
+    # The device page and the search work for supervisors, without a swap form.
+    page.goto(f"{live_server.url}/devices/{swap.device.pk}/")
+    assert page.locator("#swap-form").count() == 0
+    screenshot(page, "device-supervisor")
+
+
+def test_error_pages_look_like_the_app(
+    page: Any, live_server: Any, role_users: dict[str, Any]
+) -> None:
+    swap = make_swap(requested_by=role_users["helpdesk"])
+    log_in(page, live_server.url, "field_service", PASSWORD)
+    response = page.goto(f"{live_server.url}/swaps/{swap.pk}/")
+    assert response.status == 403
+    assert "You are not allowed to see this" in page.content()
+    screenshot(page, "error-403")
+    response = page.goto(f"{live_server.url}/devices/987654/")
+    assert response.status == 404
+    assert "Nothing here" in page.content()
+    screenshot(page, "error-404")
+
+
+def test_the_countdown_follows_the_server_clock_and_turns_red_then_expired(
+    page: Any, live_server: Any, role_users: dict[str, Any]
+) -> None:
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    fresh = make_swap(
+        requested_by=role_users["field_service"],
+        verify_code="FRESHCODE1",
+        code_issued_at=now,
+        code_expires_at=now + timedelta(seconds=175),
+    )
+    # The phone's clock is an hour fast: the countdown still shows the server's remaining time.
+    page.clock.install(time=datetime.now() + timedelta(hours=1))
+    log_in(page, live_server.url, "field_service", PASSWORD)
+    page.goto(f"{live_server.url}/swaps/{fresh.pk}/")
+    countdown = page.locator(".countdown[data-seconds-left]")
+    countdown.wait_for()
+    assert 120 < int(countdown.get_attribute("data-seconds-left")) <= 175
+    assert "is-urgent" not in countdown.get_attribute("class")
+
+    ending = make_swap(
+        requested_by=role_users["field_service"],
+        verify_code="ENDINGCODE",
+        code_issued_at=now,
+        code_expires_at=timezone.now() + timedelta(seconds=20),
+    )
+    page.goto(f"{live_server.url}/swaps/{ending.pk}/")
+    urgent = page.locator(".countdown.is-urgent")
+    urgent.wait_for()
+    page.clock.run_for(25_000)  # the browser's clock moves on; the server's state has not
+    page.locator(".countdown.is-expired", has_text="expired — waiting for the platform").wait_for()
