@@ -112,6 +112,8 @@ def _string(value: object, *, name: str, max_length: int = MAX_ID_LENGTH) -> str
         raise InvalidPush(f"{name} must be a string")
     if len(value) > max_length:
         raise InvalidPush(f"{name} is longer than {max_length} characters")
+    if "\x00" in value:
+        raise InvalidPush(f"{name} contains a NUL character")
     return value
 
 
@@ -121,7 +123,7 @@ def push_parse(*, body: bytes) -> PushNotification:
         data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise InvalidPush("body is not UTF-8 text") from None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidPush("body is not JSON") from None
     if not isinstance(data, dict):
         raise InvalidPush("body is not a JSON object")

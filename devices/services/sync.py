@@ -96,25 +96,29 @@ def device_activated(*, status: str, status_detail: str) -> bool:
     return status != DeviceStatus.INACTIVE and status_detail.upper() != "NOT_ACTIVE"
 
 
-def _text(value: object) -> str:
-    return "" if value is None else str(value)
+def _text(value: object, field: str) -> str:
+    """A platform string fit for its column: no NUL (PostgreSQL refuses it), not over-long."""
+    if value is None:
+        return ""
+    max_length = Device._meta.get_field(field).max_length
+    return str(value).replace("\x00", "")[:max_length]
 
 
 def _device_from_platform(platform_device, *, app_id: str, fetched_at: datetime) -> Device:
     info = platform_device.info
-    node_id = _text(info.node_id)
+    node_id = _text(info.node_id, "node_id")
     status = device_status(info.status)
-    status_detail = _text(info.status_detail)
+    status_detail = _text(info.status_detail, "status_detail")
     return Device(
         device_id=platform_device.device_id,
         node_id=node_id,
         node_key=node_search_key(node_id),
         app_id=app_id,
-        name=_text(info.name),
-        manufacturer=_text(info.manufacturer_name) or _text(info.manufacturer_id),
-        model=_text(info.model),
-        device_type=_text(info.device_type),
-        protocol=_text(info.protocol_type),
+        name=_text(info.name, "name"),
+        manufacturer=_text(info.manufacturer_name or info.manufacturer_id, "manufacturer"),
+        model=_text(info.model, "model"),
+        device_type=_text(info.device_type, "device_type"),
+        protocol=_text(info.protocol_type, "protocol"),
         status=status,
         status_detail=status_detail,
         activated=device_activated(status=status, status_detail=status_detail),
@@ -143,7 +147,9 @@ def _write_page(devices: Sequence, *, app_id: str, fetched_at: datetime) -> _Pag
     counts = _PageCounts()
     listed: dict[str, Device] = {}
     for platform_device in devices:
-        if platform_device.device_id:
+        # A deviceId that cannot be stored as-is cannot be matched to pushes either: skip it.
+        device_id = platform_device.device_id
+        if device_id and len(device_id) <= 256 and "\x00" not in device_id:
             listed[platform_device.device_id] = _device_from_platform(
                 platform_device, app_id=app_id, fetched_at=fetched_at
             )

@@ -296,6 +296,11 @@ def test_device_added_with_a_newer_event_time_restores_a_deleted_device(push, de
             b'{"notifyType": "deviceDeleted", "deviceId": "d", "eventTime": "yesterday"}',
             "eventTime must be a timestamp like 20151212T121212Z",
         ),
+        (b"[" * 2000 + b"]" * 2000, "body is not JSON"),
+        (
+            rb'{"notifyType": "deviceDeleted", "deviceId": "d\u0000"}',
+            "deviceId contains a NUL character",
+        ),
     ],
 )
 def test_malformed_body_gets_400_with_reason_and_is_logged(push, device, caplog, body, reason):

@@ -200,13 +200,14 @@ def test_mirror_queries_per_page_are_constant_not_per_device(sync_settings, star
         large, large_mirror, _ = _sync_queries()
     reset_client()
 
-    assert large.pages > small.pages
-    assert large.created > 3 * small.created
+    numbers = (small, small_mirror, resync_mirror, large, large_mirror)
+    assert large.pages > small.pages, numbers
+    assert large.created > 3 * small.created, numbers
     # +1: the final UPDATE marking unseen rows.
-    assert small_mirror <= MIRROR_QUERIES_PER_PAGE * small.pages + 1
-    assert resync_mirror <= MIRROR_QUERIES_PER_PAGE * small.pages + 1
-    assert large_mirror <= MIRROR_QUERIES_PER_PAGE * large.pages + 1
-    assert large_mirror < large.created / 20
+    assert small_mirror <= MIRROR_QUERIES_PER_PAGE * small.pages + 1, numbers
+    assert resync_mirror <= MIRROR_QUERIES_PER_PAGE * small.pages + 1, numbers
+    assert large_mirror <= MIRROR_QUERIES_PER_PAGE * large.pages + 1, numbers
+    assert large_mirror < large.created / 20, numbers
 
 
 def test_query_budget_for_300_devices(sync_settings, django_assert_max_num_queries):
@@ -214,3 +215,27 @@ def test_query_budget_for_300_devices(sync_settings, django_assert_max_num_queri
     with django_assert_max_num_queries(25 * 3 + 20):
         result = devices_sync()
     assert result.created >= 300 and result.pages == 3
+
+
+def test_platform_values_are_fitted_to_their_columns():
+    from devices.platform import DeviceInfo, PlatformDevice
+    from devices.services.sync import _device_from_platform
+
+    listed = PlatformDevice(
+        device_id="d-1",
+        gateway_id=None,
+        node_type=None,
+        create_time=None,
+        last_modified_time=None,
+        info=DeviceInfo(
+            node_id="AA:BB:CC:DD:EE:FF", name="n" * 300, protocol_type="CoAP\x00", status="NEW"
+        ),
+    )
+
+    device = _device_from_platform(listed, app_id="", fetched_at=timezone.now())
+
+    assert device.name == "n" * 256
+    assert device.protocol == "CoAP"
+    assert device.status == DeviceStatus.UNKNOWN
+    assert device.node_key == "aabbccddeeff"
+    assert device.activated is True
