@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -23,7 +24,7 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from devices.identifiers import node_search_key
 from devices.models import Device, DeviceStatus
-from devices.platform import get_client
+from devices.platform import PlatformDevice, get_client
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,9 @@ def _text(value: object, field: str) -> str:
     return str(value).replace("\x00", "")[:max_length]
 
 
-def _device_from_platform(platform_device, *, app_id: str, fetched_at: datetime) -> Device:
+def _device_from_platform(
+    platform_device: PlatformDevice, *, app_id: str, fetched_at: datetime
+) -> Device:
     info = platform_device.info
     node_id = _text(info.node_id, "node_id")
     status = device_status(info.status)
@@ -128,7 +131,7 @@ def _device_from_platform(platform_device, *, app_id: str, fetched_at: datetime)
     )
 
 
-def _overtaken_by_push(existing: dict, listed: Device, *, fetched_at: datetime) -> bool:
+def _overtaken_by_push(existing: dict[str, Any], listed: Device, *, fetched_at: datetime) -> bool:
     """A push received after this page was fetched holds a newer state than the page."""
     held = existing["platform_updated_at"]
     if held is None or held <= fetched_at:
@@ -143,7 +146,9 @@ class _PageCounts:
     restored: int = 0
 
 
-def _write_page(devices: Sequence, *, app_id: str, fetched_at: datetime) -> _PageCounts:
+def _write_page(
+    devices: Sequence[PlatformDevice], *, app_id: str, fetched_at: datetime
+) -> _PageCounts:
     counts = _PageCounts()
     listed: dict[str, Device] = {}
     for platform_device in devices:
@@ -206,7 +211,7 @@ def _mark_unseen_deleted(*, app_ids: Iterable[str], run_started_at: datetime) ->
     )
 
 
-def devices_sync(*, actor=None, max_wait: float | None = None) -> SyncResult:
+def devices_sync(*, actor: Any = None, max_wait: float | None = None) -> SyncResult:
     """Pull every page of the platform's device lists (ours and each authorizing app's)."""
     client = get_client()
     run_started_at = timezone.now()
