@@ -75,7 +75,9 @@ def parse_bulk_file(data: bytes, *, max_rows: int) -> list[CsvLine]:
             "The file is empty. The first line names the columns: " + ", ".join(COLUMNS) + "."
         )
     first_line = text.lstrip("\r\n").split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line))
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=_delimiter(first_line), strict=True
+    )
     try:
         header: list[str] = []
         while not any(cell.strip() for cell in header):

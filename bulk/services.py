@@ -42,6 +42,8 @@ STALE_CLAIM = timedelta(minutes=5)
 _SKIP_LIVE_CHECK: dict[str, Any] = (
     {"live_check": False} if "live_check" in inspect.signature(swap_request).parameters else {}
 )
+# Flow-limit slots one row uses: the refresh call, plus the live check's call when it runs.
+ROW_SLOTS = 1 if _SKIP_LIVE_CHECK else 2
 
 
 class BulkRefused(Exception):
@@ -293,7 +295,7 @@ def bulk_dispatch_step(*, batch_id: int, owner: str) -> DispatchStep:
         )
         return DispatchStep()
     usage = flow_usage()
-    budget = min(usage.free - _in_flight(), DISPATCH_CHUNK)
+    budget = min((usage.free - _in_flight()) // ROW_SLOTS, DISPATCH_CHUNK)
     if budget <= 0:
         # Full window: wait for its oldest slot; else the in-flight sends free room shortly.
         wait = usage.seconds_until_free if usage.used >= usage.limit else 0.5

@@ -1,0 +1,150 @@
+"""The dry run: each rule of the swap form, and the file-only rules, give each row its verdict."""
+
+import pytest
+
+from bulk.checks import check_bulk_lines
+from bulk.csv_parsing import parse_bulk_file
+from devices.models import DeviceStatus, SwapState
+from tests.bulk.helpers import csv_bytes, line
+from tests.devices.factories import make_device, make_imei, make_swap, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def verdicts(*lines):
+    actor = make_user(role="helpdesk")
+    return check_bulk_lines(parse_bulk_file(csv_bytes(*lines), max_rows=100), actor=actor)
+
+
+def only(*lines):
+    (verdict,) = verdicts(*lines)
+    return verdict
+
+
+def test_a_good_row_by_device_id_is_ready_with_the_formatted_node_id():
+    device = make_device()
+    imei = make_imei()
+    verdict = only(line(device.device_id, imei, chipset="qualcomm"))
+    assert verdict.ok, verdict.message
+    assert verdict.device == device
+    assert verdict.node_id.value == f"urn:imei:{imei}"
+
+
+def test_the_device_is_found_by_its_current_node_id_in_any_notation():
+    device = make_device(node_id="urn:imei:" + make_imei())
+    bare = device.node_id.removeprefix("urn:imei:")
+    verdict = only(line(bare, make_imei()))
+    assert verdict.ok, verdict.message
+    assert verdict.device == device
+
+
+def test_bad_imei_is_refused_with_the_identifier_message():
+    device = make_device()
+    imei = make_imei()
+    wrong = imei[:-1] + str((int(imei[-1]) + 1) % 10)
+    verdict = only(line(device.device_id, wrong))
+    assert verdict.error_code == "invalid_node_id"
+    assert verdict.message.startswith("IMEI check digit is wrong")
+
+
+def test_imei_without_chipset_is_refused():
+    verdict = only(line(make_device().device_id, make_imei(), chipset=""))
+    assert "Choose the chipset" in verdict.message
+
+
+def test_unknown_kind_and_mode_are_refused():
+    device = make_device()
+    assert only(line(device.device_id, "SN1", kind="barcode")).error_code == "invalid_kind"
+    assert only(line(device.device_id, "SN1", kind="serial", mode="magic")).error_code == (
+        "invalid_mode"
+    )
+
+
+def test_custom_verify_codes_are_refused_in_a_file():
+    verdict = only(line(make_device().device_id, "SN-1", kind="serial", chipset="", mode="custom"))
+    assert verdict.error_code == "custom_code_refused"
+    assert "not accepted in a bulk file" in verdict.message
+
+
+def test_unknown_device_is_refused():
+    verdict = only(line("no-such-device", make_imei()))
+    assert verdict.error_code == "unknown_device"
+    assert "No device with deviceId or nodeId no-such-device" in verdict.message
+
+
+def test_online_device_is_refused_from_the_mirror():
+    device = make_device(status=DeviceStatus.ONLINE)
+    verdict = only(line(device.device_id, make_imei()))
+    assert verdict.error_code == "device_online"
+    assert "offline" in verdict.message
+
+
+def test_never_activated_device_is_refused():
+    device = make_device(status=DeviceStatus.INACTIVE, activated=False)
+    assert only(line(device.device_id, make_imei())).error_code == "device_not_active"
+
+
+def test_new_node_id_used_by_another_device_is_refused():
+    device = make_device()
+    other = make_device(name="Other meter")
+    verdict = only(line(device.device_id, other.node_id))
+    assert verdict.error_code == "node_id_in_use"
+    assert other.device_id in verdict.message
+
+
+def test_new_node_id_of_another_open_swap_is_refused():
+    device = make_device()
+    pending = make_swap()
+    verdict = only(line(device.device_id, pending.new_node_id))
+    assert verdict.error_code == "node_id_in_use"
+    assert f"open swap #{pending.pk}" in verdict.message
+
+
+def test_device_with_an_open_swap_is_refused():
+    swap = make_swap(state=SwapState.CODE_ISSUED)
+    verdict = only(line(swap.device.device_id, make_imei()))
+    assert verdict.error_code == "open_swap_exists"
+    assert f"#{swap.pk}" in verdict.message
+
+
+def test_new_node_id_equal_to_the_current_one_is_refused():
+    device = make_device()
+    assert only(line(device.device_id, device.node_id)).error_code == "same_node_id"
+
+
+def test_the_same_device_twice_refuses_every_occurrence():
+    device = make_device()
+    third = make_device()
+    rows = verdicts(
+        line(device.device_id, make_imei()),
+        line(third.device_id, make_imei()),
+        line(device.node_id, make_imei()),  # the same device, named by its nodeId
+    )
+    assert [v.error_code for v in rows] == ["duplicate_device", "", "duplicate_device"]
+    assert "lines 2, 4" in rows[0].message
+
+
+def test_the_same_new_node_id_twice_refuses_every_occurrence():
+    imei = make_imei()
+    rows = verdicts(
+        line(make_device().device_id, imei),
+        line(make_device().device_id, f"urn:imei:{imei}", chipset="hisilicon"),
+    )
+    assert [v.error_code for v in rows] == ["duplicate_node_id", "duplicate_node_id"]
+
+
+def test_a_line_problem_from_the_file_becomes_the_verdict():
+    verdict = only(line(make_device().device_id, make_imei()) + ",extra")
+    assert verdict.error_code == "invalid_line"
+
+
+def test_the_dry_run_does_a_fixed_number_of_queries_per_row(django_assert_max_num_queries):
+    devices = [make_device() for _ in range(20)]
+    actor = make_user(role="helpdesk")
+    lines = parse_bulk_file(
+        csv_bytes(*[line(d.device_id, make_imei()) for d in devices]), max_rows=100
+    )
+    # Two queries to find every device, then the swap core's three checks per row.
+    with django_assert_max_num_queries(2 + 3 * len(devices)):
+        result = check_bulk_lines(lines, actor=actor)
+    assert all(v.ok for v in result)
