@@ -459,8 +459,11 @@ class PlatformClient:
         if isinstance(exc, requests.exceptions.SSLError) or _caused_by(
             exc, Urllib3SSLError, ssl.SSLError
         ):
+            reason = _tls_reason(exc)
+            if "handshake" in reason and not self.config.client_cert:
+                reason += "; no client certificate is configured (IOT_CLIENT_CERT)"
             return PlatformPermanentError(
-                f"TLS with the platform at {url} failed ({_tls_reason(exc)})",
+                f"TLS with the platform at {url} failed ({reason})",
                 handling_text=catalogue.TLS_HANDLING,
             )
         if isinstance(exc, requests.exceptions.ConnectTimeout) or _caused_by(
@@ -511,6 +514,7 @@ def _tls_reason(exc: BaseException) -> str:
         ("Hostname mismatch", "the certificate's name does not match (IOT_VERIFY_HOSTNAME)"),
         ("doesn't match", "the certificate's name does not match (IOT_VERIFY_HOSTNAME)"),
         ("WRONG_VERSION_NUMBER", "the platform did not answer with TLS (http vs https?)"),
+        ("EOF occurred in violation of protocol", "the platform closed the TLS handshake"),
     ):
         if marker in text:
             return reason
