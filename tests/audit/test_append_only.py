@@ -76,6 +76,8 @@ def test_migrate_restores_triggers_that_went_missing(event):
 
 def test_admin_is_read_only(admin_client, event):
     assert admin_client.get("/admin/audit/auditevent/").status_code == 200
+    for query in ("?q=abc", "?q=42", "?action=login", "?q=%00"):
+        assert admin_client.get("/admin/audit/auditevent/" + query).status_code == 200, query
     assert admin_client.get(f"/admin/audit/auditevent/{event.pk}/change/").status_code == 200
     assert admin_client.get("/admin/audit/auditevent/add/").status_code == 403
     response = admin_client.post(f"/admin/audit/auditevent/{event.pk}/delete/", {"post": "yes"})
