@@ -131,12 +131,12 @@ def horizontal_bars(
     title: str,
     description: str,
     bars: Sequence[Bar],
-    width: int = 560,
-    label_width: int = 190,
+    width: int = 420,
+    label_width: int = 130,
     row_height: int = 34,
 ) -> SafeString:
     """One labelled horizontal bar per row, scaled to the largest value, the value after it."""
-    value_room = 90
+    value_room = 84
     height = max(len(bars), 1) * row_height + 8
     plot_w = width - label_width - value_room
     biggest = max((b.value for b in bars), default=0) or 1
