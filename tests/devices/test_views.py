@@ -559,6 +559,23 @@ def test_expired_swap_offers_reissue_and_no_code(client: Any, field: Any) -> Non
     assert CODE not in text
 
 
+def test_a_custom_code_swap_points_to_a_new_request_instead_of_reissue(
+    client: Any, field: Any
+) -> None:
+    swap = make_swap(
+        requested_by=field, state=SwapState.EXPIRED, verify_code_mode=VerifyCodeMode.CUSTOM
+    )
+    text = client.get(reverse("devices:swap_detail", args=[swap.pk])).content.decode()
+    assert "Re-issue with the same inputs" not in text
+    assert "Request a new swap for this device" in text
+
+
+def test_no_cancel_button_while_the_platform_call_is_in_flight(client: Any, field: Any) -> None:
+    swap = make_swap(requested_by=field, state=SwapState.SENDING, attempts=1)
+    text = client.get(reverse("devices:swap_detail", args=[swap.pk])).content.decode()
+    assert "Cancel this swap" not in text
+
+
 def test_supervisor_gets_no_reissue_button_and_a_403_on_post(client: Any) -> None:
     swap = make_swap(state=SwapState.EXPIRED)
     client.force_login(make_user(role="supervisor"))
