@@ -156,8 +156,8 @@ def swap_history_view(request: HttpRequest) -> HttpResponse:
         "technician_names": _technician_names(),
     }
     template = "reports/history.html"
-    if _is_partial(request):
-        template += "#history-rows" if after and page is not None else "#history-results"
+    if _is_partial(request) and after and page is not None:
+        template += "#history-rows"  # "Show older swaps": only the next rows
     return render(request, template, context, status=status)
 
 

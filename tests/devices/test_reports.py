@@ -241,6 +241,13 @@ def test_show_more_returns_only_the_next_rows(client: Any, supervisor: Any) -> N
     assert f"#{swaps[0].pk}<" in html and f"#{swaps[1].pk}<" in html
 
 
+def test_an_htmx_request_without_a_cursor_gets_the_whole_page(client: Any, supervisor: Any) -> None:
+    swap = make_swap()
+    response = client.get(reverse("devices:swap_history"), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert "<html" in response.content.decode() and f"#{swap.pk}<" in response.content.decode()
+
+
 def queries_for(client: Any, url: str, params: dict[str, str] | None = None) -> int:
     with CaptureQueriesContext(connection) as captured:
         response = client.get(url, params or {})
