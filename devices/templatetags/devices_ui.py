@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 from django import template
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -73,3 +74,13 @@ def remaining(expires_at: datetime | None, now: datetime | None) -> str:
     if hours:
         return f"{hours}:{minutes:02d}:{secs:02d}"
     return f"{minutes:02d}:{secs:02d}"
+
+
+@register.simple_tag(takes_context=True)
+def nav_current(context: template.Context, url: str) -> str:
+    """aria-current for the top navigation link of the section being shown."""
+    request = context.get("request")
+    path = getattr(request, "path", "")
+    if url and (path == url or (url != "/" and path.startswith(url))):
+        return mark_safe('aria-current="page"')
+    return ""

@@ -634,3 +634,19 @@ def test_demo_button_only_in_demo_mode(client: Any, field: Any, settings: Any) -
 def test_make_imei_helper_is_valid() -> None:
     imei = make_imei()
     assert luhn_check_digit(imei[:-1]) == int(imei[-1])
+
+
+def test_top_bar_shows_who_and_role_with_a_post_logout(client: Any, field: Any) -> None:
+    text = client.get(reverse("devices:device_list")).content.decode()
+    assert "field-tech" in text
+    assert "Field service" in text
+    assert '<form method="post" action="/logout/"' in text
+    assert 'aria-label="Sections"' not in text  # one section only: no menu to tap through
+
+
+def test_sections_menu_lists_only_what_the_role_may_open(client: Any) -> None:
+    client.force_login(make_user(role="helpdesk"))
+    text = client.get(reverse("devices:device_list")).content.decode()
+    assert 'aria-label="Sections"' in text
+    assert f'href="{reverse("bulk:upload")}"' in text
+    assert ">History<" not in text
