@@ -3,7 +3,9 @@
 from datetime import datetime, timedelta
 
 from django import template
+from django.utils import timezone
 from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -84,3 +86,13 @@ def nav_current(context: template.Context, url: str) -> str:
     if url and (path == url or (url != "/" and path.startswith(url))):
         return mark_safe('aria-current="page"')
     return ""
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    """ "just now", "5 minutes ago", "3 hours, 2 minutes ago"."""
+    if not value:
+        return ""
+    if (timezone.now() - value).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(value)} ago"
