@@ -514,7 +514,11 @@ def _tls_reason(exc: BaseException) -> str:
         ("Hostname mismatch", "the certificate's name does not match (IOT_VERIFY_HOSTNAME)"),
         ("doesn't match", "the certificate's name does not match (IOT_VERIFY_HOSTNAME)"),
         ("WRONG_VERSION_NUMBER", "the platform did not answer with TLS (http vs https?)"),
-        ("EOF occurred in violation of protocol", "the platform closed the TLS handshake"),
+        (
+            "EOF occurred in violation of protocol",
+            "the platform closed the TLS handshake: it may require a client certificate or "
+            "not accept ours",
+        ),
     ):
         if marker in text:
             return reason
