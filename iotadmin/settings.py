@@ -197,6 +197,15 @@ SWAP_MAX_ATTEMPTS = env_int("SWAP_MAX_ATTEMPTS", 8)
 SWAP_RETRY_BASE_SECONDS = env_float("SWAP_RETRY_BASE_SECONDS", 5.0)
 SWAP_RETRY_MAX_SECONDS = env_float("SWAP_RETRY_MAX_SECONDS", 300.0)
 SWAP_EXPIRY_GRACE_SECONDS = env_int("SWAP_EXPIRY_GRACE_SECONDS", 30)
+# Four eyes (devices/approvals.py): a swap waits for a helpdesk or supervisor user's approval
+# when its code never expires, its verifyCode mode is listed, the device was swapped (bound)
+# within REPEAT_DAYS (0 = off), or it is requested outside the working hours/days (empty
+# hours = off), read in TIME_ZONE.
+SWAP_APPROVAL_NEVER_EXPIRING = env_bool("SWAP_APPROVAL_NEVER_EXPIRING", True)
+SWAP_APPROVAL_CODE_MODES = os.environ.get("SWAP_APPROVAL_CODE_MODES", "same_as_node_id,custom")
+SWAP_APPROVAL_REPEAT_DAYS = env_int("SWAP_APPROVAL_REPEAT_DAYS", 7)
+SWAP_APPROVAL_WORKING_HOURS = os.environ.get("SWAP_APPROVAL_WORKING_HOURS", "07:00-19:00")
+SWAP_APPROVAL_WORKING_DAYS = os.environ.get("SWAP_APPROVAL_WORKING_DAYS", "mon-fri")
 CELERY_BEAT_SCHEDULE = {
     "sync-devices": {
         "task": "devices.tasks.devices_sync",

@@ -1,5 +1,6 @@
 """Every write of the devices app; one module per area, re-exported here."""
 
+from devices.services.approvals import swap_approve, swap_reject
 from devices.services.push import InvalidPush, PushOutcome, push_parse, push_receive
 from devices.services.swaps import (
     SwapRefused,
@@ -27,10 +28,12 @@ __all__ = [
     "devices_sync",
     "push_parse",
     "push_receive",
+    "swap_approve",
     "swap_cancel",
     "swap_mark_bound",
     "swap_mark_expired",
     "swap_reissue",
+    "swap_reject",
     "swap_release_interrupted",
     "swap_request",
     "swap_reveal_code",

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.services import audit_record
+from devices.approvals import swap_approval_reasons
 from devices.codes import code_hint, decrypt_code, encrypt_code, hash_code
 from devices.identifiers import MAX_NODE_ID_LENGTH, NodeId, node_search_key
 from devices.models import (
@@ -256,7 +257,8 @@ def swap_request(
     allow_same_node_id: bool = False,
     reissue_of: Swap | None = None,
 ) -> Swap:
-    """Check everything, create the swap (QUEUED) and queue its sending after commit.
+    """Check everything, create the swap and queue its sending after commit; a swap the
+    approval policy calls risky is created PENDING_APPROVAL instead and waits for swap_approve.
 
     Raises SwapRefused with a user-facing message (nothing is changed), PermissionDenied when
     the actor may not request swaps. `allow_same_node_id` confirms the "same identifier" warning.
@@ -299,6 +301,13 @@ def swap_request(
         raise _already_open(existing)
     _check_node_id_free(device, new_node_id)
     _check_live_device(device)
+    # Four eyes: a risky swap waits for another person's approval instead of being sent.
+    approval_reasons = swap_approval_reasons(
+        device=device,
+        verify_code_mode=verify_code_mode,
+        timeout_seconds=timeout_seconds,
+        now=timezone.now(),
+    )
 
     audit_kwargs: dict[str, Any] = {}
     if request_id:
@@ -318,7 +327,9 @@ def swap_request(
                 custom_verify_code_encrypted=encrypt_code(custom_code) if custom_code else "",
                 timeout_seconds=timeout_seconds,
                 reason=reason,
-                state=SwapState.QUEUED,
+                state=SwapState.PENDING_APPROVAL if approval_reasons else SwapState.QUEUED,
+                needs_approval=bool(approval_reasons),
+                approval_reasons=approval_reasons,
                 reissue_of=reissue_of,
             )
             _audit(
@@ -333,11 +344,13 @@ def swap_request(
                     "verify_code_mode": swap.verify_code_mode,
                     "timeout_seconds": swap.timeout_seconds,
                     "reissue_of": reissue_of.pk if reissue_of else None,
+                    "approval_reasons": approval_reasons,
                 },
                 detail=reason,
                 **audit_kwargs,
             )
-            _enqueue_send(swap.pk)
+            if not approval_reasons:
+                _enqueue_send(swap.pk)
     except IntegrityError:
         existing = open_swap_for_device(device=device)
         if existing is None:

@@ -421,16 +421,23 @@ def test_a_real_swap_code_never_reaches_the_reports(
     assert sim.device(device.device_id)["binding"]["verifyCode"].upper() == code
 
     def assert_nowhere() -> None:
-        pages = [
-            client.get(reverse("devices:swap_history")).content,
-            client.get(reverse("devices:swap_history"), {"device": device.device_id}).content,
-            b"".join(client.get(reverse("devices:swap_history_export")).streaming_content),
-            client.get(reverse("devices:swap_summary")).content,
-            client.get(reverse("devices:device_lineage", args=[device.pk])).content,
+        history = reverse("devices:swap_history")
+        pages = [  # each page, and what shows that it did list this swap
+            (client.get(history).content, f"#{swap.pk}<"),
+            (client.get(history, {"device": device.device_id}).content, f"#{swap.pk}<"),
+            (
+                b"".join(client.get(reverse("devices:swap_history_export")).streaming_content),
+                f"\n{swap.pk},",
+            ),
+            (client.get(reverse("devices:swap_summary")).content, 'id="kpi-total">1<'),
+            (
+                client.get(reverse("devices:device_lineage", args=[device.pk])).content,
+                f"#{swap.pk}<",
+            ),
         ]
-        for body in pages:
+        for body, evidence in pages:
             assert code.encode() not in body.upper()
-            assert f"#{swap.pk}".encode() in body or str(swap.pk).encode() in body
+            assert evidence.encode() in body
 
     assert_nowhere()
     assert sim.bind(swap.new_node_id, code)["bound"] is True
