@@ -1,0 +1,136 @@
+"""Four eyes: approve or reject a swap the approval policy held back (devices/approvals.py).
+
+Only a user with `devices.approve_swap` who is not the requester decides. Each decision is a
+guarded UPDATE from PENDING_APPROVAL, so a double click or two approvers at once change the
+swap once; repeating the decision already taken is a quiet no-op, the opposite one is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditAction
+from devices.models import Swap, SwapState
+from devices.services.swaps import MAX_REASON_LENGTH, SwapRefused, _audit, _enqueue_send
+
+logger = logging.getLogger(__name__)
+
+APPROVE_PERMISSION = "devices.approve_swap"
+
+
+def _who(user: Any) -> str:
+    if user is None:
+        return "someone"
+    return user.get_full_name() or user.get_username()
+
+
+def _check_decider(swap: Swap, actor: Any, verb: str) -> None:
+    if not (getattr(actor, "is_active", False) and actor.has_perm(APPROVE_PERMISSION)):
+        raise PermissionDenied(f"You may not {verb} swaps; a helpdesk or supervisor user must.")
+    if swap.requested_by_id == actor.pk:
+        raise SwapRefused(
+            f"You requested this swap; another person must {verb} it.", code="own_swap"
+        )
+
+
+def _not_pending(swap: Swap, verb: str) -> SwapRefused:
+    """Why a swap that already left PENDING_APPROVAL cannot be approved or rejected now."""
+    if swap.state == SwapState.REJECTED:
+        text = f"Swap #{swap.pk} was already rejected by {_who(swap.decided_by)}"
+        if swap.rejection_reason:
+            text += f": {swap.rejection_reason}"
+        return SwapRefused(text, code="already_rejected")
+    if swap.decided_at is not None:
+        text = (
+            f"Swap #{swap.pk} was already approved by {_who(swap.decided_by)} and is "
+            f"{swap.get_state_display().lower()}."
+        )
+        if verb == "reject" and swap.is_open:
+            text += " To stop it, cancel it from its swap page."
+        return SwapRefused(text, code="already_approved")
+    return SwapRefused(
+        f"Swap #{swap.pk} is {swap.get_state_display().lower()}; there is nothing to {verb}.",
+        code="not_pending",
+    )
+
+
+def swap_approve(*, swap: Swap, actor: Any) -> Swap:
+    """Let a held-back swap go: PENDING_APPROVAL -> QUEUED, audited, sent after commit."""
+    _check_decider(swap, actor, "approve")
+    now = timezone.now()
+    with transaction.atomic():
+        approved = Swap.objects.filter(pk=swap.pk, state=SwapState.PENDING_APPROVAL).update(
+            state=SwapState.QUEUED,
+            decided_by=actor,
+            decided_at=now,
+            next_attempt_at=None,
+            updated_at=now,
+        )
+        if approved:
+            _audit(
+                AuditAction.SWAP_APPROVED,
+                swap,
+                actor=actor,
+                before={"state": SwapState.PENDING_APPROVAL},
+                after={"state": SwapState.QUEUED, "approval_reasons": swap.approval_reasons},
+            )
+            _enqueue_send(swap.pk)
+    swap.refresh_from_db()
+    if approved:
+        logger.info("swap %s approved by user %s", swap.pk, actor.pk)
+        return swap
+    if swap.state != SwapState.REJECTED and swap.decided_by_id == actor.pk:
+        return swap  # a double click: already approved by this very person
+    raise _not_pending(swap, "approve")
+
+
+def swap_reject(*, swap: Swap, actor: Any, reason: str) -> Swap:
+    """End a held-back swap with the reason the requester will read; audited."""
+    _check_decider(swap, actor, "reject")
+    # One line of printable text: tabs, line breaks and other control characters become spaces.
+    reason = " ".join("".join(c if c.isprintable() else " " for c in reason or "").split())
+    if not reason:
+        raise SwapRefused(
+            "Say why the swap is rejected; the requester reads it.",
+            code="reason_required",
+            field="reason",
+        )
+    if len(reason) > MAX_REASON_LENGTH:
+        raise SwapRefused(
+            f"The reason has at most {MAX_REASON_LENGTH} characters; this one has {len(reason)}.",
+            code="invalid_reason",
+            field="reason",
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        rejected = Swap.objects.filter(pk=swap.pk, state=SwapState.PENDING_APPROVAL).update(
+            state=SwapState.REJECTED,
+            decided_by=actor,
+            decided_at=now,
+            rejection_reason=reason,
+            custom_verify_code_encrypted="",  # a custom code waiting to be sent is a secret
+            next_attempt_at=None,
+            finished_at=now,
+            updated_at=now,
+        )
+        if rejected:
+            _audit(
+                AuditAction.SWAP_REJECTED,
+                swap,
+                actor=actor,
+                before={"state": SwapState.PENDING_APPROVAL},
+                after={"state": SwapState.REJECTED, "approval_reasons": swap.approval_reasons},
+                detail=reason,
+            )
+    swap.refresh_from_db()
+    if rejected:
+        logger.info("swap %s rejected by user %s", swap.pk, actor.pk)
+        return swap
+    if swap.state == SwapState.REJECTED and swap.decided_by_id == actor.pk:
+        return swap  # a double click: already rejected by this very person
+    raise _not_pending(swap, "reject")

@@ -1,0 +1,101 @@
+"""The approvals queue: swaps the approval policy held back, approved or rejected by a helpdesk
+or supervisor user who did not request them. Thin: permission, form field, service, render.
+
+Every action is an htmx form that is also a plain POST: htmx gets the swap's row back, a plain
+POST is redirected to the queue with a message.
+"""
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from devices.approvals import approval_queue, approval_swap
+from devices.models import Swap
+from devices.services.approvals import APPROVE_PERMISSION, swap_approve, swap_reject
+from devices.services.swaps import SwapRefused
+
+QUEUE_TEMPLATE = "approvals/queue.html"
+MAX_REASON_INPUT = 2000  # longer input is refused by the service's own limit, not stored
+
+
+def _is_partial(request: HttpRequest) -> bool:
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted
+
+
+def _require_approver(request: HttpRequest) -> None:
+    if not request.user.has_perm(APPROVE_PERMISSION):
+        raise PermissionDenied
+
+
+def _swap(pk: int) -> Swap:
+    try:
+        return approval_swap(swap_id=pk)
+    except Swap.DoesNotExist:
+        raise Http404("No such swap") from None
+
+
+@never_cache
+@require_GET
+def approval_queue_view(request: HttpRequest) -> HttpResponse:
+    _require_approver(request)
+    context = {"queue": approval_queue(), "now": timezone.now()}
+    return render(request, QUEUE_TEMPLATE, context)
+
+
+def _answer(
+    request: HttpRequest,
+    swap: Swap,
+    *,
+    notice: str = "",
+    problem: str = "",
+    reason: str = "",
+) -> HttpResponse:
+    """The swap's row for htmx; otherwise back to the queue with the outcome as a message."""
+    if _is_partial(request):
+        context: dict[str, Any] = {
+            "swap": swap,
+            "notice": notice,
+            "problem": problem,
+            "reason_value": reason,
+            "now": timezone.now(),
+        }
+        return render(request, f"{QUEUE_TEMPLATE}#approval-item", context)
+    if problem:
+        messages.error(request, problem)
+    elif notice:
+        messages.success(request, notice)
+    return redirect("devices:approval_queue")
+
+
+@never_cache
+@require_POST
+def swap_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_approver(request)
+    swap = _swap(pk)
+    try:
+        swap = swap_approve(swap=swap, actor=request.user)
+    except SwapRefused as exc:
+        swap.refresh_from_db()
+        return _answer(request, swap, problem=exc.message)
+    return _answer(request, swap, notice=f"Swap #{swap.pk} approved; it is being sent.")
+
+
+@never_cache
+@require_POST
+def swap_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_approver(request)
+    swap = _swap(pk)
+    reason = request.POST.get("reason", "")[:MAX_REASON_INPUT]
+    try:
+        swap = swap_reject(swap=swap, actor=request.user, reason=reason)
+    except SwapRefused as exc:
+        swap.refresh_from_db()
+        return _answer(request, swap, problem=exc.message, reason=reason)
+    return _answer(request, swap, notice=f"Swap #{swap.pk} rejected; the requester sees why.")
