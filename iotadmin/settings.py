@@ -178,6 +178,8 @@ if CELERY_BROKER_URL == "filesystem://":
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
         "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
+        # The default 1 s poll hands each worker thread one message a second.
+        "polling_interval": env_float("CELERY_BROKER_POLLING_INTERVAL", 0.1),
     }
 else:
     # Time limits below stay well under this, so a late ack never causes a second delivery.
