@@ -17,8 +17,9 @@ from devices.models import SwapState
 BULK_PERMISSION = "devices.bulk_swap"
 ROWS_PAGE_SIZE = 100
 
-# A sent row is "open" while its swap waits to be (re)sent or for approval.
-OPEN_SWAP_STATES = (SwapState.QUEUED, SwapState.SENDING, SwapState.PENDING_APPROVAL)
+# A sent row is "open" while its swap waits to be (re)sent; one waiting for a person's approval
+# is not (the page stops polling; the approval queue takes it from there).
+OPEN_SWAP_STATES = (SwapState.QUEUED, SwapState.SENDING)
 OPEN_ROW = Q(state__in=(RowState.WAITING, RowState.SUBMITTING)) | Q(
     state=RowState.SUBMITTED, swap__state__in=OPEN_SWAP_STATES
 )
@@ -27,6 +28,7 @@ SENT_ROW = Q(
     state=RowState.SUBMITTED,
     swap__state__in=(SwapState.CODE_ISSUED, SwapState.BOUND, SwapState.EXPIRED),
 )
+APPROVAL_ROW = Q(state=RowState.SUBMITTED, swap__state=SwapState.PENDING_APPROVAL)
 CONFIRMED_ROW = ~Q(state__in=(RowState.INVALID, RowState.READY))
 ROW_FILTERS = {"all": Q(), "failed": FAILED_ROW, "open": OPEN_ROW, "sent": SENT_ROW}
 
@@ -52,6 +54,7 @@ class BatchProgress:
     open: int
     failed: int
     sent: int
+    awaiting_approval: int
     invalid: int
     ready: int
     eta_seconds: int | None
@@ -128,6 +131,7 @@ def batch_progress(*, batch: BulkBatch, with_eta: bool = True) -> BatchProgress:
         open=Count("pk", filter=OPEN_ROW),
         failed=Count("pk", filter=FAILED_ROW),
         sent=Count("pk", filter=SENT_ROW),
+        awaiting_approval=Count("pk", filter=APPROVAL_ROW),
         invalid=Count("pk", filter=Q(state=RowState.INVALID)),
         ready=Count("pk", filter=Q(state=RowState.READY)),
     )

@@ -23,6 +23,7 @@ _SWAP_TONES = {
     SwapState.CODE_ISSUED: "active",
     SwapState.BOUND: "good",
     SwapState.EXPIRED: "warn",
+    SwapState.PENDING_APPROVAL: "warn",
     SwapState.FAILED: "bad",
     SwapState.REJECTED: "bad",
     SwapState.CANCELLED: "muted",

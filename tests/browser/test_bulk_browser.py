@@ -20,6 +20,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PROGRESS_TIMEOUT = 60_000  # ms: the worker sends the rows within the flow limit
 
 
+@pytest.fixture(autouse=True)
+def approval_hours_off(settings: Any, monkeypatch: Any) -> None:
+    """Out of working hours every swap would wait for approval; this test is about sending."""
+    settings.SWAP_APPROVAL_WORKING_HOURS = ""
+    monkeypatch.setenv("SWAP_APPROVAL_WORKING_HOURS", "")
+
+
 def test_helpdesk_uploads_previews_confirms_and_watches_the_progress_finish(
     page: Any,
     live_server: Any,

@@ -160,3 +160,27 @@ def test_only_the_uploader_may_retry(platform_settings, sim, uploader):
     batch = confirmed_batch(uploader, [line(device.device_id, make_imei())])
     with pytest.raises(PermissionDenied):
         bulk_retry_failed(batch=batch, actor=make_user(role="helpdesk"))
+
+
+def test_a_row_the_approval_policy_holds_waits_for_approval_and_is_not_open(
+    platform_settings, sim, uploader
+):
+    from bulk.selectors import batch_progress
+    from bulk.templatetags.bulk_ui import row_label
+
+    platform_settings.SWAP_APPROVAL_CODE_MODES = "same_as_node_id"
+    devices = mirror_sim_devices(sim, 2)
+    batch = confirmed_batch(
+        uploader,
+        [
+            line(devices[0].device_id, make_imei(), mode="same_as_node_id"),
+            line(devices[1].device_id, make_imei()),
+        ],
+    )
+    run_dispatcher(batch)
+    held, plain = batch.rows.select_related("swap").order_by("line")
+    assert held.swap.state == SwapState.PENDING_APPROVAL
+    assert row_label(held) == "Waiting for approval"
+    assert plain.swap.state == SwapState.QUEUED
+    progress = batch_progress(batch=batch, with_eta=False)
+    assert (progress.open, progress.awaiting_approval, progress.total) == (1, 1, 2)
