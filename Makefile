@@ -6,6 +6,11 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: run test install lint format bench clean
 
+# The demo works at any hour: `make run` turns off the "outside working hours" approval rule
+# unless you set it (the other four-eyes rules stay on). Production reads its own environment.
+SWAP_APPROVAL_WORKING_HOURS ?=
+run: export SWAP_APPROVAL_WORKING_HOURS := $(SWAP_APPROVAL_WORKING_HOURS)
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

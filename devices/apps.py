@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class DevicesConfig(AppConfig):
     name = "devices"
     verbose_name = "Devices and swaps"
+
+    def ready(self) -> None:
+        from devices import approvals  # noqa: F401  (registers the SWAP_APPROVAL_* system check)

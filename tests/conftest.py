@@ -1,8 +1,22 @@
 """Shared fixtures live in tests/support/, one module per concern."""
 
+import pytest
+
 pytest_plugins = [
     "tests.support.environment",
     "tests.support.simulator",
     "tests.support.worker",
     "tests.support.browser",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _approval_policy_off(settings):
+    """Swaps are sent without approval unless a test turns a rule on (test_approvals.py does).
+
+    Without this, whether a swap needs approval would depend on the clock (working hours).
+    """
+    settings.SWAP_APPROVAL_NEVER_EXPIRING = False
+    settings.SWAP_APPROVAL_CODE_MODES = ""
+    settings.SWAP_APPROVAL_REPEAT_DAYS = 0
+    settings.SWAP_APPROVAL_WORKING_HOURS = ""
