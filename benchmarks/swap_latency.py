@@ -19,6 +19,9 @@ submit button until `#verify-code` is visible (the panel shows the code). Printe
 as median / p90 / min / max, with a breakdown from the database and the simulator's call log:
 
     page     click -> the swap page has loaded (POST, htmx redirect, GET)
+    poll1    click -> the code panel's first poll request starts (browser timing; none when
+             the page already showed the code)
+    answer   click -> the answer to the last poll (the one with the code) has arrived
     web      click -> swap row created (the POST, with its live get_device pre-check)
     queue    created -> the refresh call reaches the platform (enqueue, broker, worker pick-up)
     send     refresh call arrives -> code_issued_at stored (platform answer, encrypt, commit)
@@ -28,8 +31,8 @@ as median / p90 / min / max, with a breakdown from the database and the simulato
 --env NAME=VALUE is given to the web app and the worker (e.g. CELERY_BROKER_POLLING_INTERVAL=1
 to see the kombu default). --panel-poll serves a patched copy of templates/devices/
 swap_detail.html with `hx-trigger="every <value>"`, --panel-poll-pending one that polls at
-<value> only while the swap is queued or sending (through a settings module that puts the copy
-first; the application's files are not touched). All processes started here are stopped,
+<value> only while the first attempt is queued or sending (through a settings module that puts
+the copy first; the application's files are not touched). All processes started here are stopped,
 and the temporary folder removed, on exit.
 """
 
@@ -78,6 +81,7 @@ REFRESH_PATH = "/iocm/app/reg/v1.1.0/deviceCredentials/"
 STARTUP_TIMEOUT = 60.0
 CODE_TIMEOUT_MS = 30_000
 PANEL_TEMPLATE = REPO_ROOT / "templates" / "devices" / "swap_detail.html"
+PANEL_POLL = re.compile(r"/swaps/\d+/\?v=")
 PANEL_TRIGGER = re.compile(r'hx-trigger="every [0-9.]+m?s"')
 
 
@@ -86,13 +90,16 @@ class Sample:
     device_pk: int
     device_id: str
     imei: str
-    clicked: float  # unix time, this process
+    clicked: float  # unix time (the browser's clock: same machine as the servers)
     on_swap_page: float
     visible: float
     swap_id: int = 0
     created: float = 0.0
     refresh_arrived: float = 0.0
     code_issued: float = 0.0
+    first_poll: float = float("nan")  # unix time the panel's first poll request started
+    last_poll_answered: float = float("nan")  # unix time the last poll's answer had arrived
+    polls: int = 0
 
     @property
     def total(self) -> float:
@@ -102,6 +109,8 @@ class Sample:
     def parts(self) -> dict[str, float]:
         return {
             "page": self.on_swap_page - self.clicked,
+            "poll1": self.first_poll - self.clicked,
+            "answer": self.last_poll_answered - self.clicked,
             "web": self.created - self.clicked,
             "queue": self.refresh_arrived - self.created,
             "send": self.code_issued - self.refresh_arrived,
@@ -226,11 +235,13 @@ def scratch_postgres(url: str) -> Iterator[None]:
 
 
 def panel_trigger(args: argparse.Namespace) -> str:
-    """The patched hx-trigger: one interval, or a faster one only while queued/sending."""
+    """The patched hx-trigger: one interval, or a faster one only while the first attempt is
+    queued or being sent (a swap waiting for a retry keeps the slow poll)."""
     if args.panel_poll_pending:
         rest = args.panel_poll or "2s"
         return (
-            'hx-trigger="every {% if swap.state == "queued" or swap.state == "sending" %}'
+            'hx-trigger="every {% if swap.state == "sending" or swap.state == "queued" and '
+            "not swap.attempts %}"
             f'{args.panel_poll_pending}{{% else %}}{rest}{{% endif %}}"'
         )
     return f'hx-trigger="every {args.panel_poll}"'
@@ -278,7 +289,7 @@ def app_environment(
             "IOT_APP_ID": sim.app_id,
             "IOT_APP_SECRET": sim.app_secret,
             "IOT_AUTHORIZING_APP_IDS": sim.second_app_id,
-            "IOT_STORE_PREFIX": f"bench-latency:{uuid.uuid4().hex}:",
+            "IOT_STORE_PREFIX": args.store_prefix,
             "IOT_CALLBACK_URL": "http://127.0.0.1:9/unused/",
             # No four-eyes wait for these swaps, whatever the time of day.
             "SWAP_APPROVAL_WORKING_HOURS": "",
@@ -341,6 +352,31 @@ def log_in(page: Any, base: str) -> None:
     page.wait_for_url(f"{base}/")
 
 
+# Installed in every document: the click on the submit button and the first animation frame
+# after #verify-code is in the page with its text, as epoch ms (performance.timeOrigin-based).
+# Measured in the browser because Playwright's own waits poll (up to every 500 ms).
+BROWSER_CLOCK = """
+(() => {
+  const now = () => performance.timeOrigin + performance.now();
+  document.addEventListener("click", (event) => {
+    if (event.target.closest && event.target.closest("#swap-form button[type=submit]")) {
+      sessionStorage.setItem("benchClickedAt", String(performance.timeOrigin + event.timeStamp));
+    }
+  }, true);
+  let seen = false;
+  const check = () => {
+    const code = document.getElementById("verify-code");
+    if (seen || !code || !code.textContent.trim()) return seen;
+    seen = true;
+    requestAnimationFrame(() => { window.__benchCodeShownAt = now(); });
+    return true;
+  };
+  const observer = new MutationObserver(() => { if (check()) observer.disconnect(); });
+  observer.observe(document, { childList: true, subtree: true, characterData: true });
+})();
+"""
+
+
 def one_swap(page: Any, base: str, device_pk: int, device_id: str, imei: str) -> Sample:
     page.goto(f"{base}/devices/{device_pk}/")
     page.locator("label.seg", has_text="IMEI").first.click()
@@ -350,13 +386,38 @@ def one_swap(page: Any, base: str, device_pk: int, device_id: str, imei: str) ->
     page.locator("#node-preview code", has_text=imei).wait_for()
     button = page.get_by_role("button", name="Request the new verifyCode")
     button.wait_for()
-    clicked = time.time()
+    finished: list[Any] = []
+
+    def record(request: Any) -> None:
+        finished.append(request)
+
+    page.on("requestfinished", record)
     button.click()
     page.wait_for_url(re.compile(r".*/swaps/\d+/$"), timeout=CODE_TIMEOUT_MS)
-    on_swap_page = time.time()
     page.locator("#verify-code").wait_for(state="visible", timeout=CODE_TIMEOUT_MS)
-    visible = time.time()
-    return Sample(device_pk, device_id, imei, clicked, on_swap_page, visible)
+    # The clock is the browser's (epoch ms, see BROWSER_CLOCK): Playwright only synchronises.
+    marks = page.wait_for_function(
+        "() => window.__benchCodeShownAt && {"
+        " clicked: Number(sessionStorage.getItem('benchClickedAt')),"
+        " loaded: performance.timeOrigin"
+        "  + performance.getEntriesByType('navigation')[0].loadEventEnd,"
+        " shown: window.__benchCodeShownAt }"
+    ).json_value()
+    page.wait_for_timeout(100)  # let the last requestfinished events arrive (not timed)
+    page.remove_listener("requestfinished", record)
+    clicked, on_swap_page, visible = (marks[k] / 1000 for k in ("clicked", "loaded", "shown"))
+    sample = Sample(device_pk, device_id, imei, clicked, on_swap_page, visible)
+    # Browser-side start times (epoch ms) of the panel's polls: when the first one went out.
+    polls = sorted(
+        (r.timing["startTime"] / 1000, r.timing["responseEnd"] / 1000)
+        for r in finished
+        if PANEL_POLL.search(r.url)
+    )
+    sample.polls = len(polls)
+    if polls:
+        sample.first_poll = polls[0][0]
+        sample.last_poll_answered = polls[-1][0] + polls[-1][1]
+    return sample
 
 
 def complete_from_records(samples: list[Sample], sim: SimulatorHandle) -> None:
@@ -388,8 +449,9 @@ def summarise(name: str, values: list[float]) -> str:
 def report(samples: list[Sample], warmups: list[Sample], sim: SimulatorHandle) -> dict[str, Any]:
     print()
     print(
-        f"{'#':>3} {'swap':>5} {'total':>7} {'page':>7} {'web':>7} {'queue':>7} {'send':>7} "
-        f"{'display':>8} {'service':>8}   (seconds)"
+        f"{'#':>3} {'swap':>5} {'total':>7} {'page':>7} {'poll1':>7} {'answer':>7} {'web':>7} "
+        f"{'queue':>7} "
+        f"{'send':>7} {'display':>8} {'service':>8} {'polls':>5}   (seconds)"
     )
     for label, rows in (("warm-up", warmups), ("", samples)):
         for index, sample in enumerate(rows, 1):
@@ -397,14 +459,16 @@ def report(samples: list[Sample], warmups: list[Sample], sim: SimulatorHandle) -
             tag = "w" if label else str(index)
             print(
                 f"{tag:>3} {sample.swap_id:>5} {sample.total:7.3f} {p['page']:7.3f} "
-                f"{p['web']:7.3f} {p['queue']:7.3f} {p['send']:7.3f} "
-                f"{p['display']:8.3f} {p['service']:8.3f}"
+                f"{p['poll1']:7.3f} {p['answer']:7.3f} {p['web']:7.3f} {p['queue']:7.3f} "
+                f"{p['send']:7.3f} {p['display']:8.3f} {p['service']:8.3f} {sample.polls:>5}"
             )
     print()
     totals = [s.total for s in samples]
     print(summarise("total", totals) + "   <- submit to code shown (browser)")
-    for part in ("page", "web", "queue", "send", "display", "service"):
-        print(summarise(part, [s.parts[part] for s in samples]))
+    for part in ("page", "poll1", "answer", "web", "queue", "send", "display", "service"):
+        values = [s.parts[part] for s in samples if not math.isnan(s.parts[part])]
+        if values:
+            print(summarise(part, values))
     calls = [c for c in sim.calls() if c["path"].startswith("/iocm/")]
     throttled = sum(1 for c in calls if c["code"] == "1010009")
     print(f"platform calls: {len(calls)}, 1010009 answers: {throttled}")
@@ -481,6 +545,7 @@ def measure(args: argparse.Namespace, scratch: Path, database_url: str) -> dict[
                 try:
                     context = browser.new_context(viewport={"width": 1280, "height": 800})
                     context.set_default_timeout(15_000)
+                    context.add_init_script(BROWSER_CLOCK)
                     page = context.new_page()
                     log_in(page, base)
                     for n, (pk, device_id) in enumerate(devices):
@@ -506,6 +571,18 @@ def measure(args: argparse.Namespace, scratch: Path, database_url: str) -> dict[
             connections.close_all()
 
 
+def clean_redis(url: str, store_prefix: str, *, kombu_keys: bool) -> None:
+    """Remove this run's store keys (and kombu's bindings when the database was empty)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    patterns = [f"{store_prefix}*"] + (["_kombu.*"] if kombu_keys else [])
+    for pattern in patterns:
+        keys = list(client.scan_iter(match=pattern))
+        if keys:
+            client.delete(*keys)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=20)
@@ -520,7 +597,7 @@ def main() -> int:
     parser.add_argument(
         "--panel-poll-pending",
         default="",
-        help="e.g. 500ms: patched panel polling this fast only while queued/sending",
+        help="e.g. 500ms: patched panel polling this fast only until the first answer",
     )
     parser.add_argument("--json", default="", help="also write the numbers to this file")
     args = parser.parse_args()
@@ -531,12 +608,15 @@ def main() -> int:
             parser.error("--panel-poll and --panel-poll-pending look like 2s or 500ms")
     if not os.path.exists(CHROMIUM):
         parser.error(f"{CHROMIUM} is missing (apt-get install chromium)")
+    args.store_prefix = f"bench-latency:{uuid.uuid4().hex}:"
+    redis_was_empty = False
     if args.broker_url.startswith("redis://"):
         import redis
 
         waiting = redis.Redis.from_url(args.broker_url).llen("celery")
         if waiting:
             parser.error(f"{args.broker_url} already holds {waiting} messages in 'celery'")
+        redis_was_empty = redis.Redis.from_url(args.broker_url).dbsize() == 0
 
     scratch = Path(tempfile.mkdtemp(prefix="iotadmin-latency-"))
     database_url = args.database_url or f"sqlite:///{scratch / 'bench.sqlite3'}"
@@ -547,6 +627,8 @@ def main() -> int:
             result = measure(args, scratch, database_url)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if args.broker_url.startswith("redis://"):
+            clean_redis(args.broker_url, args.store_prefix, kombu_keys=redis_was_empty)
     print(f"run took {(datetime.now() - began).total_seconds():.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
