@@ -524,3 +524,34 @@ def test_sweeper_expires_lapsed_codes_requeues_due_sends_and_recovers_stuck_ones
     assert states[running.pk] == SwapState.SENDING
     stuck.refresh_from_db()
     assert (stuck.state, stuck.needs_reconcile) == (SwapState.QUEUED, True)
+
+
+# --- swap_request(live_check=False): bulk rows trust the mirror -------------------------------
+
+
+def test_without_live_check_a_request_makes_no_platform_call(sim, device, field_user):
+    calls_before = len(sim.calls())
+    swap = request(device, field_user, live_check=False)
+    assert swap.state == SwapState.QUEUED
+    assert sim.calls()[calls_before:] == []
+
+
+def test_without_live_check_an_online_mirror_is_refused_without_asking_the_platform(
+    sim, platform_settings, field_user
+):
+    online = mirror(sim.devices(status="ONLINE", activated=True, owner=sim.app_id, limit=1)[0])
+    calls_before = len(sim.calls())
+    with pytest.raises(SwapRefused) as refused:
+        request(online, field_user, live_check=False)
+    assert refused.value.code == "device_online"
+    assert "Take the device offline" in refused.value.message
+    assert sim.calls()[calls_before:] == []
+    assert_refused("device_online")
+
+
+def test_without_live_check_a_never_activated_mirror_is_refused(sim, platform_settings, field_user):
+    inactive = mirror(sim.devices(status="INACTIVE", activated=False, owner=sim.app_id, limit=1)[0])
+    with pytest.raises(SwapRefused) as refused:
+        request(inactive, field_user, live_check=False)
+    assert refused.value.code == "device_not_active"
+    assert_refused("device_not_active")
