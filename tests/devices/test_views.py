@@ -650,3 +650,26 @@ def test_sections_menu_lists_only_what_the_role_may_open(client: Any) -> None:
     assert 'aria-label="Sections"' in text
     assert f'href="{reverse("bulk:upload")}"' in text
     assert ">History<" not in text
+
+
+@pytest.mark.parametrize(
+    ("state", "attempts", "interval"),
+    [
+        (SwapState.QUEUED, 0, "every 500ms"),
+        (SwapState.SENDING, 1, "every 500ms"),
+        (SwapState.QUEUED, 2, "every 2s"),
+        (SwapState.CODE_ISSUED, 1, "every 2s"),
+    ],
+)
+def test_the_panel_polls_fast_only_while_the_code_is_on_its_way(
+    client: Any, field: Any, state: str, attempts: int, interval: str
+) -> None:
+    fields: dict[str, Any] = {"requested_by": field, "state": state, "attempts": attempts}
+    if state == SwapState.CODE_ISSUED:
+        fields["code_expires_at"] = timezone.now() + timedelta(seconds=180)
+        swap = make_swap(verify_code="C0DE42AB", **fields)
+    else:
+        swap = make_swap(**fields)
+    client.force_login(field)
+    html = client.get(reverse("devices:swap_detail", args=[swap.pk])).content.decode()
+    assert f'hx-trigger="{interval}"' in html
