@@ -53,6 +53,10 @@ def swaps_sweep() -> dict[str, int]:
 
 @shared_task(acks_late=True, soft_time_limit=1500, time_limit=1800)
 def devices_sync() -> None:
+    from devices.services.sync import SyncAlreadyRunning
     from devices.services.sync import devices_sync as devices_sync_service
 
-    devices_sync_service()
+    try:
+        devices_sync_service()
+    except SyncAlreadyRunning:
+        logger.info("Device sync skipped: another sync is running")

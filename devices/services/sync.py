@@ -10,6 +10,7 @@ a run that fails part-way marks nothing.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +50,15 @@ SYNC_UPDATE_FIELDS = [
     "deleted_on_platform_at",
 ]
 PAGE_SIZE = 250
+# One sync at a time across every process; the lock lapses by itself if its holder dies.
+SYNC_LOCK_KEY = "devices-sync"
+SYNC_LOCK_TTL_SECONDS = 3600.0
+
+
+class SyncAlreadyRunning(Exception):
+    """Another process is syncing the mirror right now."""
+
+
 _KNOWN_STATUSES = {choice.value for choice in DeviceStatus}
 
 
@@ -212,8 +222,21 @@ def _mark_unseen_deleted(*, app_ids: Iterable[str], run_started_at: datetime) ->
 
 
 def devices_sync(*, actor: Any = None, max_wait: float | None = None) -> SyncResult:
-    """Pull every page of the platform's device lists (ours and each authorizing app's)."""
+    """Pull every page of the platform's device lists (ours and each authorizing app's).
+
+    Raises SyncAlreadyRunning when another process holds the sync lock.
+    """
     client = get_client()
+    owner = uuid.uuid4().hex
+    if not client.store.acquire_lock(SYNC_LOCK_KEY, owner=owner, ttl=SYNC_LOCK_TTL_SECONDS):
+        raise SyncAlreadyRunning("Another device sync is running; try again when it has finished.")
+    try:
+        return _devices_sync(client=client, actor=actor, max_wait=max_wait)
+    finally:
+        client.store.release_lock(SYNC_LOCK_KEY, owner=owner)
+
+
+def _devices_sync(*, client: Any, actor: Any, max_wait: float | None) -> SyncResult:
     run_started_at = timezone.now()
     app_ids = ["", *authorizing_app_ids()]
     pages = created = updated = restored = 0

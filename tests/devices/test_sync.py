@@ -9,8 +9,8 @@ from django.utils import timezone
 from audit.models import AuditAction, AuditEvent
 from devices.identifiers import node_search_key
 from devices.models import Device, DeviceStatus
-from devices.platform import PlatformError, PlatformPermanentError, reset_client
-from devices.services.sync import devices_sync
+from devices.platform import PlatformError, PlatformPermanentError, get_client, reset_client
+from devices.services.sync import SYNC_LOCK_KEY, SyncAlreadyRunning, devices_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -239,3 +239,23 @@ def test_platform_values_are_fitted_to_their_columns():
     assert device.status == DeviceStatus.UNKNOWN
     assert device.node_key == "aabbccddeeff"
     assert device.activated is True
+
+
+def test_a_second_sync_while_one_runs_is_refused_and_changes_nothing(sync_settings, sim):
+    store = get_client().store
+    assert store.acquire_lock(SYNC_LOCK_KEY, owner="other-process", ttl=60)
+    try:
+        with pytest.raises(SyncAlreadyRunning, match="Another device sync is running"):
+            devices_sync()
+        assert Device.objects.count() == 0
+    finally:
+        store.release_lock(SYNC_LOCK_KEY, owner="other-process")
+    assert devices_sync().created > 0
+
+
+def test_the_sync_lock_is_released_when_the_sync_fails(sync_settings, sim):
+    sim.faults(mode="50252", count=None, path_contains="/devices")
+    with pytest.raises(PlatformError):
+        devices_sync()
+    sim.faults(mode="none")
+    assert devices_sync().created > 0

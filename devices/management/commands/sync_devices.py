@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from devices.platform import PlatformError
-from devices.services.sync import devices_sync
+from devices.services.sync import SyncAlreadyRunning, devices_sync
 
 
 def platform_error_text(exc: PlatformError) -> str:
@@ -25,4 +25,6 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Sync failed, nothing marked deleted: {platform_error_text(exc)}"
             ) from None
+        except SyncAlreadyRunning as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(result.summary())
