@@ -1,19 +1,23 @@
+"""Read-only admin pages for bulk files and their rows (rows listed apart: a file has thousands)."""
+
 from django.contrib import admin
 
 from bulk.models import BulkBatch, BulkRow
 
 
-class BulkRowInline(admin.TabularInline):
-    model = BulkRow
-    fields = ("line", "device_ref", "new_node_id", "state", "error_code", "message", "swap")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = False
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):  # batches come from uploads only
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(BulkBatch)
-class BulkBatchAdmin(admin.ModelAdmin):
+class BulkBatchAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "filename",
@@ -24,18 +28,11 @@ class BulkBatchAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("state",)
-    readonly_fields = (
-        "uploaded_by",
-        "filename",
-        "state",
-        "row_count",
-        "ready_count",
-        "created_at",
-        "confirmed_at",
-        "dispatch_owner",
-        "dispatch_lease_until",
-    )
-    inlines = [BulkRowInline]
 
-    def has_add_permission(self, request):  # batches come from uploads only
-        return False
+
+@admin.register(BulkRow)
+class BulkRowAdmin(ReadOnlyAdmin):
+    list_display = ("batch", "line", "device_ref", "new_node_id", "state", "error_code", "swap")
+    list_filter = ("state",)
+    list_select_related = ("batch", "swap")
+    search_fields = ("=batch__id", "device_ref", "new_node_id")

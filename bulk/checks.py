@@ -15,7 +15,7 @@ from typing import Any
 
 from bulk.csv_parsing import CsvLine
 from devices.identifiers import InvalidNodeId, NodeId, node_search_key
-from devices.models import Chipset, Device, DeviceStatus, NodeIdKind, VerifyCodeMode
+from devices.models import Chipset, Device, NodeIdKind, VerifyCodeMode
 from devices.selectors import open_swap_for_device
 from devices.services import swaps as swap_rules
 
@@ -188,18 +188,10 @@ def _check_swap_rules(verdict: RowVerdict) -> None:
     except swap_rules.SwapRefused as exc:
         verdict.refuse(exc.code, exc.message)
         return
-    if device.status == DeviceStatus.ONLINE:
-        verdict.refuse(
-            "device_online",
-            "The device list shows the device online; its key can only be refreshed while it "
-            "is offline. Take it offline, sync, and upload this line again.",
-        )
-    elif device.activated is False or device.status == DeviceStatus.INACTIVE:
-        verdict.refuse(
-            "device_not_active",
-            "The device has never connected to the platform (not activated); only an "
-            "activated device can be rebound.",
-        )
+    try:
+        swap_rules._check_mirrored_device(device)
+    except swap_rules.SwapRefused as exc:
+        verdict.refuse(exc.code, exc.message)
 
 
 def check_bulk_lines(lines: list[CsvLine], *, actor: Any) -> list[RowVerdict]:

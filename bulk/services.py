@@ -8,7 +8,6 @@ never sleeps holding a slot and no refresh meets a full window.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import uuid
 from dataclasses import dataclass
@@ -37,13 +36,6 @@ DISPATCH_CHUNK = 50
 DISPATCH_LEASE_SECONDS = 60
 # A row claimed this long ago without a swap lost its dispatcher mid-row.
 STALE_CLAIM = timedelta(minutes=5)
-# The swap core's live pre-check costs a platform call per row; at send time the platform
-# answers 100611 for an online device anyway, so bulk rows skip it when the core allows.
-_SKIP_LIVE_CHECK: dict[str, Any] = (
-    {"live_check": False} if "live_check" in inspect.signature(swap_request).parameters else {}
-)
-# Flow-limit slots one row uses: the refresh call, plus the live check's call when it runs.
-ROW_SLOTS = 1 if _SKIP_LIVE_CHECK else 2
 
 
 class BulkRefused(Exception):
@@ -255,7 +247,8 @@ def _submit_row(row_id: int, actor: Any) -> bool:
             reason=_reason(row),
             actor=actor,
             reissue_of=previous,
-            **_SKIP_LIVE_CHECK,
+            # The platform refuses an online device at send time (100611): one call per row.
+            live_check=False,
         )
     except SwapRefused as exc:
         code, message = exc.code, exc.message
@@ -295,7 +288,7 @@ def bulk_dispatch_step(*, batch_id: int, owner: str) -> DispatchStep:
         )
         return DispatchStep()
     usage = flow_usage()
-    budget = min((usage.free - _in_flight()) // ROW_SLOTS, DISPATCH_CHUNK)
+    budget = min(usage.free - _in_flight(), DISPATCH_CHUNK)
     if budget <= 0:
         # Full window: wait for its oldest slot; else the in-flight sends free room shortly.
         wait = usage.seconds_until_free if usage.used >= usage.limit else 0.5

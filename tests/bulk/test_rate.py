@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 
-from bulk.services import ROW_SLOTS
 from tests.bulk.rate_scenario import run_bulk_rate_scenario
 from tests.support.simulator import start_simulator
 
@@ -47,10 +46,6 @@ def rate_worker(request, rate_settings):
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_500_rows_at_600_per_minute_without_throttling(rate_sim, rate_settings, rate_worker):
-    assert ROW_SLOTS == 1, (
-        "swap_request has no live_check parameter: every bulk row costs a live status call "
-        "besides its refresh, which halves the refresh rate (see the bulk report to the lead)"
-    )
     report = run_bulk_rate_scenario(sim=rate_sim, rows=ROWS, limit=LIMIT)
     print(report.as_text())
     assert report.throttled_answers == 0

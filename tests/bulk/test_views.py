@@ -119,7 +119,7 @@ def test_a_good_file_shows_the_preview_with_each_verdict(client, helpdesk):
     page = client.get(response["Location"]).content.decode()
     assert "Preview: nothing has been sent" in page
     assert "1 ready" in page and "2 not sendable" in page
-    assert "The device list shows the device online" in page
+    assert "The device is online (as last synced)" in page
     assert "No device with deviceId or nodeId nobody" in page
     assert "Send the 1 ready row" in page
     assert batch.state == BatchState.PREVIEW
