@@ -171,6 +171,8 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) and not REDIS_URL:
     REDIS_URL = CELERY_BROKER_URL
 CELERY_BROKER_DIR = VAR_DIR / "celery-broker"
 if CELERY_BROKER_URL == "filesystem://":
+    # kombu writes message files in place; a worker that reads one half-written dies.
+    CELERY_BROKER_TRANSPORT = "iotadmin.kombu_filesystem:Transport"
     for sub in ("queue", "processed", "control"):
         (CELERY_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -1,0 +1,31 @@
+"""kombu's filesystem transport with atomic writes.
+
+kombu writes a message file in place, so a worker listing the folder can take a file that is
+still empty and die on JSONDecodeError ("Unrecoverable error"). Here the message is written
+under a name the reader ignores and then renamed into place, which is atomic on one filesystem.
+"""
+
+import os
+import uuid
+from time import monotonic
+
+from kombu.transport import filesystem
+from kombu.utils.encoding import str_to_bytes
+from kombu.utils.json import dumps
+
+
+class Channel(filesystem.Channel):
+    def _put(self, queue, payload, **kwargs):
+        name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        partial = os.path.join(self.data_folder_out, f".{uuid.uuid4()}.partial")
+        try:
+            with open(partial, "wb") as handle:
+                handle.write(str_to_bytes(dumps(payload)))
+            os.replace(partial, final)
+        except OSError as exc:
+            raise filesystem.ChannelError(f"Cannot add file {final!r} to directory") from exc
+
+
+class Transport(filesystem.Transport):
+    Channel = Channel
