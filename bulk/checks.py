@@ -16,8 +16,7 @@ from typing import Any
 from bulk.csv_parsing import CsvLine
 from devices.identifiers import InvalidNodeId, NodeId, node_search_key
 from devices.models import Chipset, Device, NodeIdKind, VerifyCodeMode
-from devices.selectors import open_swap_for_device
-from devices.services import swaps as swap_rules
+from devices.services.swaps import SwapRefused, swap_precheck
 
 # The swap's reason holds the ticket and the bulk reference, within the reason's 500 characters.
 MAX_TICKET_LENGTH = 450
@@ -166,31 +165,9 @@ def _check_swap_rules(verdict: RowVerdict) -> None:
     """The swap core's checks for one line whose device and nodeId are known."""
     device, node_id = verdict.device, verdict.node_id
     assert device is not None and node_id is not None
-    if device.deleted_on_platform_at is not None:
-        verdict.refuse(
-            "device_deleted", "This device was deleted on the platform; it cannot be rebound."
-        )
-        return
-    if node_id.search_key == node_search_key(device.node_id):
-        verdict.refuse(
-            "same_node_id",
-            f"The new identifier is the device's current nodeId ({device.node_id}); give the "
-            "replacement unit's identifier.",
-        )
-        return
-    existing = open_swap_for_device(device=device)
-    if existing is not None:
-        refusal = swap_rules._already_open(existing)
-        verdict.refuse(refusal.code, refusal.message)
-        return
     try:
-        swap_rules._check_node_id_free(device, node_id)
-    except swap_rules.SwapRefused as exc:
-        verdict.refuse(exc.code, exc.message)
-        return
-    try:
-        swap_rules._check_mirrored_device(device)
-    except swap_rules.SwapRefused as exc:
+        swap_precheck(device=device, new_node_id=node_id, live_check=False)
+    except SwapRefused as exc:
         verdict.refuse(exc.code, exc.message)
 
 

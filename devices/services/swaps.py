@@ -258,6 +258,40 @@ def _activation_status(device: Device) -> bool | None:
     return status.activated
 
 
+def swap_precheck(
+    *,
+    device: Device,
+    new_node_id: NodeId,
+    allow_same_node_id: bool = False,
+    live_check: bool = True,
+) -> None:
+    """The device-level rules a swap must pass before anything is queued; writes nothing but
+    the live status it reads. Raises SwapRefused. The bulk dry run uses it with live_check=False.
+    """
+    if device.deleted_on_platform_at is not None:
+        raise SwapRefused(
+            "This device was deleted on the platform; it cannot be rebound.",
+            code="device_deleted",
+        )
+    if not allow_same_node_id and node_search_key(new_node_id.value) == node_search_key(
+        device.node_id
+    ):
+        raise SwapRefused(
+            f"The new identifier is the same as the device's current nodeId ({device.node_id}). "
+            "Check that you typed the replacement unit's identifier.",
+            code="same_node_id",
+            field="new_node_id",
+        )
+    existing = open_swap_for_device(device=device)
+    if existing is not None:
+        raise _already_open(existing)
+    _check_node_id_free(device, new_node_id)
+    if live_check:
+        _check_live_device(device)
+    else:
+        _check_mirrored_device(device)
+
+
 def swap_request(
     *,
     device: Device,
@@ -301,28 +335,12 @@ def swap_request(
             code="invalid_reason",
             field="reason",
         )
-    if device.deleted_on_platform_at is not None:
-        raise SwapRefused(
-            "This device was deleted on the platform; it cannot be rebound.",
-            code="device_deleted",
-        )
-    if not allow_same_node_id and node_search_key(new_node_id.value) == node_search_key(
-        device.node_id
-    ):
-        raise SwapRefused(
-            f"The new identifier is the same as the device's current nodeId ({device.node_id}). "
-            "Check that you typed the replacement unit's identifier.",
-            code="same_node_id",
-            field="new_node_id",
-        )
-    existing = open_swap_for_device(device=device)
-    if existing is not None:
-        raise _already_open(existing)
-    _check_node_id_free(device, new_node_id)
-    if live_check:
-        _check_live_device(device)
-    else:
-        _check_mirrored_device(device)
+    swap_precheck(
+        device=device,
+        new_node_id=new_node_id,
+        allow_same_node_id=allow_same_node_id,
+        live_check=live_check,
+    )
     # Four eyes: a risky swap waits for another person's approval instead of being sent.
     approval_reasons = swap_approval_reasons(
         device=device,
