@@ -7,3 +7,4 @@ class DevicesConfig(AppConfig):
 
     def ready(self) -> None:
         from devices import approvals  # noqa: F401  (registers the SWAP_APPROVAL_* system check)
+        from iotadmin import checks  # noqa: F401  (registers the deployment checks)
