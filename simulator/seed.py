@@ -172,6 +172,15 @@ def _allocate(total: int, mix: tuple[tuple[str, float], ...], rng: random.Random
     return labels
 
 
+# How long ago each status last changed, in minutes (low, high).
+SILENCE_MINUTES = {
+    "ONLINE": (1, 15),
+    "OFFLINE": (60, 60 * 24 * 20),
+    "ABNORMAL": (60 * 26, 60 * 24 * 10),
+    "INACTIVE": (60 * 24, 60 * 24 * 90),
+}
+
+
 def build_registry(*, seed: int, count: int, app_id: str, second_app_id: str) -> dict[str, Device]:
     """The demo registry for `seed`: same seed, same devices, in the same order."""
     rng = random.Random(seed)
@@ -183,8 +192,11 @@ def build_registry(*, seed: int, count: int, app_id: str, second_app_id: str) ->
         group = [i for i, s in enumerate(statuses) if s == status]
         take = max(1, round(len(group) * PARTNER_SHARE)) if len(group) >= 4 else 0
         partner.update(rng.sample(group, take))
-    base = dt.datetime(2019, 3, 1, tzinfo=dt.UTC)
-    span = int((dt.datetime(2024, 10, 1, tzinfo=dt.UTC) - base).total_seconds())
+    # Times are relative to now (whole minutes), so "last contact" reads like a live fleet:
+    # online units minutes ago, offline ones days ago, abnormal ones silent for over 25 h.
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    base = now - dt.timedelta(days=5 * 365)
+    span = int((now - dt.timedelta(days=30) - base).total_seconds())
     used: set[str] = set()
     devices: dict[str, Device] = {}
     for index in range(count):
@@ -195,8 +207,9 @@ def build_registry(*, seed: int, count: int, app_id: str, second_app_id: str) ->
         used.add(node_id)
         device_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         created = base + dt.timedelta(seconds=rng.randrange(span))
-        modified = created + dt.timedelta(seconds=rng.randrange(86400 * 200))
         status = statuses[index]
+        silent_minutes = rng.randrange(*SILENCE_MINUTES[status])
+        modified = max(created, now - dt.timedelta(minutes=silent_minutes))
         activated = status != "INACTIVE"
         street = rng.choice(STREETS)
         number = rng.randrange(1, 180)
