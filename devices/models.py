@@ -4,6 +4,7 @@ back the platform client's shared store when no Redis is configured."""
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 
 class DeviceStatus(models.TextChoices):
@@ -25,6 +26,14 @@ class Device(models.Model):
         max_length=256, blank=True, help_text="Owning app; empty for our own app"
     )
     name = models.CharField(max_length=256, blank=True)
+    # The search box's sort and prefix key: the database computes it (UPPER(name)) on every
+    # write, bulk upserts and COPY included. Searched and ordered in code-point order (COLLATE
+    # "C" on PostgreSQL): see devices.selectors.device_search and migration 0005.
+    name_key = models.GeneratedField(
+        expression=Upper("name"),
+        output_field=models.CharField(max_length=256),
+        db_persist=True,
+    )
     manufacturer = models.CharField(max_length=256, blank=True)
     model = models.CharField(max_length=256, blank=True)
     device_type = models.CharField(max_length=256, blank=True)
@@ -43,6 +52,8 @@ class Device(models.Model):
         indexes = [
             models.Index(fields=["node_key"], name="device_node_key_idx"),
             models.Index(fields=["name", "id"], name="device_name_id_idx"),
+            # On PostgreSQL, migration 0005 rebuilds it as ((name_key COLLATE "C"), id).
+            models.Index(fields=["name_key", "id"], name="device_name_key_idx"),
         ]
         permissions = [
             ("search_devices", "Can search devices"),

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db import connections
+from django.db.models import CharField, F, Q, QuerySet, Value
+from django.db.models.functions import Collate, Upper
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -73,38 +75,134 @@ def _limit(limit: int) -> int:
     return max(1, min(int(limit), MAX_PAGE_SIZE))
 
 
+# Past every character: `key >= q AND key < q + _PAST_PREFIX` is "starts with q" as a b-tree
+# range in code-point order (only a key with U+10FFFF right after the prefix is missed).
+_PAST_PREFIX = "\U0010ffff"
+# The ways of matching, in page order, and the column each one is ordered by (then by id).
+_BY_DEVICE_ID, _BY_NODE_KEY, _BY_NAME = 0, 1, 2
+_BRANCH_KEY = {_BY_DEVICE_ID: "device_id", _BY_NODE_KEY: "node_key", _BY_NAME: "name_key"}
+
+
+def _code_point_order(column: str) -> Any:
+    """The column compared and sorted in code-point order, as Python compares str: SQLite's
+    default (BINARY); on PostgreSQL COLLATE "C", served by the indexes of migration 0005."""
+    if connections[Device.objects.db].vendor == "postgresql":
+        return Collate(F(column), "C")
+    return F(column)
+
+
+def _search_position(after: str | None) -> tuple[int, str, int] | None:
+    position = decode_cursor(after, 3)
+    if position is None:
+        return None
+    branch, key, pk = position
+    if type(branch) is not int or branch not in _BRANCH_KEY:
+        return None
+    if not isinstance(key, str) or type(pk) is not int or not _storable(key):
+        return None
+    return branch, key, pk
+
+
+def _storable(text: str) -> bool:
+    """Text a database can compare: no NUL (PostgreSQL refuses it), no lone surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _prefix(alias: str, prefix: Any, past_prefix: Any) -> Q:
+    return Q(**{f"{alias}__gte": prefix, f"{alias}__lt": past_prefix})
+
+
 def device_search(
     *, query: str, after: str | None = None, limit: int = 25, include_deleted: bool = False
 ) -> DevicePage:
-    """Devices matching the search box, ordered by (name, id), one keyset page.
+    """Devices matching the search box, one keyset page.
 
     Matches deviceId exactly, the nodeId by its normalised key exactly or as a prefix (IMEI with
     or without urn:imei:, MAC in any notation), and the name as a case-insensitive prefix.
-    Prefix rather than substring on the name: a prefix can use an index (see migration 0004),
-    a substring scans a million rows.
+    Prefix rather than substring on the name: a prefix is an index range, a substring scans a
+    million rows.
+
+    Order: the exact deviceId match first, then the nodeId matches by nodeId key, then the name
+    matches by upper-cased name, each in code-point order and then by id; an empty query lists
+    every device by name. Each way of matching is its own branch, read in the order of its own
+    index and limited to limit + 1 rows, so a prefix matching 100,000 devices reads about
+    limit + 1 index entries. A device is listed in the first branch it matches only. The
+    branches are one UNION ALL query; the cursor holds (branch, key, id) of the page's last row.
     """
     query = (query or "").strip()[:MAX_QUERY_LENGTH]
+    if not _storable(query):
+        return DevicePage(items=[], next_cursor=None)  # no stored text holds it
     limit = _limit(limit)
-    devices: QuerySet[Device] = Device.objects.all()
+    position = _search_position(after)
+    devices: QuerySet[Device] = Device.objects.alias(
+        **{f"{column}_ordered": _code_point_order(column) for column in _BRANCH_KEY.values()}
+    )
     if not include_deleted:
         devices = devices.filter(deleted_on_platform_at__isnull=True)
-    if query:
-        match = Q(device_id=query) | Q(name__istartswith=query)
+    matches: dict[int, Q] = {}
+    if not query:
+        matches[_BY_NAME] = Q()
+    else:
+        matches[_BY_DEVICE_ID] = Q(device_id=query)
         key = node_search_key(query)
         if key:
-            match |= Q(node_key__startswith=key)
-        devices = devices.filter(match)
-    position = decode_cursor(after, 2)
-    if position is not None:
-        name, pk = position
-        if isinstance(name, str) and isinstance(pk, int):
-            devices = devices.filter(Q(name__gt=name) | Q(name=name, id__gt=pk))
-    rows = list(devices.order_by("name", "id")[: limit + 1])
+            matches[_BY_NODE_KEY] = _prefix("node_key_ordered", key, key + _PAST_PREFIX)
+        # The database upper-cases both sides, as it computes name_key: the same folding.
+        matches[_BY_NAME] = _prefix(
+            "name_key_ordered",
+            Upper(Value(query, output_field=CharField())),
+            Upper(Value(query + _PAST_PREFIX, output_field=CharField())),
+        )
+    branches: list[tuple[int, QuerySet[Device]]] = []
+    earlier = Q()
+    for branch, match in matches.items():
+        branch_rows = devices.filter(match)
+        if earlier:
+            branch_rows = branch_rows.exclude(earlier)  # listed by an earlier branch
+        earlier |= match
+        if position is not None and branch < position[0]:
+            continue  # the pages before the cursor's branch are done
+        ordered = f"{_BRANCH_KEY[branch]}_ordered"
+        if position is not None and branch == position[0]:
+            _, key_after, pk_after = position
+            # The first condition bounds the index range; the second drops the key's ties.
+            branch_rows = branch_rows.filter(
+                Q(**{f"{ordered}__gte": key_after}),
+                Q(**{f"{ordered}__gt": key_after}) | Q(id__gt=pk_after),
+            )
+        branches.append((branch, branch_rows.order_by(ordered, "id")[: limit + 1]))
+    rows = _union_all(branches)
+    rows.sort(key=lambda row: (row.search_branch, _sort_value(row), row.pk))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].name, rows[-1].pk])
+        last = rows[-1]
+        next_cursor = encode_cursor([last.search_branch, _sort_value(last), last.pk])
     return DevicePage(items=rows, next_cursor=next_cursor)
+
+
+def _sort_value(device: Device) -> str:
+    return getattr(device, _BRANCH_KEY[device.search_branch])
+
+
+def _union_all(branches: list[tuple[int, QuerySet[Device]]]) -> list[Device]:
+    """One query: each branch (ordered and limited) wrapped as a subquery, so both SQLite and
+    PostgreSQL accept its ORDER BY and LIMIT inside the UNION ALL; rows carry search_branch."""
+    parts, params = [], []
+    for branch, branch_rows in branches:
+        sql, branch_params = branch_rows.query.sql_with_params()
+        # Only our compiled SQL and an int go in the text; the values stay parameters.
+        alias = f"b{int(branch)}"
+        select = f"SELECT {alias}.*, {int(branch)} AS search_branch FROM ({sql}) {alias}"  # noqa: S608
+        parts.append(select)
+        params.extend(branch_params)
+    return list(Device.objects.raw(" UNION ALL ".join(parts), params))
 
 
 def device_get(*, device_id: str) -> Device | None:

@@ -1,10 +1,19 @@
+import re
+
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from devices.models import Swap, SwapState
-from devices.selectors import device_search, swap_for_user, swap_history, swaps_for_device
+from devices.identifiers import node_search_key
+from devices.models import Device, Swap, SwapState
+from devices.selectors import (
+    device_search,
+    encode_cursor,
+    swap_for_user,
+    swap_history,
+    swaps_for_device,
+)
 from tests.devices.factories import make_device, make_swap, make_user
 
 pytestmark = pytest.mark.django_db
@@ -170,3 +179,161 @@ def test_swaps_for_device_respects_visibility():
     make_swap(device=swap.device, state=SwapState.FAILED)
     assert len(swaps_for_device(device=swap.device, user=make_user(role="helpdesk"))) == 2
     assert swaps_for_device(device=swap.device, user=swap.requested_by) == [swap]
+
+
+# --- device search: one branch per way of matching ----------------------------------------------
+
+
+def walk(query, limit, **kwargs):
+    """Every page of a search; the devices in page order."""
+    seen, after = [], None
+    while True:
+        page = device_search(query=query, after=after, limit=limit, **kwargs)
+        assert len(page.items) <= limit
+        seen += page.items
+        if page.next_cursor is None:
+            return seen
+        after = page.next_cursor
+
+
+def test_the_exact_device_id_then_nodeid_matches_then_names_each_device_once():
+    by_id = make_device(device_id="SN-7", node_id="X-1", name="Zulu")
+    by_node_b = make_device(node_id="SN-79", name="Pump B")
+    by_node_a = make_device(node_id="sn-71", name="sn-7 also by name")  # listed once
+    by_name = make_device(node_id="Y-2", name="SN-7 tank")
+    by_name_lower = make_device(node_id="Y-3", name="sn-7 meter")
+    make_device(node_id="SN-8", name="Other")
+    expected = [by_id, by_node_a, by_node_b, by_name_lower, by_name]  # "SN-7 M" < "SN-7 T"
+    assert device_search(query="SN-7").items == expected
+    for limit in (1, 2, 3, 5):
+        assert walk("SN-7", limit) == expected, limit
+    assert walk("sn-7", 2) == expected[1:]  # the deviceId is matched exactly
+
+
+def test_names_sort_case_insensitively_and_a_cursor_page_continues_the_list():
+    for name in ("delta", "Alpha", "charlie", "Bravo", "alpha"):
+        make_device(name=name)
+    everything = walk("", 2)
+    assert [d.name.upper() for d in everything] == ["ALPHA", "ALPHA", "BRAVO", "CHARLIE", "DELTA"]
+    first = device_search(query="a", limit=1)
+    second = device_search(query="a", after=first.next_cursor, limit=1)
+    assert [d.name for d in first.items + second.items] == sorted(
+        ["Alpha", "alpha"], key=lambda n: [d.name for d in everything].index(n)
+    )
+    assert second.next_cursor is None
+
+
+def test_pages_hold_exactly_the_devices_the_rules_match():
+    devices = [
+        make_device(name=f"{kind} {i}", node_id=node_id)
+        for i, (kind, node_id) in enumerate(
+            [
+                ("Gas", "35000000000001"),
+                ("gas", "35000000000002"),
+                ("Gate", "AA:BB:CC:00:00:01"),
+                ("Water", "3500"),
+                ("35 Gas", "FW-1"),
+                ("", "35GAS"),
+                ("Gas", "35000000000003"),
+            ]
+        )
+    ]
+    for query in ("gas", "Ga", "35", "350", "aa:bb", "", "g", "35 g"):
+        key = node_search_key(query)
+        expected = {
+            d.pk
+            for d in devices
+            if not query
+            or d.device_id == query
+            or (key and d.node_key.startswith(key))
+            or d.name.upper().startswith(query.upper())
+        }
+        for limit in (1, 2, 50):
+            found = walk(query, limit)
+            assert len(found) == len(expected), (query, limit)
+            assert {d.pk for d in found} == expected, (query, limit)
+
+
+def test_like_wildcards_in_a_name_are_plain_characters():
+    make_device(name="50%_off")
+    make_device(name="5000 units")
+    assert names(device_search(query="50%")) == ["50%_off"]
+    assert names(device_search(query="5_")) == []
+
+
+def test_the_name_key_follows_renames_and_bulk_updates():
+    device = make_device(name="Old name")
+    device.name = "Renamed"
+    device.save(update_fields=["name"])
+    assert names(device_search(query="renam")) == ["Renamed"]
+    Device.objects.filter(pk=device.pk).update(name="Bulk renamed")
+    assert names(device_search(query="BULK")) == ["Bulk renamed"]
+    assert names(device_search(query="renam")) == []
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        [7, "A", 1],
+        ["2", "A", 1],
+        [2, 5, 1],
+        [2, "A", "1"],
+        [True, "A", 1],
+        ["A", 1],
+        [2, "A\x00", 1],
+        [2, "\ud800", 1],
+    ],
+)
+def test_a_cursor_of_the_wrong_shape_starts_over(cursor):
+    make_device(name="A")
+    assert names(device_search(query="", after=encode_cursor(cursor))) == ["A"]
+
+
+@pytest.mark.parametrize("rows", [1, 50])
+def test_a_search_matching_every_branch_is_one_query(rows, django_assert_num_queries):
+    first = make_device(device_id="M", node_id="M-0", name="M")
+    for i in range(rows):
+        make_device(node_id=f"m-{i:03d}", name=f"Node {i:03d}")
+        make_device(node_id=f"x-{i:03d}", name=f"M {i:03d}")
+    with django_assert_num_queries(1):
+        page = device_search(query="M", limit=200)
+    assert page.items[0] == first
+    assert len(page.items) == 2 * rows + 1
+    after = device_search(query="M", limit=2).next_cursor  # inside the nodeId branch
+    with django_assert_num_queries(1):
+        rest = device_search(query="M", after=after, limit=200)
+    assert len(rest.items) == 2 * rows - 1
+
+
+def test_each_branch_is_read_in_its_own_index_order():
+    """The plan, not the clock: no full scan and no sort, whatever the table's size."""
+    make_device(device_id="dev-1", node_id="862177041314827", name="Gas meter 1")
+    with CaptureQueriesContext(connection) as captured:
+        device_search(query="86217704")
+        device_search(query="gas")
+        device_search(query="gas", after=device_search(query="g", limit=1).next_cursor)
+    statements = [q["sql"] for q in captured.captured_queries]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_sort = off")
+        for sql in statements:
+            if connection.vendor == "postgresql":
+                cursor.execute("EXPLAIN " + sql)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+                assert "Seq Scan" not in plan, plan
+                # Only the deviceId's unique lookup (at most one row) may be sorted.
+                assert not re.search(r"Sort Key: .*(node_key|name_key)", plan), plan
+                assert "device_name_key_idx" in plan, plan
+            else:
+                cursor.execute("EXPLAIN QUERY PLAN " + sql)
+                plan = "\n".join(str(row[3]) for row in cursor.fetchall())
+                scans = [line for line in plan.splitlines() if line.startswith("SCAN devices")]
+                assert scans == [], plan
+                assert "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("typed", ["a\x00b", "\ud800", "\x00"])
+def test_text_no_database_can_hold_matches_nothing(typed):
+    make_device(name="a")
+    assert device_search(query=typed).items == []
