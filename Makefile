@@ -3,21 +3,30 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+LOCK   := requirements/lock.txt
 
-.PHONY: run test install lint format bench clean
+.PHONY: run test install lock lint format bench clean
 
 # The demo works at any hour: `make run` turns off the "outside working hours" approval rule
 # unless you set it (the other four-eyes rules stay on). Production reads its own environment.
 SWAP_APPROVAL_WORKING_HOURS ?=
 run: export SWAP_APPROVAL_WORKING_HOURS := $(SWAP_APPROVAL_WORKING_HOURS)
 
-$(STAMP): pyproject.toml
+# The pinned, hashed lock (runtime + dev extras) first, then the project itself without deps.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Regenerate the lock from pyproject.toml; keeps existing pins unless LOCK_ARGS=--upgrade.
+LOCK_ARGS ?=
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--generate-hashes --custom-compile-command 'make lock' --quiet $(LOCK_ARGS) -o $(LOCK)
 
 run: install
 	$(BIN)/python manage.py migrate --noinput
