@@ -13,6 +13,7 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements" / "lock.txt"
 PYPROJECT = ROOT / "pyproject.toml"
+PRE_COMMIT_CONFIG = ROOT / ".pre-commit-config.yaml"
 
 # "name==version" or "name==version ; marker", then the hashes on continuation lines.
 PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;\\]+)")
@@ -84,3 +85,9 @@ def test_every_pin_in_the_lock_carries_a_hash():
     assert entries, f"{LOCK} holds no pins"
     unhashed = [name for name, _, text in entries if not HASH.search(text)]
     assert unhashed == [], f"pins without --hash in {LOCK.name} (make install requires hashes)"
+
+
+def test_pre_commit_runs_the_locked_ruff():
+    pinned = re.findall(r"ruff==([^\s\"',\]]+)", PRE_COMMIT_CONFIG.read_text())
+    assert pinned, f"{PRE_COMMIT_CONFIG.name} pins no ruff version"
+    assert {Version(version) for version in pinned} == set(_lock_versions()["ruff"])
