@@ -111,8 +111,9 @@ def measure(var_dir: Path, compare: bool) -> None:
     from django.contrib.auth import get_user_model
     from django.test import RequestFactory
 
-    from devices.reports import _EXPORT_COLUMNS, HistoryFilters, history_queryset
-    from devices.views_reports import swap_history_export
+    from reports.export import _EXPORT_COLUMNS
+    from reports.selectors import HistoryFilters, history_queryset
+    from reports.views import swap_history_export
 
     user = get_user_model().objects.get(username="bench-supervisor")
     request = RequestFactory().get("/history/export.csv")

@@ -12,6 +12,5 @@ urlpatterns = [
     path("swaps/<int:pk>/cancel/", views.swap_cancel_view, name="swap_cancel"),
     path("swaps/<int:pk>/reissue/", views.swap_reissue_view, name="swap_reissue"),
     path("swaps/<int:pk>/demo-bind/", views.swap_demo_bind, name="swap_demo_bind"),
-    path("", include("devices.urls_reports")),
     path("", include("devices.urls_approvals")),
 ]

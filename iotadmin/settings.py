@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "template_partials",
     "audit",
     "devices",
+    "reports",
     "bulk",
 ]
 

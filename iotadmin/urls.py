@@ -9,4 +9,5 @@ urlpatterns = [
     path("bulk/", include("bulk.urls")),
     path("", include("devices.urls_push")),
     path("", include("devices.urls")),
+    path("", include("reports.urls")),
 ]

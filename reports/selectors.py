@@ -1,23 +1,20 @@
-"""The supervisors' read side: swap history, its CSV export, the summary, and device lineage.
+"""The supervisors' reads: swap history (filters, keyset pages), the summary, device lineage.
 
-Selectors in all but name (reads only, no writes, no audit), kept apart from
-devices/selectors.py because they answer a different person's question: "who rekeyed this
-device, when, to what, and did it work?". Nothing here ever reads or returns a verifyCode:
-querysets name their columns, and the only code-derived value is the stored two-character hint.
+Selectors (reads only, no writes, no audit), kept apart from devices/selectors.py because they
+answer a different person's question: "who rekeyed this device, when, to what, and did it
+work?". Nothing here ever reads or returns a verifyCode: querysets name their columns, and the
+only code-derived value is the stored two-character hint. The CSV export is reports/export.py.
 
 Lists are keyset pages on (created_at, id) descending: no OFFSET, no COUNT over the table, one
-query per page whatever its length. The export streams `values_list` tuples through
-`iterator()`, so memory stays flat however many rows match.
+query per page whatever its length.
 """
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import TruncDate
@@ -31,9 +28,6 @@ from devices.selectors import decode_cursor, encode_cursor
 
 HISTORY_PAGE_SIZE = 50
 MAX_HISTORY_PAGE_SIZE = 200
-EXPORT_CHUNK_SIZE = 2000
-# The export hands the server about this many characters at a time (not one row per write).
-EXPORT_FLUSH_CHARS = 32 * 1024
 SUMMARY_DEFAULT_DAYS = 30
 SUMMARY_MAX_DAYS = 366
 TOP_ERRORS = 10
@@ -42,8 +36,6 @@ LINEAGE_MAX_SWAPS = 500
 LINEAGE_MAX_EVENTS = 200
 
 FAILURE_STATES = (SwapState.FAILED, SwapState.EXPIRED)
-# Cells starting with these are formulas to a spreadsheet: prefixed with ' in the export.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --- Filters ---------------------------------------------------------------------------------
@@ -140,168 +132,6 @@ def history_page(
         last = rows[-1]
         next_cursor = encode_cursor([last.created_at.astimezone(UTC).isoformat(), last.pk])
     return HistoryPage(items=rows, next_cursor=next_cursor)
-
-
-# --- The CSV export --------------------------------------------------------------------------
-
-EXPORT_HEADER = (
-    "swap id",
-    "requested at",
-    "technician",
-    "device id",
-    "device name",
-    "old nodeId",
-    "new nodeId",
-    "kind",
-    "chipset",
-    "verifyCode mode",
-    "validity s",
-    "ticket/reason",
-    "state",
-    "attempts",
-    "error code",
-    "handling text",
-    "code issued at",
-    "bound at",
-    "seconds to bind",
-    "code hint",
-)
-# Named columns only: the encrypted code columns are never selected.
-_EXPORT_COLUMNS = (
-    "id",
-    "created_at",
-    "requested_by__username",
-    "device__device_id",
-    "device__name",
-    "old_node_id",
-    "new_node_id",
-    "node_id_kind",
-    "chipset",
-    "verify_code_mode",
-    "timeout_seconds",
-    "reason",
-    "state",
-    "attempts",
-    "error_code",
-    "error_text",
-    "code_issued_at",
-    "bound_at",
-    "verify_code_hint",
-)
-
-
-def csv_safe(value: str) -> str:
-    """A text cell a spreadsheet will not run as a formula."""
-    if value and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def _local_iso(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    return timezone.localtime(moment).isoformat(timespec="seconds")
-
-
-def _export_row(values: Sequence[Any]) -> list[Any]:
-    (
-        swap_id,
-        created_at,
-        technician,
-        device_id,
-        device_name,
-        old_node_id,
-        new_node_id,
-        kind,
-        chipset,
-        code_mode,
-        timeout_seconds,
-        reason,
-        state,
-        attempts,
-        error_code,
-        error_text,
-        code_issued_at,
-        bound_at,
-        hint,
-    ) = values
-    seconds_to_bind = ""
-    if bound_at is not None and created_at is not None:
-        seconds_to_bind = max(0, round((bound_at - created_at).total_seconds()))
-    return [
-        swap_id,
-        _local_iso(created_at),
-        csv_safe(technician or ""),
-        csv_safe(device_id or ""),
-        csv_safe(device_name or ""),
-        csv_safe(old_node_id),
-        csv_safe(new_node_id),
-        kind,
-        chipset,
-        code_mode,
-        timeout_seconds,
-        csv_safe(reason),
-        state,
-        attempts,
-        csv_safe(error_code),
-        csv_safe(error_text),
-        _local_iso(code_issued_at),
-        _local_iso(bound_at),
-        seconds_to_bind,
-        f"…{hint}" if hint else "",
-    ]
-
-
-def export_rows(*, filters: HistoryFilters) -> Iterator[list[Any]]:
-    """The header, then one list per matching swap, fetched EXPORT_CHUNK_SIZE rows at a time."""
-    yield list(EXPORT_HEADER)
-    rows = history_queryset(filters=filters).values_list(*_EXPORT_COLUMNS)
-    for values in rows.iterator(chunk_size=EXPORT_CHUNK_SIZE):
-        yield _export_row(values)
-
-
-class _Chunks:
-    """A pseudo-file for csv.writer: keeps what was written until the caller takes it."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.size = 0
-
-    def write(self, text: str) -> None:
-        self.parts.append(text)
-        self.size += len(text)
-
-    def take(self) -> str:
-        text = "".join(self.parts)
-        self.parts.clear()
-        self.size = 0
-        return text
-
-
-def export_csv(
-    *, filters: HistoryFilters, rows: Iterable[list[Any]] | None = None
-) -> Iterator[str]:
-    """The export as CSV text pieces of about EXPORT_FLUSH_CHARS; the header comes first alone.
-
-    Starts with a UTF-8 byte order mark so spreadsheet programs read "…" and names correctly.
-    """
-    buffer = _Chunks()
-    writer = csv.writer(buffer)
-    source = iter(rows if rows is not None else export_rows(filters=filters))
-    header = next(source)
-    writer.writerow(header)
-    yield "\ufeff" + buffer.take()
-    for row in source:
-        writer.writerow(row)
-        if buffer.size >= EXPORT_FLUSH_CHARS:
-            yield buffer.take()
-    tail = buffer.take()
-    if tail:
-        yield tail
-
-
-def export_filename(*, today: date | None = None) -> str:
-    return f"swap-history-{(today or timezone.localdate()).isoformat()}.csv"
 
 
 # --- The summary -----------------------------------------------------------------------------

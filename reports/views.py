@@ -1,7 +1,7 @@
 """Supervisor pages: swap history (and its CSV export), the summary, and a device's lineage.
 
-Thin: check the permission, validate the GET filters with a form, call devices.reports, render.
-None of these pages can show a verifyCode: the reports module never reads one.
+Thin: check the permission, validate the GET filters with a form, call reports.selectors (or
+reports.export), render. None of these pages can show a verifyCode: neither module reads one.
 """
 
 from __future__ import annotations
@@ -18,19 +18,18 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from devices import charts
 from devices.models import Device, SwapState
-from devices.reports import (
+from devices.templatetags.devices_ui import swap_tone
+from reports import charts
+from reports.export import export_csv, export_filename
+from reports.selectors import (
     SUMMARY_MAX_DAYS,
     HistoryFilters,
     device_lineage,
-    export_csv,
-    export_filename,
     history_page,
     summary_period,
     swap_summary,
 )
-from devices.templatetags.devices_ui import swap_tone
 
 HISTORY_PERMISSION = "devices.view_history"
 MAX_CURSOR_LENGTH = 512

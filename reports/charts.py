@@ -169,7 +169,7 @@ DAY_LEGEND = tuple((css_class, name) for _, css_class, name in _DAY_GROUPS)
 
 
 def swaps_per_day_chart(per_day: Sequence) -> SafeString:
-    """Columns of swaps per day (reports.DayCount), stacked by outcome group."""
+    """Columns of swaps per day (reports.selectors.DayCount), stacked by outcome group."""
     columns = [
         Column(
             label=day.day.strftime("%d %b"),
@@ -193,7 +193,7 @@ def swaps_per_day_chart(per_day: Sequence) -> SafeString:
 
 
 def outcome_mix_chart(outcomes: Sequence, *, tone_of: dict[str, str]) -> SafeString:
-    """One bar per outcome (reports.OutcomeCount) with its count and share."""
+    """One bar per outcome (reports.selectors.OutcomeCount) with its count and share."""
     bars = [
         Bar(
             label=outcome.label,
