@@ -37,9 +37,9 @@ from bulk.models import BulkBatch
 from bulk.services import bulk_upload
 from devices.approvals import approval_queue
 from devices.models import Swap, SwapState, VerifyCodeMode
-from devices.reports import HISTORY_PAGE_SIZE, HistoryFilters, history_page
 from devices.selectors import device_search
 from devices.views import DEVICE_HISTORY_SIZE, DEVICE_PAGE_SIZE
+from reports.selectors import HISTORY_PAGE_SIZE, HistoryFilters, history_page
 from tests.bulk.helpers import csv_bytes, line
 from tests.devices.factories import make_device, make_imei, make_swap, make_user
 
@@ -173,7 +173,7 @@ def swap_history_page(n: int) -> PageRequest:
     _supervisor_swaps(n)
     return PageRequest(
         user=_user("supervisor"),
-        url=reverse("devices:swap_history"),
+        url=reverse("reports:swap_history"),
         shows=_rows_shown('data-label="Swap"', n),
     )
 
@@ -184,7 +184,7 @@ def swap_history_more_rows(n: int) -> PageRequest:
     first = history_page(filters=HistoryFilters())
     return PageRequest(
         user=_user("supervisor"),
-        url=reverse("devices:swap_history"),
+        url=reverse("reports:swap_history"),
         params={"after": first.next_cursor or ""},
         headers=HTMX,
         shows=_rows_shown('data-label="Swap"', n),
@@ -195,7 +195,7 @@ def swap_history_export(n: int) -> PageRequest:
     swaps = _supervisor_swaps(n)
     return PageRequest(
         user=_user("supervisor"),
-        url=reverse("devices:swap_history_export"),
+        url=reverse("reports:swap_history_export"),
         shows=lambda content: all(s.new_node_id in content for s in swaps),
     )
 
@@ -204,7 +204,7 @@ def swap_summary_page(n: int) -> PageRequest:
     _supervisor_swaps(n)
     return PageRequest(
         user=_user("supervisor"),
-        url=reverse("devices:swap_summary"),
+        url=reverse("reports:swap_summary"),
         shows=lambda content: f'id="kpi-total">{n}<' in content,
     )
 
@@ -229,7 +229,7 @@ def device_lineage_page(n: int) -> PageRequest:
     device.save(update_fields=["node_id"])
     return PageRequest(
         user=_user("supervisor"),
-        url=reverse("devices:device_lineage", args=[device.pk]),
+        url=reverse("reports:device_lineage", args=[device.pk]),
         shows=lambda content: all(s.new_node_id in content for s in swaps),
     )
 
@@ -287,11 +287,11 @@ PAGES: dict[str, Callable[[int], PageRequest]] = {
     "devices:device_detail #swap-form": lambda n: device_detail_page(n, headers=HTMX),
     "devices:swap_detail": swap_detail_page,
     "devices:swap_detail #code-panel": lambda n: swap_detail_page(n, headers=HTMX),
-    "devices:swap_history": swap_history_page,
-    "devices:swap_history (older swaps) #history-rows": swap_history_more_rows,
-    "devices:swap_history_export": swap_history_export,
-    "devices:swap_summary": swap_summary_page,
-    "devices:device_lineage": device_lineage_page,
+    "reports:swap_history": swap_history_page,
+    "reports:swap_history (older swaps) #history-rows": swap_history_more_rows,
+    "reports:swap_history_export": swap_history_export,
+    "reports:swap_summary": swap_summary_page,
+    "reports:device_lineage": device_lineage_page,
     "devices:approval_queue": approval_queue_page,
     "bulk:upload": bulk_upload_page,
     "bulk:batch": bulk_batch_page,
