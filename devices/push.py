@@ -67,9 +67,9 @@ def platform_push(request: HttpRequest, secret: str) -> JsonResponse:
 
     received_at = timezone.now()
     try:
-        # A push body carries no secret (ids, nodeId, status), so the validated dict may be
+        # A push body carries no secret (ids, nodeId, status), so the validated push may be
         # a task argument; the receipt time keeps the arrival order for the ordering rule.
-        push_process.delay_on_commit(push.as_payload(), received_at.isoformat())
+        push_process.delay_on_commit(push.to_task(), received_at.isoformat())
     except Exception:
         logger.exception("Push %s for %s not queued", push.notify_type, push.device_id)
         return _answer(503, {"error": "Not queued; retry later"})

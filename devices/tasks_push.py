@@ -1,6 +1,5 @@
 """The Celery task that applies a push after the endpoint has answered the platform."""
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +16,11 @@ from django.db import DatabaseError
     retry_backoff=True,
     max_retries=5,
 )
-def push_process(payload: dict[str, Any], received_at: str) -> str:
-    from devices.services.push import push_receive
+def push_process(push: dict[str, Any], received_at: str) -> str:
+    """`push` is `PushNotification.to_task()` of a body the endpoint validated: never re-parsed."""
+    from devices.services.push import PushNotification, push_apply
 
-    outcome = push_receive(
-        body=json.dumps(payload).encode(), received_at=datetime.fromisoformat(received_at)
+    outcome = push_apply(
+        push=PushNotification.from_task(push), received_at=datetime.fromisoformat(received_at)
     )
     return outcome.outcome

@@ -3,6 +3,7 @@
 kombu writes a message file in place, so a worker listing the folder can take a file that is
 still empty and die on JSONDecodeError ("Unrecoverable error"). Here the message is written
 under a name the reader ignores and then renamed into place, which is atomic on one filesystem.
+The folders are made when a channel opens (settings create none when imported).
 """
 
 import os
@@ -15,6 +16,13 @@ from kombu.utils.json import dumps
 
 
 class Channel(filesystem.Channel):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for folder in (self.data_folder_in, self.data_folder_out, self.control_folder):
+            os.makedirs(folder, exist_ok=True)
+        if self.store_processed:
+            os.makedirs(self.processed_folder, exist_ok=True)
+
     def _put(self, queue, payload, **kwargs):
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)

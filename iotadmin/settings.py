@@ -12,8 +12,9 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Importing settings creates no folder: the SQLite backend, the filesystem broker, celery beat
+# and collectstatic each make theirs when they first need it.
 VAR_DIR = Path(os.environ.get("IOTADMIN_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -115,6 +116,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend, making the database file's folder on first connection.
+    DATABASES["default"]["ENGINE"] = "iotadmin.db.sqlite3"
     # Web, worker and beat share one file: wait for locks, take write locks up front.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
@@ -140,8 +143,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on a missing folder before collectstatic
+STATIC_ROOT = VAR_DIR / "staticfiles"  # made by collectstatic
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -175,9 +177,8 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) and not REDIS_URL:
 CELERY_BROKER_DIR = VAR_DIR / "celery-broker"
 if CELERY_BROKER_URL == "filesystem://":
     # kombu writes message files in place; a worker that reads one half-written dies.
+    # It also makes its folders when a channel opens.
     CELERY_BROKER_TRANSPORT = "iotadmin.kombu_filesystem:Transport"
-    for sub in ("queue", "processed", "control"):
-        (CELERY_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
@@ -204,6 +205,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_IMPORTS = ["devices.tasks_push"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULER = "iotadmin.celery:PersistentScheduler"
 IOT_SYNC_INTERVAL_SECONDS = env_int("IOT_SYNC_INTERVAL_SECONDS", 900)
 SWAP_SWEEP_INTERVAL_SECONDS = env_int("SWAP_SWEEP_INTERVAL_SECONDS", 60)
 # Swap sending: attempts before giving up, exponential backoff (with jitter) between them,

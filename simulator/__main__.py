@@ -54,6 +54,12 @@ def serve_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="shut down when the process that started us goes away (test fixtures)",
     )
+    p.add_argument(
+        "--startup-delay",
+        type=float,
+        default=0.0,
+        help="tests: pause this many seconds during start-up (a slow start on a loaded machine)",
+    )
     return p
 
 
@@ -85,7 +91,8 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def serve(argv: list[str]) -> int:
+def serve(argv: list[str], *, parent_pid: int) -> int:
+    """`parent_pid`: the process that started us, noted before anything slow could happen."""
     args = serve_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
@@ -131,8 +138,11 @@ def serve(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if args.startup_delay > 0:
+        print(f"simulator: start-up delayed {args.startup_delay:g}s", file=sys.stderr, flush=True)
+        time.sleep(args.startup_delay)
     if args.exit_with_parent:
-        _watch_parent(sim)
+        _watch_parent(sim, parent_pid)
 
     scheme = "http" if args.http else "https"
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -167,9 +177,12 @@ def serve(argv: list[str]) -> int:
     return 0
 
 
-def _watch_parent(sim: Simulator) -> None:
-    """A killed test run must not leave its simulator behind: follow the parent out."""
-    parent = os.getppid()
+def _watch_parent(sim: Simulator, parent: int) -> None:
+    """A killed test run must not leave its simulator behind: follow the parent out.
+
+    `parent` was noted when the process started: read here, after a slow start-up, it would
+    already be init's pid if the parent died meanwhile, and the simulator would never leave.
+    """
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -216,12 +229,13 @@ def bind(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    parent_pid = os.getppid()  # first: the parent may die while we start up
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bind":
         return bind(argv[1:])
     if argv and argv[0] == "serve":
         argv = argv[1:]
-    return serve(argv)
+    return serve(argv, parent_pid=parent_pid)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,13 @@
 """Every write of the devices app; one module per area, re-exported here."""
 
 from devices.services.approvals import swap_approve, swap_reject
-from devices.services.push import InvalidPush, PushOutcome, push_parse, push_receive
+from devices.services.push import (
+    InvalidPush,
+    PushNotification,
+    PushOutcome,
+    push_apply,
+    push_parse,
+)
 from devices.services.swaps import (
     SwapRefused,
     SwapRetryLater,
@@ -21,14 +27,15 @@ from devices.services.sync import SyncResult, devices_sync
 
 __all__ = [
     "InvalidPush",
+    "PushNotification",
     "PushOutcome",
     "SwapRefused",
     "SwapRetryLater",
     "SweepResult",
     "SyncResult",
     "devices_sync",
+    "push_apply",
     "push_parse",
-    "push_receive",
     "swap_approve",
     "swap_cancel",
     "swap_mark_bound",

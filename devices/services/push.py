@@ -1,4 +1,7 @@
-"""Platform push notifications: validate a body (`push_parse`) and apply it (`push_receive`).
+"""Platform push notifications: validate a body (`push_parse`) and apply it (`push_apply`).
+
+A body is parsed once, at the endpoint; the task gets `PushNotification.to_task()` (plain JSON,
+times in UTC ISO 8601 with their sub-seconds) and hands `from_task()` to `push_apply`.
 
 Ordering rule (pushes may arrive twice and out of order):
 - A push's time is its explicit event time (top-level `eventTime`/`timestamp`, platform format
@@ -67,18 +70,31 @@ class PushNotification:
     event_time: datetime | None = None
     device_info: dict[str, str | None] = field(default_factory=dict)
 
-    def as_payload(self) -> dict[str, Any]:
-        """The platform-shaped body again, reduced to what we validated (a task argument)."""
-        payload: dict[str, Any] = {"notifyType": self.notify_type, "deviceId": self.device_id}
-        if self.gateway_id:
-            payload["gatewayId"] = self.gateway_id
-        if self.result_code:
-            payload["resultCode"] = self.result_code
-        if self.event_time is not None:
-            payload["eventTime"] = self.event_time.strftime("%Y%m%dT%H%M%SZ")
-        if self.device_info:
-            payload["deviceInfo"] = dict(self.device_info)
-        return payload
+    def to_task(self) -> dict[str, Any]:
+        """This push as a JSON-safe task argument that `from_task` turns back into an equal one."""
+        return {
+            "notify_type": self.notify_type,
+            "device_id": self.device_id,
+            "gateway_id": self.gateway_id,
+            "result_code": self.result_code,
+            "event_time": (
+                None if self.event_time is None else self.event_time.astimezone(UTC).isoformat()
+            ),
+            "device_info": dict(self.device_info),
+        }
+
+    @classmethod
+    def from_task(cls, data: dict[str, Any]) -> PushNotification:
+        """The push `to_task` described (it was validated by `push_parse` before queueing)."""
+        event_time = data["event_time"]
+        return cls(
+            notify_type=data["notify_type"],
+            device_id=data["device_id"],
+            gateway_id=data["gateway_id"],
+            result_code=data["result_code"],
+            event_time=None if event_time is None else datetime.fromisoformat(event_time),
+            device_info=dict(data["device_info"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -104,7 +120,7 @@ def _parse_event_time(raw: object) -> datetime:
             raise InvalidPush("eventTime must be a timestamp like 20151212T121212Z") from None
         if timezone.is_naive(parsed):
             parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+    return parsed.astimezone(UTC)
 
 
 def _string(value: object, *, name: str, max_length: int = MAX_ID_LENGTH) -> str:
@@ -326,10 +342,8 @@ def _bind_device(
     return _Applied("; ".join(parts), before, after, changed)
 
 
-def push_receive(*, body: bytes, received_at: datetime | None = None) -> PushOutcome:
-    """Validate and apply one platform push; audited as PUSH_RECEIVED whatever it changed."""
-    push = push_parse(body=body)
-    received_at = received_at or timezone.now()
+def push_apply(*, push: PushNotification, received_at: datetime) -> PushOutcome:
+    """Apply one validated platform push; audited as PUSH_RECEIVED whatever it changed."""
     at = push.event_time or received_at
     with transaction.atomic():
         device = Device.objects.select_for_update().filter(device_id=push.device_id).first()

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction, AuditEvent
 from devices.models import Device, DeviceStatus, Swap, SwapState
+from devices.services.push import PushNotification, push_parse
 from devices.tasks_push import push_process
 
 pytestmark = pytest.mark.django_db
@@ -25,8 +26,11 @@ def push_settings(settings):
 
 
 @pytest.fixture(autouse=True)
-def eager_tasks():
-    """The endpoint's task runs inline; the real worker is exercised by the end-to-end test."""
+def eager_tasks(request):
+    """The endpoint's task runs inline, except in the tests that start the real worker."""
+    if "celery_worker_process" in request.fixturenames:
+        yield
+        return
     conf = push_process.app.conf
     previous = conf.task_always_eager, conf.task_eager_propagates
     conf.task_always_eager, conf.task_eager_propagates = True, True
@@ -103,6 +107,11 @@ def added_body(device_id="5a1e0c3b-7777-4d2e-8f00-aaaabbbbcccc", **extra):
 
 def deleted_body():
     return {"notifyType": "deviceDeleted", "deviceId": DEVICE_ID, "gatewayId": DEVICE_ID}
+
+
+def as_task(body):
+    """What the endpoint queues for a platform body."""
+    return push_parse(body=json.dumps(body).encode()).to_task()
 
 
 def push_events():
@@ -220,8 +229,12 @@ def test_task_applies_pushes_in_receipt_order_even_when_run_out_of_order(device)
     first_received = timezone.now()
     second_received = first_received + timedelta(seconds=1)
 
-    push_process.apply(args=[info_changed_body(status="ABNORMAL"), second_received.isoformat()])
-    push_process.apply(args=[info_changed_body(status="ONLINE"), first_received.isoformat()])
+    push_process.apply(
+        args=[as_task(info_changed_body(status="ABNORMAL")), second_received.isoformat()]
+    )
+    push_process.apply(
+        args=[as_task(info_changed_body(status="ONLINE")), first_received.isoformat()]
+    )
 
     device.refresh_from_db()
     assert device.status == DeviceStatus.ABNORMAL
@@ -256,6 +269,56 @@ def test_device_added_with_a_newer_event_time_restores_a_deleted_device(push, de
     assert device.deleted_on_platform_at is None
     assert device.node_id == "AA:BB:CC:00:11:22"
     assert push_events()[0].after["outcome"] == "restored"
+
+
+# --- event times: parsed once at the endpoint, queued exactly ---------------------------
+
+OFFSET_EVENT_TIME = "2030-01-01T12:00:00.250+02:00"
+OFFSET_EVENT_INSTANT = datetime(2030, 1, 1, 10, 0, 0, 250000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("raw", "instant"),
+    [
+        ("20151212T121212Z", datetime(2015, 12, 12, 12, 12, 12, tzinfo=UTC)),
+        ("2015-12-12T12:12:12Z", datetime(2015, 12, 12, 12, 12, 12, tzinfo=UTC)),
+        (OFFSET_EVENT_TIME, OFFSET_EVENT_INSTANT),
+        ("2030-01-01T10:00:00.250", OFFSET_EVENT_INSTANT),
+    ],
+)
+def test_event_time_is_parsed_to_the_utc_instant(raw, instant):
+    push = push_parse(body=json.dumps(deleted_body() | {"eventTime": raw}).encode())
+
+    assert push.event_time == instant
+    assert push.event_time.utcoffset() == timedelta(0)
+
+
+def test_task_form_round_trips_through_json_exactly():
+    push = push_parse(
+        body=json.dumps(bind_body("succeeded") | {"eventTime": OFFSET_EVENT_TIME}).encode()
+    )
+
+    task_form = json.loads(json.dumps(push.to_task()))
+
+    assert task_form["event_time"] == "2030-01-01T10:00:00.250000+00:00"
+    assert PushNotification.from_task(task_form) == push
+    assert PushNotification.from_task(task_form).event_time == OFFSET_EVENT_INSTANT
+
+
+def test_task_gets_the_validated_push_never_the_raw_body(client, device, monkeypatch):
+    queued = []
+    monkeypatch.setattr(push_process, "delay_on_commit", lambda *args: queued.append(args))
+    body = info_changed_body(status="ONLINE", eventTime=OFFSET_EVENT_TIME)
+
+    response = client.post(f"/platform/push/{SECRET}/", data=body, content_type="application/json")
+
+    assert response.status_code == 200
+    [(task_push, received_at)] = queued
+    assert task_push == push_parse(body=json.dumps(body).encode()).to_task()
+    push_process.apply(args=json.loads(json.dumps([task_push, received_at])))
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.ONLINE
+    assert device.platform_updated_at == OFFSET_EVENT_INSTANT
 
 
 # --- bad bodies: 4xx, logged, nothing changed ---------------------------------------------
@@ -522,7 +585,10 @@ def test_expired_push_received_before_a_newer_code_was_issued_leaves_it_open(dev
     received_before_issue = issued_swap.code_issued_at - timedelta(seconds=5)
 
     push_process.apply(
-        args=[bind_body("expired", node_id="862177041314819"), received_before_issue.isoformat()]
+        args=[
+            as_task(bind_body("expired", node_id="862177041314819")),
+            received_before_issue.isoformat(),
+        ]
     )
 
     issued_swap.refresh_from_db()
@@ -595,3 +661,33 @@ def test_bind_and_expiry_pushes_arrive_end_to_end(
     )
     assert Swap.objects.get(pk=expiring_swap.pk).verify_code_encrypted == ""
     assert all(p["status"] == 200 for p in sim.pushes() if p["url"].startswith(live_server.url))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_offset_event_time_keeps_its_utc_instant_through_the_real_worker(
+    client, device, celery_worker_process
+):
+    from tests.support.worker import wait_for
+
+    def send(status, event_time, *, events):
+        body = info_changed_body(status=status, eventTime=event_time)
+        url = f"/platform/push/{SECRET}/"
+        assert client.post(url, data=body, content_type="application/json").status_code == 200
+        return wait_for(lambda: len(push_events()) == events and push_events()[-1])
+
+    first = send("ONLINE", OFFSET_EVENT_TIME, events=1)
+    device.refresh_from_db()
+    assert first.after["outcome"] == "updated"
+    assert device.platform_updated_at == OFFSET_EVENT_INSTANT
+
+    older = send("ABNORMAL", "2030-01-01T11:59:59.250+02:00", events=2)  # 1 s older in UTC
+    device.refresh_from_db()
+    assert older.after["outcome"] == "ignored: older than the state we hold"
+    assert device.status == DeviceStatus.ONLINE
+    assert device.platform_updated_at == OFFSET_EVENT_INSTANT
+
+    newer = send("ABNORMAL", "2030-01-01T10:00:01.250Z", events=3)  # 1 s newer in UTC
+    device.refresh_from_db()
+    assert newer.after["outcome"] == "updated"
+    assert device.status == DeviceStatus.ABNORMAL
+    assert device.platform_updated_at == OFFSET_EVENT_INSTANT + timedelta(seconds=1)

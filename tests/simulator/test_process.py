@@ -42,23 +42,58 @@ def test_banner_and_clean_sigterm():
     assert "simulator: stopped" in log
 
 
-def test_follows_a_killed_parent_out(tmp_path):
-    parent = textwrap.dedent(
+def _parent_script(log_path, *options: str) -> str:
+    """A parent process that starts the simulator (output to `log_path`), prints its pid, idles."""
+    return textwrap.dedent(
         f"""
         import subprocess, sys, time
-        child = subprocess.Popen(
-            [sys.executable, "-m", "simulator", "--http", "--port", "0", "--devices", "1",
-             "--quiet", "--exit-with-parent"],
-            cwd={str(REPO_ROOT)!r}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        with open({str(log_path)!r}, "ab") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "simulator", "--http", "--port", "0", "--devices", "1",
+                 "--exit-with-parent", *{list(options)!r}],
+                cwd={str(REPO_ROOT)!r}, stdout=log, stderr=log,
+            )
         print(child.pid, flush=True)
         time.sleep(60)
         """
     )
-    proc = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
-    child_pid = int(proc.stdout.readline())
-    time.sleep(0.5)
+
+
+def _start_parent(log_path, *options: str) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _parent_script(log_path, *options)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return proc, int(proc.stdout.readline())
+
+
+def _wait_for_log(log_path, text: str, child_pid: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in (log_path.read_text() if log_path.exists() else ""):
+        assert time.monotonic() < deadline, f"{text!r} never logged"
+        assert not _gone(child_pid, 0), "the simulator exited early"
+        time.sleep(0.05)
+
+
+def test_follows_a_killed_parent_out(tmp_path):
+    log_path = tmp_path / "simulator.log"
+    proc, child_pid = _start_parent(log_path, "--quiet")
+    _wait_for_log(log_path, "OceanConnect simulator serving", child_pid)
     assert not _gone(child_pid, 0.1)
     proc.kill()
     proc.wait()
     assert _gone(child_pid, 10)
+
+
+def test_follows_a_parent_killed_during_its_start_up_out(tmp_path):
+    log_path = tmp_path / "simulator.log"
+    proc, child_pid = _start_parent(log_path, "--quiet", "--startup-delay", "2")
+    try:
+        _wait_for_log(log_path, "start-up delayed", child_pid)  # before its watcher starts
+        proc.kill()
+        proc.wait()
+        assert _gone(child_pid, 2 + 10), "the simulator outlived the parent that started it"
+    finally:
+        if not _gone(child_pid, 0):
+            os.kill(child_pid, signal.SIGKILL)

@@ -86,7 +86,7 @@ def database_url(settings_dict: dict[str, Any]) -> str:
     """A DATABASE_URL for the database this connection uses right now (the test database)."""
     engine = settings_dict["ENGINE"]
     name = str(settings_dict["NAME"])
-    if engine == "django.db.backends.sqlite3":
+    if engine in ("django.db.backends.sqlite3", "iotadmin.db.sqlite3"):
         return f"sqlite:///{name}"
     if engine.startswith("django.db.backends.postgresql"):
         user = quote(settings_dict.get("USER") or "", safe="")

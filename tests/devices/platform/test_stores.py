@@ -10,6 +10,24 @@ from django.db import connection
 from devices.platform.store import MemoryStore, RedisStore
 
 
+class FakeClock:
+    """The clock the memory and database stores are given; tests move it forward."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
 @pytest.fixture(
     params=[
         "memory",
@@ -17,14 +35,14 @@ from devices.platform.store import MemoryStore, RedisStore
         pytest.param("redis", marks=pytest.mark.redis),
     ]
 )
-def store(request):
+def store(request, clock):
     if request.param == "memory":
-        yield MemoryStore()
+        yield MemoryStore(clock=clock)
         return
     if request.param == "database":
         from devices.platform_db_store import DatabaseStore
 
-        db_store = DatabaseStore(f"test:{uuid.uuid4().hex}:")
+        db_store = DatabaseStore(f"test:{uuid.uuid4().hex}:", clock=clock)
         yield db_store
         db_store.clear()
         return
@@ -33,6 +51,14 @@ def store(request):
     yield redis_store
     redis_store.clear()
     redis_store.close()
+
+
+@pytest.fixture
+def advance(store, clock):
+    """Let `seconds` pass for the store: its fake clock, or real time for Redis (server clock)."""
+    if isinstance(store, RedisStore):
+        return lambda seconds: time.sleep(seconds + 0.1)
+    return clock.advance
 
 
 def test_values_are_read_back_and_deleted(store):
@@ -45,10 +71,11 @@ def test_values_are_read_back_and_deleted(store):
     assert store.get("token") is None
 
 
-def test_values_with_a_ttl_expire(store):
+def test_values_with_a_ttl_expire(store, advance):
     store.set("short", "v", ttl=0.2)
     store.set("long", "v", ttl=60)
-    time.sleep(0.35)
+    assert store.get("short") == "v"
+    advance(0.25)
     assert store.get("short") is None
     assert store.get("long") == "v"
 
@@ -62,9 +89,10 @@ def test_a_lock_has_one_owner_until_released_by_that_owner(store):
     assert store.acquire_lock("lock:login", owner="b", ttl=30)
 
 
-def test_an_expired_lock_can_be_taken_over(store):
+def test_an_expired_lock_can_be_taken_over(store, advance):
     assert store.acquire_lock("lock:login", owner="crashed", ttl=0.2)
-    time.sleep(0.35)
+    assert not store.acquire_lock("lock:login", owner="b", ttl=30)
+    advance(0.25)
     assert store.acquire_lock("lock:login", owner="b", ttl=30)
     store.release_lock("lock:login", owner="crashed")  # a late release frees nothing
     assert not store.acquire_lock("lock:login", owner="c", ttl=30)
@@ -78,10 +106,10 @@ def test_slots_are_granted_up_to_the_limit_then_a_wait_is_given(store):
     assert len(store.slot_times(window=60.0)) == 3  # the refused one reserved nothing
 
 
-def test_slots_leave_the_window(store):
+def test_slots_leave_the_window(store, advance):
     assert store.reserve_slot(limit=1, window=0.3) == 0.0
     assert store.reserve_slot(limit=1, window=0.3) > 0
-    time.sleep(0.45)
+    advance(0.35)
     assert store.reserve_slot(limit=1, window=0.3) == 0.0
 
 

@@ -142,13 +142,16 @@ def test_an_expired_token_is_never_handed_out():
 
 
 def test_waiting_for_another_process_login_respects_the_deadline():
+    clock = FakeClock()
     platform = Platform()
-    store = MemoryStore()
-    tokens = manager(store, platform)
+    store = MemoryStore(clock=clock.time)
+    tokens = manager(store, platform, monotonic=clock.time, sleep=clock.sleep)
     assert store.acquire_lock("lock:login", owner="other process", ttl=30)
     with pytest.raises(PlatformThrottled):
-        tokens.access_token(deadline=time.monotonic() + 0.2)
+        tokens.access_token(deadline=clock.now + 0.2)
     assert platform.logins == 0
+    assert clock.sleeps  # it waited on the injected clock, not the real one
+    assert 0.2 < sum(clock.sleeps) < 0.2 + 0.08 * 2
 
 
 def limiter_with_fake_clock(limit, margin=1.0):

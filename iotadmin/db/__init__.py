@@ -1,0 +1,1 @@
+"""Database backends: thin wrappers over Django's own."""
