@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from tests.devices.platform.processes import start_workers, worker_env  # noqa: E402
 from tests.devices.platform.test_multiprocess import max_calls_in_any_window  # noqa: E402
+
 from tests.support.simulator import start_simulator  # noqa: E402
 
 LOGIN = "/iocm/app/sec/v1.1.0/login"

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from devices.platform import AccessToken, MemoryStore, PlatformPermanentError, PlatformThrottled
-from devices.platform.limiter import FlowLimiter
-from devices.platform.tokens import TokenManager
+from oceanconnect import AccessToken, MemoryStore, PlatformPermanentError, PlatformThrottled
+from oceanconnect.limiter import FlowLimiter
+from oceanconnect.tokens import TokenManager
 
 from .conftest import make_config
 

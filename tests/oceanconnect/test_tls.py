@@ -2,12 +2,7 @@
 
 import pytest
 
-from devices.platform import (
-    MemoryStore,
-    PlatformClient,
-    PlatformPermanentError,
-    catalogue,
-)
+from oceanconnect import MemoryStore, PlatformClient, PlatformPermanentError, catalogue
 from simulator.certs import ensure_certificates
 from tests.support.simulator import start_simulator
 

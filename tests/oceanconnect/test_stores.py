@@ -7,7 +7,7 @@ import uuid
 import pytest
 from django.db import connection
 
-from devices.platform.store import MemoryStore, RedisStore
+from oceanconnect.store import MemoryStore, RedisStore
 
 
 @pytest.fixture(

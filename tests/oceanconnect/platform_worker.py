@@ -20,7 +20,7 @@ def run_round(client: Any, *, threads: int, calls: int, device_id: str) -> dict[
     """`calls` activation-status calls spread over `threads` threads that start together."""
     from django.db import connection
 
-    from devices.platform import PlatformError
+    from oceanconnect import PlatformError
 
     shares = [calls // threads + (1 if i < calls % threads else 0) for i in range(threads)]
     barrier = threading.Barrier(threads)
@@ -59,7 +59,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from devices.platform import get_client
+    from devices.platform_wiring import get_client
 
     client = get_client()
     print("ready", flush=True)

@@ -7,13 +7,12 @@ import time
 
 import pytest
 
-from devices.platform import (
+from devices.platform_wiring import get_client, reset_client
+from oceanconnect import (
     PlatformOutcomeUnknown,
     PlatformPermanentError,
     PlatformRetryableError,
     PlatformThrottled,
-    get_client,
-    reset_client,
 )
 
 pytestmark = pytest.mark.django_db
