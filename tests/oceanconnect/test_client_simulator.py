@@ -1,30 +1,66 @@
 """The client against the running simulator: real calls, real errors, real faults.
 
-The store is the one the settings select (the database, or Redis when REDIS_URL is set).
+No Django: the client is built with `PlatformConfig.from_settings` from a plain settings
+object pointing at the simulator, and one process's MemoryStore (the shared stores have their
+own tests in test_stores.py and test_multiprocess.py).
 """
 
 import time
+import uuid
+from types import SimpleNamespace
 
 import pytest
 
-from devices.platform_wiring import get_client, reset_client
 from oceanconnect import (
+    MemoryStore,
+    PlatformClient,
+    PlatformConfig,
     PlatformOutcomeUnknown,
     PlatformPermanentError,
     PlatformRetryableError,
     PlatformThrottled,
 )
 
-pytestmark = pytest.mark.django_db
-
 NEW_NODE_ID = "862177041314827"
 
 
 @pytest.fixture
-def client(platform_settings):
-    platform_settings.IOT_FLOW_COOLDOWN_SECONDS = 0.5
-    reset_client()
-    return get_client()
+def platform_settings(sim):
+    """Plain settings (IOT_* attributes) pointing the client at `sim`, with a private prefix."""
+    return SimpleNamespace(
+        IOT_PLATFORM_URL=sim.url,
+        IOT_APP_ID=sim.app_id,
+        IOT_APP_SECRET=sim.app_secret,
+        IOT_CA_FILE="",
+        IOT_CLIENT_CERT="",
+        IOT_CLIENT_KEY="",
+        IOT_STORE_PREFIX=f"test:{uuid.uuid4().hex}:",
+        IOT_CONNECT_TIMEOUT=2,
+        IOT_READ_TIMEOUT=3,
+        IOT_FLOW_COOLDOWN_SECONDS=0.5,
+    )
+
+
+@pytest.fixture
+def make_client(platform_settings):
+    """Builds a client from the settings as they are now; closes every client it built."""
+    built = []
+
+    def make():
+        client = PlatformClient(
+            config=PlatformConfig.from_settings(platform_settings), store=MemoryStore()
+        )
+        built.append(client)
+        return client
+
+    yield make
+    for client in built:
+        client.close()
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client()
 
 
 def offline_device(sim, owner=None):
@@ -115,22 +151,20 @@ def test_platform_refusals_arrive_typed_with_handling_text(
     assert len(platform_calls(sim, "deviceCredentials")) == 1
 
 
-def test_wrong_secret_is_a_permanent_error_naming_the_setting(sim, platform_settings):
+def test_wrong_secret_is_a_permanent_error_naming_the_setting(sim, platform_settings, make_client):
     platform_settings.IOT_APP_SECRET = "not-the-secret"
-    reset_client()
     with pytest.raises(PlatformPermanentError) as caught:
-        get_client().activation_status(offline_device(sim))
+        make_client().activation_status(offline_device(sim))
     assert caught.value.code == "100208"
     assert "IOT_APP_SECRET" in caught.value.handling_text
     assert "not-the-secret" not in str(caught.value) + repr(caught.value)
     assert [c["path"] for c in platform_calls(sim)] == ["/iocm/app/sec/v1.1.0/login"]
 
 
-def test_missing_app_key_header_is_100025(sim, platform_settings):
+def test_missing_app_key_header_is_100025(sim, platform_settings, make_client):
     platform_settings.IOT_APP_KEY_HEADER = "x-not-the-app-key"
-    reset_client()
     with pytest.raises(PlatformPermanentError) as caught:
-        get_client().activation_status(offline_device(sim))
+        make_client().activation_status(offline_device(sim))
     assert (caught.value.code, caught.value.http_status) == ("100025", 401)
 
 
@@ -165,10 +199,11 @@ def test_platform_throttle_pauses_and_the_call_is_retried_not_lost(sim, client):
     assert codes == [None, "1010009", None]
 
 
-def test_our_own_limit_refuses_before_sending_when_the_caller_cannot_wait(sim, platform_settings):
+def test_our_own_limit_refuses_before_sending_when_the_caller_cannot_wait(
+    sim, platform_settings, make_client
+):
     platform_settings.IOT_FLOW_LIMIT_PER_MINUTE = 3
-    reset_client()
-    client = get_client()
+    client = make_client()
     device_id = offline_device(sim)
     client.activation_status(device_id)
     client.activation_status(device_id)  # login + 2 calls: the window is full
