@@ -27,7 +27,8 @@ run: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE= $(BIN)/pytest -p no:django tests/oceanconnect
+	$(BIN)/pytest --ignore=tests/oceanconnect $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
