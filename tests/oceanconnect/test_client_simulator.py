@@ -5,6 +5,7 @@ object pointing at the simulator, and one process's MemoryStore (the shared stor
 own tests in test_stores.py and test_multiprocess.py).
 """
 
+import socket
 import time
 import uuid
 from types import SimpleNamespace
@@ -283,3 +284,43 @@ def test_register_and_subscribe(sim, client):
     subscription = client.subscribe("bindDevice", "http://127.0.0.1:8000/platform/push/s3cret/")
     assert subscription.notify_type == "bindDevice"
     assert "s3cret" not in repr(subscription)
+
+
+def test_flow_usage_counts_the_calls_this_client_made(sim, client):
+    client.activation_status(offline_device(sim))
+    usage = client.flow_usage()
+    assert (usage.used, usage.limit, usage.seconds_until_free) == (2, 90, 0.0)  # login + call
+
+
+def test_simulator_bind_connects_the_unit_without_a_token_or_a_slot(sim, client):
+    device_id = offline_device(sim)
+    result = client.refresh_device_key(device_id, node_id=NEW_NODE_ID, timeout=300)
+    used = client.flow_usage().used
+    binding = client.simulator_bind(node_id=NEW_NODE_ID, verify_code=result.verify_code)
+    assert (binding.bound, binding.http_status, binding.device_id) == (True, 200, device_id)
+    assert binding.reason == ""
+    assert sim.device(device_id)["status"] == "ONLINE"
+    assert client.flow_usage().used == used
+    assert len(platform_calls(sim, "login")) == 1  # the bind needed no token
+
+
+def test_simulator_bind_refusal_gives_the_reason_but_never_the_code(sim, client):
+    device_id = offline_device(sim)
+    client.refresh_device_key(device_id, node_id=NEW_NODE_ID, verify_code="ABCD1234")
+    wrong = client.simulator_bind(node_id=NEW_NODE_ID, verify_code="WRONG999")
+    assert (wrong.bound, wrong.http_status, wrong.reason) == (
+        False,
+        400,
+        "verifyCode does not match",
+    )
+    unknown = client.simulator_bind(node_id="000000000000000", verify_code="ABCD1234")
+    assert unknown.reason == "no pending binding for this nodeId"
+    assert "ABCD1234" not in repr(unknown) + repr(wrong)
+
+
+def test_simulator_bind_without_a_simulator_is_a_typed_error(sim, platform_settings, make_client):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        platform_settings.IOT_PLATFORM_URL = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with pytest.raises(PlatformRetryableError):
+        make_client().simulator_bind(node_id=NEW_NODE_ID, verify_code="ABCD1234")
