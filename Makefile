@@ -37,7 +37,8 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE= $(BIN)/pytest -p no:django tests/oceanconnect
+	$(BIN)/pytest --ignore=tests/oceanconnect $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

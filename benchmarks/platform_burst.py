@@ -22,8 +22,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.devices.platform.processes import start_workers, worker_env  # noqa: E402
-from tests.devices.platform.test_multiprocess import max_calls_in_any_window  # noqa: E402
+from tests.devices.platform_processes import DJANGO_WORKER, django_worker_env  # noqa: E402
+from tests.oceanconnect.processes import start_workers  # noqa: E402
+from tests.oceanconnect.test_multiprocess import max_calls_in_any_window  # noqa: E402
 from tests.support.simulator import start_simulator  # noqa: E402
 
 LOGIN = "/iocm/app/sec/v1.1.0/login"
@@ -66,7 +67,7 @@ def main() -> None:
     ]
 
     with start_simulator("--quiet", "--flow-limit", str(args.limit), http=True) as sim:
-        env = worker_env(
+        env = django_worker_env(
             platform_url=sim.url,
             app_id=sim.app_id,
             app_secret=sim.app_secret,
@@ -82,7 +83,9 @@ def main() -> None:
             f"{args.threads} threads, limit {args.limit}/min, store: {store}",
             flush=True,
         )
-        with start_workers(args.processes, threads=args.threads, env=env) as workers:
+        with start_workers(
+            args.processes, threads=args.threads, env=env, module=DJANGO_WORKER
+        ) as workers:
             started = time.monotonic()
             reports = workers.round(shares, device_id)
             elapsed = time.monotonic() - started

@@ -4,7 +4,6 @@ shared flow limiter's current use, and the result file's rows."""
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +12,7 @@ from django.db.models import Count, Q, QuerySet
 
 from bulk.models import BatchState, BulkBatch, BulkRow, RowState
 from devices.models import SwapState
+from oceanconnect import FlowUsage, StoreUnavailable
 
 BULK_PERMISSION = "devices.bulk_swap"
 ROWS_PAGE_SIZE = 100
@@ -31,21 +31,6 @@ SENT_ROW = Q(
 APPROVAL_ROW = Q(state=RowState.SUBMITTED, swap__state=SwapState.PENDING_APPROVAL)
 CONFIRMED_ROW = ~Q(state__in=(RowState.INVALID, RowState.READY))
 ROW_FILTERS = {"all": Q(), "failed": FAILED_ROW, "open": OPEN_ROW, "sent": SENT_ROW}
-
-
-@dataclass(frozen=True)
-class FlowUsage:
-    """The shared flow limiter right now: calls reserved in its window, and when one frees."""
-
-    limit: int
-    used: int
-    window: float
-    seconds_until_free: float
-    available: bool = True
-
-    @property
-    def free(self) -> int:
-        return max(0, self.limit - self.used)
 
 
 @dataclass(frozen=True)
@@ -76,25 +61,20 @@ class BatchProgress:
 
 def flow_usage() -> FlowUsage:
     """Read the platform client's shared limiter (one store read; no platform call)."""
-    from devices.platform import StoreUnavailable, get_client
+    from devices.platform_wiring import get_client
 
     client = get_client()
-    window = client.config.flow_window
-    limit = max(1, client.config.flow_limit_per_minute)
     try:
-        times = sorted(client.store.slot_times(window=window))
-        cooldown = client.store.cooldown_remaining()
+        return client.flow_usage()
     except StoreUnavailable:
+        limit = max(1, client.config.flow_limit_per_minute)
         return FlowUsage(
-            limit=limit, used=limit, window=window, seconds_until_free=5.0, available=False
+            limit=limit,
+            used=limit,
+            window=client.config.flow_window,
+            seconds_until_free=5.0,
+            available=False,
         )
-    used = len(times)
-    wait = 0.0
-    if used >= limit:
-        wait = max(0.0, times[used - limit] + window - time.time())
-    if cooldown > 0:
-        used, wait = limit, max(wait, cooldown)
-    return FlowUsage(limit=limit, used=used, window=window, seconds_until_free=wait)
 
 
 def eta_seconds(*, remaining: int, usage: FlowUsage) -> int:

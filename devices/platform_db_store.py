@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from django.db import DatabaseError, IntegrityError, transaction
 
 from devices.models import PlatformCallSlot, PlatformStoreEntry
-from devices.platform.store import COOLDOWN_KEY, StoreUnavailable
+from oceanconnect.store import COOLDOWN_KEY, StoreUnavailable
 
 _GUARD_KEY = "store:guard"
 

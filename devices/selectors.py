@@ -211,7 +211,8 @@ def device_get(*, device_id: str) -> Device | None:
 
 def device_live_status(*, device: Device, max_wait: float = 5.0) -> LiveStatus:
     """Ask the platform for the device's status; platform errors become `error` text."""
-    from devices.platform import PlatformError, get_client
+    from devices.platform_wiring import get_client
+    from oceanconnect import PlatformError
 
     try:
         platform_device = get_client().get_device(

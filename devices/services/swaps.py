@@ -240,7 +240,8 @@ def _check_mirrored_device(device: Device) -> None:
 
 
 def _activation_status(device: Device) -> bool | None:
-    from devices.platform import PlatformError, get_client
+    from devices.platform_wiring import get_client
+    from oceanconnect import PlatformError
 
     try:
         status = get_client().activation_status(
@@ -418,12 +419,12 @@ def swap_send(*, swap_id: int) -> None:
     Raises SwapRetryLater when the task should try again; returns quietly when there is nothing
     to do (already claimed, cancelled, finished).
     """
-    from devices.platform import (
+    from devices.platform_wiring import get_client
+    from oceanconnect import (
         PlatformError,
         PlatformOutcomeUnknown,
         PlatformRetryableError,
         PlatformThrottled,
-        get_client,
     )
 
     claimed = Swap.objects.filter(pk=swap_id, state=SwapState.QUEUED).update(
@@ -588,7 +589,7 @@ def _reconcile(swap: Swap, client: Any) -> bool:
     Otherwise ends the swap (bound or failed) and returns False. Raises SwapRetryLater when the
     platform cannot be asked right now (the flag stays set, so the next attempt asks first).
     """
-    from devices.platform import PlatformError, PlatformRetryableError, PlatformThrottled
+    from oceanconnect import PlatformError, PlatformRetryableError, PlatformThrottled
 
     try:
         platform_device = client.get_device(

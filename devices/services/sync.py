@@ -25,7 +25,8 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from devices.identifiers import node_search_key
 from devices.models import Device, DeviceStatus
-from devices.platform import PlatformDevice, get_client
+from devices.platform_wiring import get_client
+from oceanconnect import PlatformDevice
 
 logger = logging.getLogger(__name__)
 

@@ -55,7 +55,7 @@ def offline_device(sim: Any, platform_settings: Any) -> Device:
 @pytest.fixture
 def pushes_to_live_server(live_server: Any, platform_settings: Any) -> str:
     """Subscribe the platform's pushes to this live server's push endpoint."""
-    from devices.platform import get_client
+    from devices.platform_wiring import get_client
 
     callback = f"{live_server.url}/platform/push/{platform_settings.IOT_PUSH_SECRET}/"
     platform_settings.IOT_CALLBACK_URL = callback

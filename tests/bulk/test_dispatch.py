@@ -11,7 +11,7 @@ from bulk.services import (
     bulk_upload,
 )
 from devices.models import Swap, SwapState
-from devices.platform import get_client
+from devices.platform_wiring import get_client
 from tests.bulk.helpers import csv_bytes, line, mirror_sim_devices
 from tests.devices.factories import make_imei, make_user
 
@@ -76,7 +76,7 @@ def test_a_row_refused_at_send_time_keeps_the_refusal(platform_settings, sim, up
 
 def test_no_swap_is_made_while_the_flow_window_is_full(platform_settings, sim, uploader):
     platform_settings.IOT_FLOW_LIMIT_PER_MINUTE = 2
-    from devices.platform import reset_client
+    from devices.platform_wiring import reset_client
 
     reset_client()
     devices = mirror_sim_devices(sim, 2)
@@ -93,7 +93,7 @@ def test_no_swap_is_made_while_the_flow_window_is_full(platform_settings, sim, u
 
 def test_queued_swaps_count_against_the_room_in_the_window(platform_settings, sim, uploader):
     platform_settings.IOT_FLOW_LIMIT_PER_MINUTE = 3
-    from devices.platform import reset_client
+    from devices.platform_wiring import reset_client
 
     reset_client()
     devices = mirror_sim_devices(sim, 5)

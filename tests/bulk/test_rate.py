@@ -24,7 +24,7 @@ def rate_sim():
 
 @pytest.fixture
 def rate_settings(settings, rate_sim):
-    from devices.platform import reset_client
+    from devices.platform_wiring import reset_client
 
     settings.IOT_PLATFORM_URL = rate_sim.url
     settings.IOT_APP_ID = rate_sim.app_id

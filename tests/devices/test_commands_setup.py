@@ -9,8 +9,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from devices.models import Device
-from devices.platform import handling_text, reset_client
+from devices.platform_wiring import reset_client
 from devices.roles import FIELD_SERVICE, HELPDESK, SUPERVISOR
+from oceanconnect import handling_text
 
 pytestmark = pytest.mark.django_db
 

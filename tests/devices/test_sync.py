@@ -9,8 +9,9 @@ from django.utils import timezone
 from audit.models import AuditAction, AuditEvent
 from devices.identifiers import node_search_key
 from devices.models import Device, DeviceStatus
-from devices.platform import PlatformError, PlatformPermanentError, get_client, reset_client
+from devices.platform_wiring import get_client, reset_client
 from devices.services.sync import SYNC_LOCK_KEY, SyncAlreadyRunning, devices_sync
+from oceanconnect import PlatformError, PlatformPermanentError
 
 pytestmark = pytest.mark.django_db
 
@@ -218,8 +219,8 @@ def test_query_budget_for_300_devices(sync_settings, django_assert_max_num_queri
 
 
 def test_platform_values_are_fitted_to_their_columns():
-    from devices.platform import DeviceInfo, PlatformDevice
     from devices.services.sync import _device_from_platform
+    from oceanconnect import DeviceInfo, PlatformDevice
 
     listed = PlatformDevice(
         device_id="d-1",

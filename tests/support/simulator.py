@@ -292,7 +292,7 @@ def sim(simulator: SimulatorHandle) -> Iterator[SimulatorHandle]:
 @pytest.fixture
 def platform_settings(settings: Any, sim: SimulatorHandle) -> Iterator[Any]:
     """Django settings pointing the platform client at `sim`, with a private store prefix."""
-    from devices.platform import reset_client
+    from devices.platform_wiring import reset_client
 
     settings.IOT_PLATFORM_URL = sim.url
     settings.IOT_APP_ID = sim.app_id

@@ -17,9 +17,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from devices.management.commands.sync_devices import platform_error_text
-from devices.platform import PlatformError, PlatformRetryableError, get_client
+from devices.platform_wiring import get_client
 from devices.roles import FIELD_SERVICE, HELPDESK, SUPERVISOR
 from devices.services.sync import devices_sync
+from oceanconnect import PlatformError, PlatformRetryableError
 
 DEFAULT_DEMO_PASSWORD = "swap-demo-2026"
 # (username, group created by the roles data migration)

@@ -6,7 +6,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from devices.management.commands.sync_devices import platform_error_text
-from devices.platform import PlatformError, get_client
+from devices.platform_wiring import get_client
+from oceanconnect import PlatformError
 
 NOTIFY_TYPES = ("bindDevice", "deviceInfoChanged", "deviceAdded", "deviceDeleted")
 

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from devices.platform import PlatformError
 from devices.services.sync import SyncAlreadyRunning, devices_sync
+from oceanconnect import PlatformError
 
 
 def platform_error_text(exc: PlatformError) -> str:

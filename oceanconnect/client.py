@@ -37,13 +37,15 @@ from .types import (
     ActivationStatus,
     DeviceInfo,
     DevicePage,
+    FlowUsage,
     PlatformDevice,
     RefreshDeviceKeyResult,
     RegisteredDevice,
+    SimulatorBinding,
     Subscription,
 )
 
-log = logging.getLogger("devices.platform")
+log = logging.getLogger("oceanconnect")
 
 LOGIN_PATH = "/iocm/app/sec/v1.1.0/login"
 REFRESH_TOKEN_PATH = "/iocm/app/sec/v1.1.0/refreshToken"
@@ -52,6 +54,10 @@ DEVICE_CREDENTIALS_PATH = "/iocm/app/reg/v1.1.0/deviceCredentials/{deviceId}"
 DEVICES_PATH = "/iocm/app/dm/v1.4.0/devices"
 DEVICE_PATH = "/iocm/app/dm/v1.4.0/devices/{deviceId}"
 SUBSCRIPTIONS_PATH = "/iocm/app/sub/v1.2.0/subscriptions"
+# The simulator's device-side control endpoint (tests and demos); the real platform has none.
+SIMULATOR_BIND_PATH = "/simulator/bind"
+SIMULATOR_REASON_KEYS = ("error", "reason", "message", "detail", "error_desc")
+MAX_REASON_LENGTH = 200
 
 MAX_PAGE_SIZE = 250
 MAX_FIELD_LENGTH = 256
@@ -115,7 +121,7 @@ def _caused_by(exc: BaseException, *types: type[BaseException]) -> bool:
 
 
 class PlatformClient:
-    """One per process (see get_client()); safe to share between threads."""
+    """One per process, shared by its threads; every process shares `store`."""
 
     def __init__(
         self,
@@ -299,6 +305,61 @@ class PlatformClient:
         )
         return Subscription.from_json(data, notify_type=notify_type, callback_url=callback_url)
 
+    # --- the shared flow limiter --------------------------------------------------------
+
+    def flow_usage(self) -> FlowUsage:
+        """How much of the flow limit every process has used right now (no platform call).
+
+        Raises StoreUnavailable when the shared store cannot be read.
+        """
+        return self.limiter.usage()
+
+    # --- the simulator's control endpoint (tests and demos only) ------------------------
+
+    def simulator_bind(self, *, node_id: str, verify_code: str) -> SimulatorBinding:
+        """Make the platform simulator connect the unit `node_id` with `verify_code`.
+
+        A test and demo control call: `POST {base_url}/simulator/bind` exists only on the
+        simulator (`python -m simulator`), never on the real OceanConnect platform. It goes
+        over this client's session and TLS settings (CA, client certificate, hostname check)
+        but needs no token and takes no flow-limit slot. A refusal is an answer
+        (`bound=False` with the simulator's reason); no answer at all raises the transport's
+        typed error (PlatformRetryableError, PlatformPermanentError for TLS,
+        PlatformOutcomeUnknown when the answer was lost).
+        """
+        _check_text("node_id", node_id, required=True)
+        _check_text("verify_code", verify_code)
+        request = _Request(
+            method="POST",
+            template=SIMULATOR_BIND_PATH,
+            path=SIMULATOR_BIND_PATH,
+            json={"nodeId": node_id, "verifyCode": verify_code},
+            idempotent=False,
+            authenticated=False,
+        )
+        started = time.monotonic()
+        error: PlatformError | None = None
+        try:
+            response = self._send(request, token=None)
+        except TlsConfigurationError as exc:
+            error = PlatformPermanentError(str(exc), handling_text=catalogue.TLS_HANDLING)
+        except requests.RequestException as exc:
+            error = self._transport_error(exc, request)
+        if error is not None:
+            self._log(request, None, error.code, started, type(error).__name__)
+            raise error
+        status = response.status_code
+        body = _json_or_none(response)
+        bound = status == 200
+        self._log(request, status, None, started, "bound" if bound else "refused")
+        device_id = body.get("deviceId") if isinstance(body, dict) else None
+        return SimulatorBinding(
+            bound=bound,
+            http_status=status,
+            device_id=device_id if isinstance(device_id, str) else None,
+            reason="" if bound else _simulator_reason(status, body, verify_code=verify_code),
+        )
+
     # --- authentication (called by TokenManager under the shared login lock) --------------
 
     def _login(self, deadline: float | None) -> AccessToken:
@@ -398,6 +459,19 @@ class PlatformClient:
             headers["Content-Type"] = "application/json"
         return headers
 
+    def _send(self, request: _Request, *, token: str | None) -> requests.Response:
+        """One HTTP exchange over the session, with the configured timeouts, no redirects."""
+        return self._session.request(
+            request.method,
+            self.config.base_url + request.path,
+            params=request.params,
+            json=request.json,
+            data=request.form,
+            headers=self._headers(token, request),
+            timeout=(self.config.connect_timeout, self.config.read_timeout),
+            allow_redirects=False,
+        )
+
     def _exchange(self, request: _Request, *, token: str | None) -> dict[str, Any]:
         """Send once; return the JSON object of a success or raise the typed error."""
         started = time.monotonic()
@@ -405,16 +479,7 @@ class PlatformClient:
         error: PlatformError | None = None
         text = ""
         try:
-            response = self._session.request(
-                request.method,
-                self.config.base_url + request.path,
-                params=request.params,
-                json=request.json,
-                data=request.form,
-                headers=self._headers(token, request),
-                timeout=(self.config.connect_timeout, self.config.read_timeout),
-                allow_redirects=False,
-            )
+            response = self._send(request, token=token)
             status = response.status_code
             text = response.text
         except TlsConfigurationError as exc:
@@ -498,6 +563,27 @@ class PlatformClient:
             outcome,
             (time.monotonic() - started) * 1000,
         )
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _simulator_reason(status: int, body: Any, *, verify_code: str) -> str:
+    """The simulator's reason for a refusal; never the verifyCode itself."""
+    reason = f"HTTP {status}"
+    if isinstance(body, dict):
+        for key in SIMULATOR_REASON_KEYS:
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                reason = value[:MAX_REASON_LENGTH]
+                break
+    if verify_code and verify_code.lower() in reason.lower():
+        return "it did not accept the unit"
+    return reason
 
 
 def _tls_reason(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""The client's configuration as one plain value (built from Django settings by get_client())."""
+"""The client's configuration as one plain value (`PlatformConfig.from_settings` reads IOT_*)."""
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +38,9 @@ class PlatformConfig:
 
     @classmethod
     def from_settings(cls, settings: Any) -> "PlatformConfig":
+        """From any object with IOT_* attributes (Django's settings, a SimpleNamespace, ...);
+        a missing attribute takes its default."""
+
         def get(name: str, default: Any) -> Any:
             return getattr(settings, name, default)
 

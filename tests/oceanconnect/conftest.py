@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from devices.platform import MemoryStore, PlatformClient, PlatformConfig
+from oceanconnect import MemoryStore, PlatformClient, PlatformConfig
 
 LOGIN_PATH = "/iocm/app/sec/v1.1.0/login"
 

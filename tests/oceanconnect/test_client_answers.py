@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from devices.platform import (
+from oceanconnect import (
     MemoryStore,
     PlatformClient,
     PlatformOutcomeUnknown,

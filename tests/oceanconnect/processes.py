@@ -9,24 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def database_url(settings_dict: dict[str, Any]) -> str:
-    """A DATABASE_URL for the database a connection uses (the test database in tests)."""
-    engine = settings_dict["ENGINE"]
-    if engine.endswith("sqlite3"):
-        return f"sqlite:///{settings_dict['NAME']}"
-    if engine.endswith("postgresql"):
-        user = quote(settings_dict.get("USER") or "")
-        password = settings_dict.get("PASSWORD") or ""
-        auth = f"{user}:{quote(password)}@" if password else (f"{user}@" if user else "")
-        host = settings_dict.get("HOST") or "127.0.0.1"
-        port = settings_dict.get("PORT") or 5432
-        return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
-    raise ValueError(f"unsupported database engine {engine}")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Builds a plain oceanconnect client on a RedisStore from IOT_* and REDIS_URL (no Django).
+PLAIN_WORKER = "tests.oceanconnect.platform_worker"
 
 
 def worker_env(
@@ -34,10 +20,8 @@ def worker_env(
     platform_url: str,
     app_id: str,
     app_secret: str,
-    database: str,
     redis_url: str,
     flow_limit: int,
-    var_dir: str,
     prefix: str | None = None,
     extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
@@ -45,19 +29,13 @@ def worker_env(
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),
         "PYTHONUNBUFFERED": "1",
-        "DJANGO_SETTINGS_MODULE": "iotadmin.settings",
-        "DJANGO_LOG_LEVEL": "WARNING",
         "IOT_PLATFORM_URL": platform_url,
         "IOT_APP_ID": app_id,
         "IOT_APP_SECRET": app_secret,
         "IOT_CA_FILE": "",
         "IOT_FLOW_LIMIT_PER_MINUTE": str(flow_limit),
         "IOT_STORE_PREFIX": prefix or f"test:{uuid.uuid4().hex}:",
-        "DATABASE_URL": database,
         "REDIS_URL": redis_url,
-        # No Redis broker either, or the settings would pick Redis as the store after all.
-        "CELERY_BROKER_URL": "filesystem://",
-        "IOTADMIN_VAR_DIR": var_dir,
     }
     env.pop("IOT_APP_SECRET_FILE", None)
     env.update(extra or {})
@@ -86,16 +64,13 @@ class Workers:
 
 
 @contextmanager
-def start_workers(count: int, *, threads: int, env: dict[str, str]) -> Iterator[Workers]:
+def start_workers(
+    count: int, *, threads: int, env: dict[str, str], module: str = PLAIN_WORKER
+) -> Iterator[Workers]:
+    """`count` processes of `module` (run with `-m`), each making its calls on `threads`."""
     processes = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.devices.platform.platform_worker",
-                "--threads",
-                str(threads),
-            ],
+            [sys.executable, "-m", module, "--threads", str(threads)],
             cwd=REPO_ROOT,
             env=env,
             stdin=subprocess.PIPE,

@@ -2,12 +2,7 @@
 
 import pytest
 
-from devices.platform import (
-    MemoryStore,
-    PlatformClient,
-    PlatformPermanentError,
-    catalogue,
-)
+from oceanconnect import MemoryStore, PlatformClient, PlatformPermanentError, catalogue
 from simulator.certs import ensure_certificates
 from tests.support.simulator import start_simulator
 
@@ -121,3 +116,21 @@ def test_required_client_certificate(cert_dir, other_ca):
             assert caught.value.handling_text == catalogue.TLS_HANDLING
             assert "certificate" in str(caught.value)
         assert len(platform_calls(sim)) == before  # nothing reached the platform, no retries
+
+
+def test_simulator_bind_uses_the_clients_ca_and_client_certificate(cert_dir):
+    with start_simulator(
+        "--quiet", "--require-client-cert", "--cert-dir", str(cert_dir), http=False
+    ) as sim:
+        tls = {
+            "ca_file": str(sim.ca_file),
+            "client_cert": str(sim.client_cert),
+            "client_key": str(sim.client_key),
+        }
+        client = https_client(sim.url, **tls)
+        binding = client.simulator_bind(node_id="862177041314827", verify_code="ABCD1234")
+        assert (binding.bound, binding.reason) == (False, "no pending binding for this nodeId")
+        without_certificate = https_client(sim.url, ca_file=str(sim.ca_file))
+        with pytest.raises(PlatformPermanentError) as caught:
+            without_certificate.simulator_bind(node_id="862177041314827", verify_code="ABCD1234")
+        assert caught.value.handling_text == catalogue.TLS_HANDLING

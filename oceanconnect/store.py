@@ -1,9 +1,9 @@
 """The store every web and worker process shares: cached token, login lock, flow-limit slots,
 cool-down.
 
-Two implementations behind one protocol: `RedisStore` here, and the database store in
-`devices/platform_db_store.py` (injected by get_client() when no Redis is configured).
-`MemoryStore` serves unit tests of the code above the store within one process.
+`SharedStore` is the protocol; `RedisStore` implements it for any number of processes and
+hosts. An application may bring its own implementation (iotadmin keeps one on its database).
+`MemoryStore` serves one process only: unit tests of the code above the store.
 """
 
 import threading

@@ -17,7 +17,7 @@ from .errors import PlatformPermanentError, PlatformRetryableError, PlatformThro
 from .store import SharedStore
 from .types import AccessToken
 
-log = logging.getLogger("devices.platform")
+log = logging.getLogger("oceanconnect")
 
 TOKEN_KEY = "token"
 LOGIN_LOCK_KEY = "lock:login"

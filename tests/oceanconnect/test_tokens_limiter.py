@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from devices.platform import AccessToken, MemoryStore, PlatformPermanentError, PlatformThrottled
-from devices.platform.limiter import FlowLimiter
-from devices.platform.tokens import TokenManager
+from oceanconnect import AccessToken, MemoryStore, PlatformPermanentError, PlatformThrottled
+from oceanconnect.limiter import FlowLimiter
+from oceanconnect.tokens import TokenManager
 
 from .conftest import make_config
 
@@ -161,7 +161,9 @@ def limiter_with_fake_clock(limit, margin=1.0):
     return (
         clock,
         store,
-        FlowLimiter(config=config, store=store, clock=clock.time, sleep=clock.sleep),
+        FlowLimiter(
+            config=config, store=store, clock=clock.time, sleep=clock.sleep, wall_clock=clock.time
+        ),
     )
 
 
@@ -193,3 +195,27 @@ def test_limiter_honours_the_shared_cooldown():
     store.start_cooldown(seconds=10)
     limiter.acquire(deadline=None)
     assert clock.sleeps and sum(clock.sleeps) >= 10
+
+
+def test_flow_usage_counts_the_window_and_says_when_a_slot_frees():
+    clock, store, limiter = limiter_with_fake_clock(limit=3)
+    usage = limiter.usage()
+    assert (usage.limit, usage.used, usage.free, usage.seconds_until_free) == (3, 0, 3, 0.0)
+    assert usage.window == pytest.approx(61.0)
+    limiter.acquire(deadline=None)
+    clock.now += 10
+    limiter.acquire(deadline=None)
+    limiter.acquire(deadline=None)
+    usage = limiter.usage()
+    assert (usage.used, usage.free, usage.available) == (3, 0, True)
+    assert usage.seconds_until_free == pytest.approx(51.0)  # the first call leaves the window
+    assert len(store.slot_times(window=61.0)) == 3  # reading reserved nothing
+
+
+def test_flow_usage_counts_a_cooldown_as_a_full_window():
+    _clock, store, limiter = limiter_with_fake_clock(limit=100)
+    limiter.acquire(deadline=None)
+    store.start_cooldown(seconds=10)
+    usage = limiter.usage()
+    assert (usage.used, usage.free) == (100, 0)
+    assert usage.seconds_until_free == pytest.approx(10.0)

@@ -1,4 +1,4 @@
-"""Everything that speaks to the OceanConnect platform. Plain typed values in and out.
+"""The project's wiring of the `oceanconnect` client: built from Django settings, one per process.
 
 `get_client()` builds the process-wide client from Django settings (one requests.Session per
 process, rebuilt after a fork) with the shared store: Redis when REDIS_URL is set, else the
@@ -9,57 +9,9 @@ import os
 import threading
 from typing import Any
 
-from .catalogue import CATALOGUE, handling_text
-from .client import PlatformClient
-from .config import PlatformConfig
-from .errors import (
-    PlatformError,
-    PlatformOutcomeUnknown,
-    PlatformPermanentError,
-    PlatformRetryableError,
-    PlatformThrottled,
-)
-from .store import MemoryStore, RedisStore, SharedStore, StoreUnavailable
-from .types import (
-    AccessToken,
-    ActivationStatus,
-    DeviceInfo,
-    DevicePage,
-    PlatformDevice,
-    RefreshDeviceKeyResult,
-    RegisteredDevice,
-    Subscription,
-    parse_timestamp,
-)
+from oceanconnect import PlatformClient, PlatformConfig, RedisStore, SharedStore
 
-__all__ = [
-    "CATALOGUE",
-    "AccessToken",
-    "ActivationStatus",
-    "DeviceInfo",
-    "DevicePage",
-    "MemoryStore",
-    "PlatformClient",
-    "PlatformConfig",
-    "PlatformDevice",
-    "PlatformError",
-    "PlatformOutcomeUnknown",
-    "PlatformPermanentError",
-    "PlatformRetryableError",
-    "PlatformThrottled",
-    "RedisStore",
-    "RefreshDeviceKeyResult",
-    "RegisteredDevice",
-    "SharedStore",
-    "StoreUnavailable",
-    "Subscription",
-    "build_client",
-    "build_store",
-    "get_client",
-    "handling_text",
-    "parse_timestamp",
-    "reset_client",
-]
+__all__ = ["build_client", "build_store", "get_client", "reset_client"]
 
 _lock = threading.Lock()
 _client: PlatformClient | None = None

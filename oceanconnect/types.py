@@ -310,3 +310,35 @@ class Subscription:
             notify_type=_str(data.get("notifyType")) or notify_type,
             callback_url=_str(data.get("callbackUrl")) or callback_url,
         )
+
+
+@dataclass(frozen=True)
+class FlowUsage:
+    """The shared flow limiter right now: calls reserved in its window, and when one frees.
+
+    `used` counts every process's calls in the window (a running cool-down counts as full);
+    `seconds_until_free` is 0.0 while a slot is free.
+    """
+
+    limit: int
+    used: int
+    window: float
+    seconds_until_free: float
+    available: bool = True
+
+    @property
+    def free(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+@dataclass(frozen=True)
+class SimulatorBinding:
+    """The simulator's answer to a device-side bind (a test and demo control call only).
+
+    `reason` says why the simulator refused (at most 200 characters, never the verifyCode).
+    """
+
+    bound: bool
+    http_status: int
+    device_id: str | None = None
+    reason: str = ""

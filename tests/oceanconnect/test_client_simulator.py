@@ -1,31 +1,67 @@
 """The client against the running simulator: real calls, real errors, real faults.
 
-The store is the one the settings select (the database, or Redis when REDIS_URL is set).
+No Django: the client is built with `PlatformConfig.from_settings` from a plain settings
+object pointing at the simulator, and one process's MemoryStore (the shared stores have their
+own tests in test_stores.py and test_multiprocess.py).
 """
 
+import socket
 import time
+import uuid
+from types import SimpleNamespace
 
 import pytest
 
-from devices.platform import (
+from oceanconnect import (
+    MemoryStore,
+    PlatformClient,
+    PlatformConfig,
     PlatformOutcomeUnknown,
     PlatformPermanentError,
     PlatformRetryableError,
     PlatformThrottled,
-    get_client,
-    reset_client,
 )
-
-pytestmark = pytest.mark.django_db
 
 NEW_NODE_ID = "862177041314827"
 
 
 @pytest.fixture
-def client(platform_settings):
-    platform_settings.IOT_FLOW_COOLDOWN_SECONDS = 0.5
-    reset_client()
-    return get_client()
+def platform_settings(sim):
+    """Plain settings (IOT_* attributes) pointing the client at `sim`, with a private prefix."""
+    return SimpleNamespace(
+        IOT_PLATFORM_URL=sim.url,
+        IOT_APP_ID=sim.app_id,
+        IOT_APP_SECRET=sim.app_secret,
+        IOT_CA_FILE="",
+        IOT_CLIENT_CERT="",
+        IOT_CLIENT_KEY="",
+        IOT_STORE_PREFIX=f"test:{uuid.uuid4().hex}:",
+        IOT_CONNECT_TIMEOUT=2,
+        IOT_READ_TIMEOUT=3,
+        IOT_FLOW_COOLDOWN_SECONDS=0.5,
+    )
+
+
+@pytest.fixture
+def make_client(platform_settings):
+    """Builds a client from the settings as they are now; closes every client it built."""
+    built = []
+
+    def make():
+        client = PlatformClient(
+            config=PlatformConfig.from_settings(platform_settings), store=MemoryStore()
+        )
+        built.append(client)
+        return client
+
+    yield make
+    for client in built:
+        client.close()
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client()
 
 
 def offline_device(sim, owner=None):
@@ -116,22 +152,20 @@ def test_platform_refusals_arrive_typed_with_handling_text(
     assert len(platform_calls(sim, "deviceCredentials")) == 1
 
 
-def test_wrong_secret_is_a_permanent_error_naming_the_setting(sim, platform_settings):
+def test_wrong_secret_is_a_permanent_error_naming_the_setting(sim, platform_settings, make_client):
     platform_settings.IOT_APP_SECRET = "not-the-secret"
-    reset_client()
     with pytest.raises(PlatformPermanentError) as caught:
-        get_client().activation_status(offline_device(sim))
+        make_client().activation_status(offline_device(sim))
     assert caught.value.code == "100208"
     assert "IOT_APP_SECRET" in caught.value.handling_text
     assert "not-the-secret" not in str(caught.value) + repr(caught.value)
     assert [c["path"] for c in platform_calls(sim)] == ["/iocm/app/sec/v1.1.0/login"]
 
 
-def test_missing_app_key_header_is_100025(sim, platform_settings):
+def test_missing_app_key_header_is_100025(sim, platform_settings, make_client):
     platform_settings.IOT_APP_KEY_HEADER = "x-not-the-app-key"
-    reset_client()
     with pytest.raises(PlatformPermanentError) as caught:
-        get_client().activation_status(offline_device(sim))
+        make_client().activation_status(offline_device(sim))
     assert (caught.value.code, caught.value.http_status) == ("100025", 401)
 
 
@@ -166,10 +200,11 @@ def test_platform_throttle_pauses_and_the_call_is_retried_not_lost(sim, client):
     assert codes == [None, "1010009", None]
 
 
-def test_our_own_limit_refuses_before_sending_when_the_caller_cannot_wait(sim, platform_settings):
+def test_our_own_limit_refuses_before_sending_when_the_caller_cannot_wait(
+    sim, platform_settings, make_client
+):
     platform_settings.IOT_FLOW_LIMIT_PER_MINUTE = 3
-    reset_client()
-    client = get_client()
+    client = make_client()
     device_id = offline_device(sim)
     client.activation_status(device_id)
     client.activation_status(device_id)  # login + 2 calls: the window is full
@@ -249,3 +284,43 @@ def test_register_and_subscribe(sim, client):
     subscription = client.subscribe("bindDevice", "http://127.0.0.1:8000/platform/push/s3cret/")
     assert subscription.notify_type == "bindDevice"
     assert "s3cret" not in repr(subscription)
+
+
+def test_flow_usage_counts_the_calls_this_client_made(sim, client):
+    client.activation_status(offline_device(sim))
+    usage = client.flow_usage()
+    assert (usage.used, usage.limit, usage.seconds_until_free) == (2, 90, 0.0)  # login + call
+
+
+def test_simulator_bind_connects_the_unit_without_a_token_or_a_slot(sim, client):
+    device_id = offline_device(sim)
+    result = client.refresh_device_key(device_id, node_id=NEW_NODE_ID, timeout=300)
+    used = client.flow_usage().used
+    binding = client.simulator_bind(node_id=NEW_NODE_ID, verify_code=result.verify_code)
+    assert (binding.bound, binding.http_status, binding.device_id) == (True, 200, device_id)
+    assert binding.reason == ""
+    assert sim.device(device_id)["status"] == "ONLINE"
+    assert client.flow_usage().used == used
+    assert len(platform_calls(sim, "login")) == 1  # the bind needed no token
+
+
+def test_simulator_bind_refusal_gives_the_reason_but_never_the_code(sim, client):
+    device_id = offline_device(sim)
+    client.refresh_device_key(device_id, node_id=NEW_NODE_ID, verify_code="ABCD1234")
+    wrong = client.simulator_bind(node_id=NEW_NODE_ID, verify_code="WRONG999")
+    assert (wrong.bound, wrong.http_status, wrong.reason) == (
+        False,
+        400,
+        "verifyCode does not match",
+    )
+    unknown = client.simulator_bind(node_id="000000000000000", verify_code="ABCD1234")
+    assert unknown.reason == "no pending binding for this nodeId"
+    assert "ABCD1234" not in repr(unknown) + repr(wrong)
+
+
+def test_simulator_bind_without_a_simulator_is_a_typed_error(sim, platform_settings, make_client):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        platform_settings.IOT_PLATFORM_URL = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with pytest.raises(PlatformRetryableError):
+        make_client().simulator_bind(node_id=NEW_NODE_ID, verify_code="ABCD1234")

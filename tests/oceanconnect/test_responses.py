@@ -6,16 +6,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from devices.platform import catalogue
-from devices.platform.errors import (
+from oceanconnect import catalogue
+from oceanconnect.errors import (
     PlatformError,
     PlatformOutcomeUnknown,
     PlatformPermanentError,
     PlatformRetryableError,
     PlatformThrottled,
 )
-from devices.platform.responses import UnreadableAnswer, interpret
-from devices.platform.types import (
+from oceanconnect.responses import UnreadableAnswer, interpret
+from oceanconnect.types import (
     AccessToken,
     DevicePage,
     PlatformDevice,
