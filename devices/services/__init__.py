@@ -1,22 +1,20 @@
 """Every write of the devices app; one module per area, re-exported here."""
 
 from devices.services.approvals import swap_approve, swap_reject
-from devices.services.push import InvalidPush, PushOutcome, push_parse, push_receive
-from devices.services.swaps import (
-    SwapRefused,
-    SwapRetryLater,
+from devices.services.checks import SwapRefused, swap_precheck
+from devices.services.lifecycle import (
     SweepResult,
     swap_cancel,
     swap_mark_bound,
     swap_mark_expired,
-    swap_precheck,
     swap_reissue,
     swap_release_interrupted,
-    swap_request,
     swap_reveal_code,
-    swap_send,
     swaps_sweep,
 )
+from devices.services.push import InvalidPush, PushOutcome, push_parse, push_receive
+from devices.services.request import swap_request
+from devices.services.send import SwapRetryLater, swap_send
 from devices.services.sync import SyncResult, devices_sync
 
 __all__ = [
