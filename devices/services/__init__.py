@@ -15,6 +15,7 @@ from devices.services.lifecycle import (
 from devices.services.push import InvalidPush, PushOutcome, push_parse, push_receive
 from devices.services.request import swap_request
 from devices.services.send import SwapRetryLater, swap_send
+from devices.services.subscriptions import notifications_subscribe
 from devices.services.sync import SyncResult, devices_sync
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "SweepResult",
     "SyncResult",
     "devices_sync",
+    "notifications_subscribe",
     "push_parse",
     "push_receive",
     "swap_approve",
