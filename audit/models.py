@@ -47,6 +47,7 @@ class AuditAction(models.TextChoices):
     SWAP_FAILED = "swap_failed", "Swap failed"
     DEVICES_SYNCED = "devices_synced", "Devices synchronised"
     PUSH_RECEIVED = "push_received", "Push notification received"
+    NOTIFICATIONS_SUBSCRIBED = "notifications_subscribed", "Push notifications subscribed"
     LOGIN = "login", "Signed in"
     LOGIN_FAILED = "login_failed", "Failed sign-in"
     LOGOUT = "logout", "Signed out"

@@ -1,6 +1,6 @@
 """The dry run: every line of a bulk file checked with the swap form's rules, nothing written.
 
-The rules themselves live in the swap core (devices.identifiers, devices.services.swaps,
+The rules themselves live in the swap core (devices.identifiers, devices.services.checks,
 devices.selectors); this module finds each line's device and adds what only a file can get
 wrong: the same device or the same new nodeId twice. The live "is it online" check costs a
 platform call per row, so it happens when the row is sent (the platform answers 100611).
@@ -16,7 +16,7 @@ from typing import Any
 from bulk.csv_parsing import CsvLine
 from devices.identifiers import InvalidNodeId, NodeId, node_search_key
 from devices.models import Chipset, Device, NodeIdKind, VerifyCodeMode
-from devices.services.swaps import SwapRefused, swap_precheck
+from devices.services.checks import SwapRefused, swap_precheck
 
 # The swap's reason holds the ticket and the bulk reference, within the reason's 500 characters.
 MAX_TICKET_LENGTH = 450

@@ -26,7 +26,8 @@ from bulk.models import BatchState, BulkBatch, BulkRow, RowState
 from bulk.selectors import BULK_PERMISSION, FAILED_ROW, flow_usage
 from devices.identifiers import InvalidNodeId, NodeId
 from devices.models import Swap, SwapState
-from devices.services.swaps import SwapRefused, swap_request
+from devices.services.checks import SwapRefused
+from devices.services.request import swap_request
 
 logger = logging.getLogger(__name__)
 
@@ -370,7 +371,7 @@ def bulk_result_rows(*, batch: BulkBatch, actor: Any) -> list[list[str]]:
     revealing them goes through the swap core, which audits the first view of each code."""
     from bulk.selectors import batch_result_rows
     from devices.codes import CodeUnavailable
-    from devices.services.swaps import swap_reveal_code
+    from devices.services.lifecycle import swap_reveal_code
 
     if not actor.has_perm(BULK_PERMISSION):
         raise PermissionDenied("You may not use bulk swaps.")

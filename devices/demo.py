@@ -12,7 +12,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from devices.models import Swap, SwapState
 from devices.platform_wiring import get_client
 from devices.roles import can_see_code
-from devices.services.swaps import SwapRefused, swap_reveal_code
+from devices.services.checks import SwapRefused
+from devices.services.lifecycle import swap_reveal_code
 from oceanconnect import PlatformError
 
 logger = logging.getLogger(__name__)

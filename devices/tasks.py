@@ -5,15 +5,12 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.exceptions import MaxRetriesExceededError, SoftTimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded
 
-from devices.services.swaps import (
-    SwapRetryLater,
-    retry_delay,
-    swap_release_interrupted,
-)
-from devices.services.swaps import swap_send as swap_send_service
-from devices.services.swaps import swaps_sweep as swaps_sweep_service
+from devices.services.lifecycle import swap_release_interrupted
+from devices.services.lifecycle import swaps_sweep as swaps_sweep_service
+from devices.services.send import SwapRetryLater, retry_delay
+from devices.services.send import swap_send as swap_send_service
 
 logger = logging.getLogger(__name__)
 
@@ -22,11 +19,13 @@ SWAP_SEND_SOFT_TIME_LIMIT = 60
 SWAP_SEND_TIME_LIMIT = 90
 
 
+# No task retry limit: the one budget is settings.SWAP_MAX_ATTEMPTS, which the service applies
+# (it fails the swap after the last counted attempt and then raises nothing to retry).
 @shared_task(
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    max_retries=8,
+    max_retries=None,
     soft_time_limit=SWAP_SEND_SOFT_TIME_LIMIT,
     time_limit=SWAP_SEND_TIME_LIMIT,
 )
@@ -34,11 +33,7 @@ def swap_send(self, swap_id: int) -> None:
     try:
         swap_send_service(swap_id=swap_id)
     except SwapRetryLater as exc:
-        try:
-            raise self.retry(countdown=exc.countdown, exc=None) from None
-        except MaxRetriesExceededError:
-            # The swap stays queued with its next_attempt_at; the sweeper enqueues it again.
-            logger.warning("swap %s: task retries used up; left to the sweeper", swap_id)
+        raise self.retry(countdown=exc.countdown, exc=None) from None
     except SoftTimeLimitExceeded:
         if swap_release_interrupted(swap_id=swap_id):
             logger.warning("swap %s: send interrupted by the time limit; will reconcile", swap_id)

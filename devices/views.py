@@ -25,13 +25,9 @@ from devices.models import Device, Swap, SwapState, VerifyCodeMode
 from devices.qr import qr_svg
 from devices.roles import can_manage_swap, can_see_code
 from devices.selectors import device_search, swap_for_user, swaps_for_device
-from devices.services.swaps import (
-    SwapRefused,
-    swap_cancel,
-    swap_reissue,
-    swap_request,
-    swap_reveal_code,
-)
+from devices.services.checks import SwapRefused
+from devices.services.lifecycle import swap_cancel, swap_reissue, swap_reveal_code
+from devices.services.request import swap_request
 
 DEVICE_PAGE_SIZE = 25
 DEVICE_HISTORY_SIZE = 20

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from devices.approvals import approval_queue, approval_swap
 from devices.models import Swap
 from devices.services.approvals import APPROVE_PERMISSION, swap_approve, swap_reject
-from devices.services.swaps import SwapRefused
+from devices.services.checks import SwapRefused
 
 QUEUE_TEMPLATE = "approvals/queue.html"
 MAX_REASON_INPUT = 2000  # longer input is refused by the service's own limit, not stored

@@ -12,7 +12,7 @@ pytest_plugins = [
 
 @pytest.fixture(autouse=True)
 def _approval_policy_off(request):
-    """Swaps are sent without approval unless a test turns a rule on (test_approvals.py does).
+    """Swaps are sent without approval unless a test turns a rule on (tests/devices/conftest.py).
 
     Without this, whether a swap needs approval would depend on the clock (working hours).
     The oceanconnect tests run without Django (`-p no:django`): there are no settings then.

@@ -1,6 +1,17 @@
 """Every write of the devices app; one module per area, re-exported here."""
 
 from devices.services.approvals import swap_approve, swap_reject
+from devices.services.checks import SwapRefused, swap_precheck
+from devices.services.lifecycle import (
+    SweepResult,
+    swap_cancel,
+    swap_mark_bound,
+    swap_mark_expired,
+    swap_reissue,
+    swap_release_interrupted,
+    swap_reveal_code,
+    swaps_sweep,
+)
 from devices.services.push import (
     InvalidPush,
     PushNotification,
@@ -8,21 +19,9 @@ from devices.services.push import (
     push_apply,
     push_parse,
 )
-from devices.services.swaps import (
-    SwapRefused,
-    SwapRetryLater,
-    SweepResult,
-    swap_cancel,
-    swap_mark_bound,
-    swap_mark_expired,
-    swap_precheck,
-    swap_reissue,
-    swap_release_interrupted,
-    swap_request,
-    swap_reveal_code,
-    swap_send,
-    swaps_sweep,
-)
+from devices.services.request import swap_request
+from devices.services.send import SwapRetryLater, swap_send
+from devices.services.subscriptions import notifications_subscribe
 from devices.services.sync import SyncResult, devices_sync
 
 __all__ = [
@@ -34,6 +33,7 @@ __all__ = [
     "SweepResult",
     "SyncResult",
     "devices_sync",
+    "notifications_subscribe",
     "push_apply",
     "push_parse",
     "swap_approve",

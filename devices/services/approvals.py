@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from audit.models import AuditAction
 from devices.models import Swap, SwapState
-from devices.services.swaps import MAX_REASON_LENGTH, SwapRefused, _audit, _enqueue_send
+from devices.services.checks import MAX_REASON_LENGTH, SwapRefused
+from devices.services.transitions import swap_audit, swap_enqueue_send
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +73,14 @@ def swap_approve(*, swap: Swap, actor: Any) -> Swap:
             updated_at=now,
         )
         if approved:
-            _audit(
-                AuditAction.SWAP_APPROVED,
-                swap,
+            swap_audit(
+                swap=swap,
+                action=AuditAction.SWAP_APPROVED,
                 actor=actor,
                 before={"state": SwapState.PENDING_APPROVAL},
                 after={"state": SwapState.QUEUED, "approval_reasons": swap.approval_reasons},
             )
-            _enqueue_send(swap.pk)
+            swap_enqueue_send(swap_id=swap.pk)
     swap.refresh_from_db()
     if approved:
         logger.info("swap %s approved by user %s", swap.pk, actor.pk)
@@ -119,9 +120,9 @@ def swap_reject(*, swap: Swap, actor: Any, reason: str) -> Swap:
             updated_at=now,
         )
         if rejected:
-            _audit(
-                AuditAction.SWAP_REJECTED,
-                swap,
+            swap_audit(
+                swap=swap,
+                action=AuditAction.SWAP_REJECTED,
                 actor=actor,
                 before={"state": SwapState.PENDING_APPROVAL},
                 after={"state": SwapState.REJECTED, "approval_reasons": swap.approval_reasons},

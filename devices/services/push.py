@@ -33,7 +33,7 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from devices.identifiers import node_search_key
 from devices.models import Device, DeviceStatus, Swap, SwapState
-from devices.services.swaps import swap_mark_bound, swap_mark_expired
+from devices.services.lifecycle import swap_mark_bound, swap_mark_expired
 from devices.services.sync import device_activated, device_status
 
 logger = logging.getLogger(__name__)

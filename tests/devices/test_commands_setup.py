@@ -8,6 +8,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from audit.models import AuditAction, AuditEvent
 from devices.models import Device
 from devices.platform_wiring import reset_client
 from devices.roles import FIELD_SERVICE, HELPDESK, SUPERVISOR
@@ -80,6 +81,14 @@ def test_subscribe_notifications_subscribes_the_four_types(command_settings, sim
     for notify_type in ("bindDevice", "deviceInfoChanged", "deviceAdded", "deviceDeleted"):
         assert f"Subscribed {notify_type}" in out
     assert "cmd-test-secret" not in out
+
+
+def test_subscribe_notifications_is_audited_without_the_secret(command_settings, sim):
+    run("subscribe_notifications")
+
+    (event,) = AuditEvent.objects.filter(action=AuditAction.NOTIFICATIONS_SUBSCRIBED)
+    assert event.after["callback_url"] == "http://127.0.0.1:8000/platform/push/…/"
+    assert "cmd-test-secret" not in f"{event.before} {event.after} {event.detail}"
 
 
 def test_subscribe_notifications_runs_again_without_error(command_settings, sim):

@@ -1,4 +1,4 @@
-"""The push endpoint and push_receive, with the bodies of platform-api.md."""
+"""The push endpoint and push_parse / push_apply, with the bodies of platform-api.md."""
 
 import json
 import logging

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from devices.management.commands.subscribe_notifications import subscribe_and_print
 from devices.management.commands.sync_devices import platform_error_text
 from devices.platform_wiring import get_client
 from devices.roles import FIELD_SERVICE, HELPDESK, SUPERVISOR
@@ -65,7 +65,7 @@ class Command(BaseCommand):
         except PlatformError as exc:
             raise CommandError(f"Device sync failed: {platform_error_text(exc)}") from None
         self.stdout.write(result.summary())
-        call_command("subscribe_notifications", stdout=self.stdout, stderr=self.stderr)
+        subscribe_and_print(url=settings.IOT_CALLBACK_URL, stdout=self.stdout)
         password = os.environ.get("DEMO_PASSWORD") or DEFAULT_DEMO_PASSWORD
         self._create_demo_users(password)
         self._print_logins(password)

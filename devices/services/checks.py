@@ -1,0 +1,254 @@
+"""The request-time rules a swap must pass before anything is written: inputs, then the device.
+
+Each check raises SwapRefused with a message for the user and the form field it is about; the
+swap form, the bulk dry run (`swap_precheck(live_check=False)`) and swap_request share them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+
+from devices.identifiers import MAX_NODE_ID_LENGTH, NodeId, node_search_key
+from devices.models import OPEN_SWAP_STATES, Device, DeviceStatus, Swap, VerifyCodeMode
+from devices.selectors import device_live_status, open_swap_for_device
+
+MAX_VERIFY_CODE_LENGTH = 256
+MAX_TIMEOUT_SECONDS = 2_147_483_647
+MAX_REASON_LENGTH = 500
+# Seconds a web request waits for a slot for its live pre-checks.
+PRECHECK_MAX_WAIT = 5.0
+
+
+class SwapRefused(Exception):
+    """A swap action was refused; `message` is for the user, `field` names the form field."""
+
+    def __init__(self, message: str, *, code: str = "refused", field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.field = field
+
+
+# --- the inputs -----------------------------------------------------------------------------
+
+
+def check_new_node_id_length(*, new_node_id: NodeId) -> None:
+    if len(new_node_id.value) > MAX_NODE_ID_LENGTH:
+        raise SwapRefused(
+            f"A nodeId has at most {MAX_NODE_ID_LENGTH} characters.",
+            code="invalid_node_id",
+            field="new_node_id",
+        )
+
+
+def check_verify_code(*, mode: str, custom_verify_code: str) -> str:
+    """The custom code to store (empty unless mode is custom)."""
+    if mode not in VerifyCodeMode.values:
+        raise SwapRefused(
+            "Choose how the verifyCode is made.", code="invalid_mode", field="verify_code_mode"
+        )
+    if mode != VerifyCodeMode.CUSTOM:
+        return ""
+    code = (custom_verify_code or "").strip()
+    if not code:
+        raise SwapRefused(
+            "Enter the custom verifyCode.", code="invalid_code", field="custom_verify_code"
+        )
+    if len(code) > MAX_VERIFY_CODE_LENGTH:
+        raise SwapRefused(
+            f"A verifyCode has at most {MAX_VERIFY_CODE_LENGTH} characters; "
+            f"this one has {len(code)}.",
+            code="invalid_code",
+            field="custom_verify_code",
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in code):
+        raise SwapRefused(
+            "The verifyCode contains control characters (tabs, line breaks).",
+            code="invalid_code",
+            field="custom_verify_code",
+        )
+    return code
+
+
+def check_timeout(*, timeout_seconds: int, actor: Any) -> int:
+    if isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, int):
+        raise SwapRefused(
+            "The validity is a whole number of seconds.",
+            code="invalid_timeout",
+            field="timeout_seconds",
+        )
+    if not 0 <= timeout_seconds <= MAX_TIMEOUT_SECONDS:
+        raise SwapRefused(
+            f"The validity is between 0 and {MAX_TIMEOUT_SECONDS} seconds.",
+            code="invalid_timeout",
+            field="timeout_seconds",
+        )
+    if timeout_seconds == 0 and not actor.has_perm("devices.issue_never_expiring_code"):
+        raise SwapRefused(
+            "A code that never expires (validity 0) needs the permission to issue "
+            "never-expiring codes; ask a supervisor, or choose a validity in seconds.",
+            code="never_expiring_not_allowed",
+            field="timeout_seconds",
+        )
+    return timeout_seconds
+
+
+def check_reason(*, reason: str) -> str:
+    """The reason as stored: stripped, at most MAX_REASON_LENGTH characters."""
+    reason = (reason or "").strip()
+    if len(reason) > MAX_REASON_LENGTH:
+        raise SwapRefused(
+            f"The reason has at most {MAX_REASON_LENGTH} characters.",
+            code="invalid_reason",
+            field="reason",
+        )
+    return reason
+
+
+# --- the device -----------------------------------------------------------------------------
+
+
+def open_swap_refusal(*, existing: Swap) -> SwapRefused:
+    """The refusal for a device that already has `existing` open."""
+    return SwapRefused(
+        f"This device already has an open swap (#{existing.pk}, "
+        f"{existing.get_state_display().lower()}). Finish or cancel it first.",
+        code="open_swap_exists",
+    )
+
+
+def check_node_id_free(*, device: Device, new_node_id: NodeId) -> None:
+    key = node_search_key(new_node_id.value)
+    other = (
+        Device.objects.filter(Q(node_id=new_node_id.value) | Q(node_key=key))
+        .exclude(pk=device.pk)
+        .first()
+    )
+    if other is not None:
+        raise SwapRefused(
+            f"The nodeId {new_node_id.value} is already used by device "
+            f"{other.name or other.device_id} ({other.device_id}). Check the new unit's "
+            "identifier.",
+            code="node_id_in_use",
+            field="new_node_id",
+        )
+    pending = (
+        Swap.objects.filter(state__in=OPEN_SWAP_STATES, new_node_id=new_node_id.value)
+        .exclude(device=device)
+        .select_related("device")
+        .first()
+    )
+    if pending is not None:
+        raise SwapRefused(
+            f"The nodeId {new_node_id.value} is already the new nodeId of open swap "
+            f"#{pending.pk} for device {pending.device.name or pending.device.device_id}.",
+            code="node_id_in_use",
+            field="new_node_id",
+        )
+
+
+def check_live_device(*, device: Device) -> None:
+    """Live pre-checks on the platform: known, activated, not online."""
+    live = device_live_status(device=device, max_wait=PRECHECK_MAX_WAIT)
+    if live.error:
+        code = f" (error {live.error_code})" if live.error_code else ""
+        raise SwapRefused(
+            f"Could not check the device's live status on the platform{code}: {live.error}",
+            code="platform_check_failed",
+        )
+    fields = []
+    if live.status in DeviceStatus.values and live.status != device.status:
+        device.status = live.status
+        fields.append("status")
+    if live.status_detail is not None and live.status_detail != device.status_detail:
+        device.status_detail = live.status_detail[:64]
+        fields.append("status_detail")
+    if fields:
+        device.save(update_fields=fields)
+    if live.status == DeviceStatus.ONLINE:
+        raise SwapRefused(
+            "The device is online on the platform, and its key can only be refreshed while it "
+            "is offline. Take the device offline (or disconnect it from the IoT platform), "
+            "then retry.",
+            code="device_online",
+        )
+    activated = device.activated if device.activated else live.activated
+    if activated is not True:
+        activated = _activation_status(device)
+    if activated is False:
+        raise SwapRefused(
+            "The device has not been activated: it has never connected to the IoT platform. "
+            "Only an activated device can be rebound; check that it was connected and activated.",
+            code="device_not_active",
+        )
+
+
+def check_mirrored_device(*, device: Device) -> None:
+    """The same refusals as the live check, from the mirror alone (no platform call)."""
+    if device.status == DeviceStatus.ONLINE:
+        raise SwapRefused(
+            "The device is online (as last synced), and its key can only be refreshed while it "
+            "is offline. Take the device offline, then retry.",
+            code="device_online",
+        )
+    if device.activated is False:
+        raise SwapRefused(
+            "The device has not been activated: it has never connected to the IoT platform.",
+            code="device_not_active",
+        )
+
+
+def _activation_status(device: Device) -> bool | None:
+    from devices.platform_wiring import get_client
+    from oceanconnect import PlatformError
+
+    try:
+        status = get_client().activation_status(
+            device.device_id, app_id=device.app_id or None, max_wait=PRECHECK_MAX_WAIT
+        )
+    except PlatformError as exc:
+        code = f" (error {exc.code})" if exc.code else ""
+        raise SwapRefused(
+            f"Could not check the device's activation on the platform{code}: {exc.handling_text}",
+            code="platform_check_failed",
+        ) from None
+    if status.activated is not None and status.activated != device.activated:
+        device.activated = status.activated
+        device.save(update_fields=["activated"])
+    return status.activated
+
+
+def swap_precheck(
+    *,
+    device: Device,
+    new_node_id: NodeId,
+    allow_same_node_id: bool = False,
+    live_check: bool = True,
+) -> None:
+    """The device-level rules a swap must pass before anything is queued; writes nothing but
+    the live status it reads. Raises SwapRefused. The bulk dry run uses it with live_check=False.
+    """
+    if device.deleted_on_platform_at is not None:
+        raise SwapRefused(
+            "This device was deleted on the platform; it cannot be rebound.",
+            code="device_deleted",
+        )
+    if not allow_same_node_id and node_search_key(new_node_id.value) == node_search_key(
+        device.node_id
+    ):
+        raise SwapRefused(
+            f"The new identifier is the same as the device's current nodeId ({device.node_id}). "
+            "Check that you typed the replacement unit's identifier.",
+            code="same_node_id",
+            field="new_node_id",
+        )
+    existing = open_swap_for_device(device=device)
+    if existing is not None:
+        raise open_swap_refusal(existing=existing)
+    check_node_id_free(device=device, new_node_id=new_node_id)
+    if live_check:
+        check_live_device(device=device)
+    else:
+        check_mirrored_device(device=device)

@@ -1,0 +1,254 @@
+"""What happens to a swap after it was requested: bound, expired, cancelled, re-issued, its code
+revealed, swept when its task was lost, released when its send was cut off.
+
+Every change is a guarded UPDATE, so a duplicate push or a double click changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.models import AuditAction
+from devices.codes import decrypt_code
+from devices.identifiers import NodeId, node_search_key
+from devices.models import Swap, SwapCodeView, SwapState, VerifyCodeMode
+from devices.roles import can_manage_swap, can_see_code
+from devices.services.checks import SwapRefused
+from devices.services.request import swap_request
+from devices.services.transitions import (
+    swap_audit,
+    swap_enqueue_send,
+    swap_release_sending,
+    swap_set_bound,
+)
+
+logger = logging.getLogger(__name__)
+
+REISSUABLE_STATES = (SwapState.EXPIRED, SwapState.FAILED, SwapState.CANCELLED)
+CANCELLABLE_STATES = (SwapState.PENDING_APPROVAL, SwapState.QUEUED, SwapState.CODE_ISSUED)
+# A late "bound" push may still close a swap we already called expired or failed this recently.
+LATE_BIND_WINDOW = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    requeued: int = 0
+    recovered: int = 0
+    expired: int = 0
+
+
+# --- binding, expiry ------------------------------------------------------------------------
+
+
+def swap_mark_bound(*, device_id: str, node_id: str, at: datetime | None = None) -> Swap | None:
+    """The platform says the device bound with `node_id` (bindDevice succeeded). Idempotent.
+
+    Returns the swap it closed (or had already closed), None when no swap of ours matches.
+    """
+    at = at or timezone.now()
+    if timezone.is_naive(at):
+        at = timezone.make_aware(at)
+    key = node_search_key(node_id or "")
+    if not key:
+        return None
+    candidates = (
+        Swap.objects.select_related("device")
+        .filter(device__device_id=device_id)
+        .filter(
+            Q(state__in=(SwapState.SENDING, SwapState.CODE_ISSUED))
+            | Q(state=SwapState.QUEUED, needs_reconcile=True)
+            | Q(
+                state__in=(SwapState.EXPIRED, SwapState.FAILED),
+                finished_at__gte=timezone.now() - LATE_BIND_WINDOW,
+            )
+            | Q(state=SwapState.BOUND)
+        )
+        .order_by("-created_at", "-id")[:20]
+    )
+    for swap in candidates:
+        if node_search_key(swap.new_node_id) != key:
+            continue
+        if swap.state == SwapState.BOUND:
+            return swap  # a duplicate push: nothing changes
+        swap_set_bound(swap=swap, node_id=node_id, at=at)
+        swap.refresh_from_db()
+        return swap
+    return None
+
+
+def swap_mark_expired(*, swap: Swap) -> Swap:
+    """The code lapsed (expired push or the sweeper): erase it, keep hint and hash. Idempotent."""
+    now = timezone.now()
+    with transaction.atomic():
+        expired = Swap.objects.filter(pk=swap.pk, state=SwapState.CODE_ISSUED).update(
+            state=SwapState.EXPIRED,
+            verify_code_encrypted="",
+            custom_verify_code_encrypted="",
+            finished_at=now,
+            updated_at=now,
+        )
+        if expired:
+            swap_audit(
+                swap=swap,
+                action=AuditAction.SWAP_EXPIRED,
+                after={
+                    "code_expires_at": swap.code_expires_at.isoformat()
+                    if swap.code_expires_at
+                    else None
+                },
+            )
+    swap.refresh_from_db()
+    return swap
+
+
+# --- cancel, re-issue, reveal ---------------------------------------------------------------
+
+
+def swap_cancel(*, swap: Swap, actor: Any) -> Swap:
+    """Cancel a swap that is not being sent; its code (if any) is erased."""
+    if not can_manage_swap(actor, swap):
+        raise PermissionDenied("You may not cancel this swap.")
+    swap.refresh_from_db()
+    if swap.state == SwapState.SENDING:
+        raise SwapRefused(
+            "The swap is being sent to the platform right now; try again in a few seconds.",
+            code="busy",
+        )
+    if swap.state not in CANCELLABLE_STATES:
+        raise SwapRefused(
+            f"The swap is already {swap.get_state_display().lower()}; there is nothing to cancel.",
+            code="not_cancellable",
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        cancelled = Swap.objects.filter(pk=swap.pk, state=swap.state).update(
+            state=SwapState.CANCELLED,
+            verify_code_encrypted="",
+            custom_verify_code_encrypted="",
+            next_attempt_at=None,
+            finished_at=now,
+            updated_at=now,
+        )
+        if not cancelled:
+            raise SwapRefused("The swap changed meanwhile; reload and try again.", code="busy")
+        detail = ""
+        if swap.state == SwapState.CODE_ISSUED:
+            detail = "The platform keeps the pending binding until the code expires."
+        swap_audit(
+            swap=swap,
+            action=AuditAction.SWAP_CANCELLED,
+            actor=actor,
+            before={"state": swap.state},
+            after={"state": SwapState.CANCELLED},
+            detail=detail,
+        )
+    swap.refresh_from_db()
+    return swap
+
+
+def swap_reissue(*, swap: Swap, actor: Any) -> Swap:
+    """A new swap with the same inputs as an expired, failed or cancelled one."""
+    if not can_manage_swap(actor, swap):
+        raise PermissionDenied("You may not re-issue this swap.")
+    swap.refresh_from_db()
+    if swap.state not in REISSUABLE_STATES:
+        raise SwapRefused(
+            "Only an expired, failed or cancelled swap can be re-issued; this one is "
+            f"{swap.get_state_display().lower()}.",
+            code="not_reissuable",
+        )
+    if swap.verify_code_mode == VerifyCodeMode.CUSTOM:
+        raise SwapRefused(
+            "This swap used a custom verifyCode, which is not kept after the swap ends. "
+            "Request a new swap and enter the code again.",
+            code="custom_code_gone",
+        )
+    new_node_id = NodeId(value=swap.new_node_id, kind=swap.node_id_kind, chipset=swap.chipset)
+    new_swap = swap_request(
+        device=swap.device,
+        new_node_id=new_node_id,
+        verify_code_mode=swap.verify_code_mode,
+        timeout_seconds=swap.timeout_seconds,
+        reason=swap.reason,
+        actor=actor,
+        allow_same_node_id=True,
+        reissue_of=swap,
+    )
+    swap_audit(
+        swap=new_swap,
+        action=AuditAction.SWAP_REISSUED,
+        actor=actor,
+        after={"reissue_of": swap.pk},
+    )
+    return new_swap
+
+
+def swap_reveal_code(*, swap: Swap, actor: Any) -> str:
+    """The plaintext verifyCode for someone allowed to see it; audited once per user and swap."""
+    if not can_see_code(actor, swap):
+        raise PermissionDenied("You may not see the code of this swap.")
+    swap.refresh_from_db()
+    if swap.state != SwapState.CODE_ISSUED or not swap.verify_code_encrypted:
+        raise SwapRefused(
+            f"There is no code to show: the swap is {swap.get_state_display().lower()}.",
+            code="no_code",
+        )
+    if swap.code_expires_at is not None and swap.code_expires_at <= timezone.now():
+        raise SwapRefused("The code has expired; re-issue the swap for a new one.", code="expired")
+    code = decrypt_code(swap.verify_code_encrypted)
+    _view, first_time = SwapCodeView.objects.get_or_create(swap=swap, user=actor)
+    if first_time:
+        swap_audit(swap=swap, action=AuditAction.CODE_VIEWED, actor=actor)
+    return code
+
+
+# --- sweeper, interrupted sends -------------------------------------------------------------
+
+
+def swaps_sweep() -> SweepResult:
+    """Re-enqueue swaps whose task was lost, recover stuck sends, expire lapsed codes."""
+    now = timezone.now()
+    grace = timedelta(seconds=settings.SWAP_EXPIRY_GRACE_SECONDS)
+    requeued = 0
+    # Due retries whose message is gone, and queued swaps that never reached the broker.
+    due = Swap.objects.filter(state=SwapState.QUEUED).filter(
+        Q(next_attempt_at__lte=now - grace)
+        | Q(next_attempt_at__isnull=True, updated_at__lte=now - grace)
+    )
+    for swap_id in due.values_list("pk", flat=True)[:500]:
+        Swap.objects.filter(pk=swap_id, state=SwapState.QUEUED).update(updated_at=now)
+        swap_enqueue_send(swap_id=swap_id)
+        requeued += 1
+    # A send still SENDING after the hard time limit lost its worker mid-call: the refresh may
+    # have reached the platform, so the next attempt reconciles before sending again.
+    stuck_before = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT) - grace
+    recovered = 0
+    for swap_id in Swap.objects.filter(
+        state=SwapState.SENDING, updated_at__lte=stuck_before
+    ).values_list("pk", flat=True)[:500]:
+        if swap_release_sending(swap_id=swap_id, stuck_before=stuck_before):
+            swap_enqueue_send(swap_id=swap_id)
+            recovered += 1
+    expired = 0
+    for swap in Swap.objects.select_related("device").filter(
+        state=SwapState.CODE_ISSUED, code_expires_at__lte=now - grace
+    )[:500]:
+        swap_mark_expired(swap=swap)
+        expired += 1
+    if requeued or recovered or expired:
+        logger.info("sweep: %s re-enqueued, %s recovered, %s expired", requeued, recovered, expired)
+    return SweepResult(requeued=requeued, recovered=recovered, expired=expired)
+
+
+def swap_release_interrupted(*, swap_id: int) -> bool:
+    """A send was cut off (time limit) mid-call: queue it again, reconciling first."""
+    return swap_release_sending(swap_id=swap_id)

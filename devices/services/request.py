@@ -1,0 +1,130 @@
+"""swap_request: the entry point of every swap (form, bulk row, re-issue, rekey command).
+
+It runs the checks (services/checks.py), asks the approval policy (devices/approvals.py),
+creates the swap and queues its sending after commit (services/transitions.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.models import AuditAction
+from devices.approvals import swap_approval_reasons
+from devices.codes import encrypt_code
+from devices.identifiers import NodeId
+from devices.models import Device, Swap, SwapState
+from devices.selectors import open_swap_for_device
+from devices.services.checks import (
+    check_new_node_id_length,
+    check_reason,
+    check_timeout,
+    check_verify_code,
+    open_swap_refusal,
+    swap_precheck,
+)
+from devices.services.transitions import swap_audit, swap_enqueue_send
+
+logger = logging.getLogger(__name__)
+
+
+def swap_request(
+    *,
+    device: Device,
+    new_node_id: NodeId,
+    verify_code_mode: str,
+    custom_verify_code: str = "",
+    timeout_seconds: int = 180,
+    reason: str = "",
+    actor: Any,
+    request_id: str = "",
+    ip: str = "",
+    allow_same_node_id: bool = False,
+    reissue_of: Swap | None = None,
+    live_check: bool = True,
+) -> Swap:
+    """Check everything, create the swap and queue its sending after commit; a swap the
+    approval policy calls risky is created PENDING_APPROVAL instead and waits for swap_approve.
+
+    Raises SwapRefused with a user-facing message (nothing is changed), PermissionDenied when
+    the actor may not request swaps. `allow_same_node_id` confirms the "same identifier" warning.
+    `live_check=False` (bulk rows) trusts the mirror instead of asking the platform first: the
+    refresh itself is refused with 100611/100610 when the device is online or never activated,
+    so a row costs one platform call instead of two.
+    """
+    if not actor.has_perm("devices.request_swap"):
+        raise PermissionDenied("You may not request swaps.")
+    if not isinstance(new_node_id, NodeId):
+        raise TypeError("new_node_id must be a NodeId (parse it with NodeId.parse)")
+    check_new_node_id_length(new_node_id=new_node_id)
+    custom_code = check_verify_code(mode=verify_code_mode, custom_verify_code=custom_verify_code)
+    timeout_seconds = check_timeout(timeout_seconds=timeout_seconds, actor=actor)
+    reason = check_reason(reason=reason)
+    swap_precheck(
+        device=device,
+        new_node_id=new_node_id,
+        allow_same_node_id=allow_same_node_id,
+        live_check=live_check,
+    )
+    # Four eyes: a risky swap waits for another person's approval instead of being sent.
+    approval_reasons = swap_approval_reasons(
+        device=device,
+        verify_code_mode=verify_code_mode,
+        timeout_seconds=timeout_seconds,
+        now=timezone.now(),
+    )
+
+    audit_kwargs: dict[str, Any] = {}
+    if request_id:
+        audit_kwargs["request_id"] = request_id
+    if ip:
+        audit_kwargs["ip"] = ip
+    try:
+        with transaction.atomic():
+            swap = Swap.objects.create(
+                device=device,
+                requested_by=actor,
+                old_node_id=device.node_id,
+                new_node_id=new_node_id.value,
+                node_id_kind=new_node_id.kind,
+                chipset=new_node_id.chipset or "",
+                verify_code_mode=verify_code_mode,
+                custom_verify_code_encrypted=encrypt_code(custom_code) if custom_code else "",
+                timeout_seconds=timeout_seconds,
+                reason=reason,
+                state=SwapState.PENDING_APPROVAL if approval_reasons else SwapState.QUEUED,
+                needs_approval=bool(approval_reasons),
+                approval_reasons=approval_reasons,
+                reissue_of=reissue_of,
+            )
+            swap_audit(
+                swap=swap,
+                action=AuditAction.SWAP_REQUESTED,
+                actor=actor,
+                before={"node_id": device.node_id},
+                after={
+                    "new_node_id": swap.new_node_id,
+                    "node_id_kind": swap.node_id_kind,
+                    "chipset": swap.chipset,
+                    "verify_code_mode": swap.verify_code_mode,
+                    "timeout_seconds": swap.timeout_seconds,
+                    "reissue_of": reissue_of.pk if reissue_of else None,
+                    "approval_reasons": approval_reasons,
+                },
+                detail=reason,
+                **audit_kwargs,
+            )
+            if not approval_reasons:
+                swap_enqueue_send(swap_id=swap.pk)
+    except IntegrityError:
+        existing = open_swap_for_device(device=device)
+        if existing is None:
+            raise
+        raise open_swap_refusal(existing=existing) from None
+
+    logger.info("swap %s requested for device %s", swap.pk, device.device_id)
+    return swap

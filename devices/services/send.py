@@ -1,0 +1,257 @@
+"""swap_send: the one platform call of a swap (the Celery task calls it), and its outcome.
+
+The retry budget lives here alone: a counted attempt past `settings.SWAP_MAX_ATTEMPTS` ends the
+swap FAILED; otherwise SwapRetryLater tells the task when to try again (the task itself sets no
+retry limit). A throttled call is no attempt. An unanswered refresh is reconciled with the
+platform before it is ever sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audit.models import AuditAction
+from devices.codes import code_hint, decrypt_code, encrypt_code, hash_code
+from devices.identifiers import node_search_key
+from devices.models import DeviceStatus, Swap, SwapState, VerifyCodeMode
+from devices.services.transitions import swap_audit, swap_claim_for_send, swap_set_bound
+
+logger = logging.getLogger(__name__)
+
+# Seconds the task accepts to wait for a flow-control slot before it retries later instead.
+SEND_MAX_WAIT = 2.0
+
+
+class SwapRetryLater(Exception):
+    """The send should be tried again after `countdown` seconds (the task retries)."""
+
+    def __init__(self, countdown: float, reason: str) -> None:
+        super().__init__(f"retry in {countdown:.1f} s: {reason}")
+        self.countdown = countdown
+        self.reason = reason
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with jitter: half the step fixed, half random, capped."""
+    base = float(settings.SWAP_RETRY_BASE_SECONDS)
+    cap = float(settings.SWAP_RETRY_MAX_SECONDS)
+    step = min(cap, base * (2 ** max(0, attempt - 1)))
+    return step / 2 + random.uniform(0, step / 2)
+
+
+def swap_send(*, swap_id: int) -> None:
+    """Claim a queued swap, call the platform once, store the outcome.
+
+    Raises SwapRetryLater when the task should try again; returns quietly when there is nothing
+    to do (already claimed, cancelled, finished).
+    """
+    from devices.platform_wiring import get_client
+    from oceanconnect import (
+        PlatformError,
+        PlatformOutcomeUnknown,
+        PlatformRetryableError,
+        PlatformThrottled,
+    )
+
+    if not swap_claim_for_send(swap_id=swap_id):
+        logger.info("swap %s is not queued; nothing to send", swap_id)
+        return
+    swap = Swap.objects.select_related("device").get(pk=swap_id)
+    client = get_client()
+
+    if swap.needs_reconcile and not _reconcile(swap, client):
+        return
+
+    try:
+        verify_code = _code_to_send(swap)
+        result = client.refresh_device_key(
+            swap.device.device_id,
+            node_id=swap.new_node_id,
+            verify_code=verify_code,
+            timeout=swap.timeout_seconds,
+            app_id=swap.device.app_id or None,
+            max_wait=SEND_MAX_WAIT,
+        )
+    except PlatformThrottled as exc:
+        # Nothing reached the platform (or it refused to look): this is no attempt.
+        _requeue(swap, exc, countdown=max(exc.retry_after or 0, 0.5), count_attempt=False)
+    except PlatformRetryableError as exc:
+        _requeue(swap, exc, countdown=retry_delay(swap.attempts))
+    except PlatformOutcomeUnknown as exc:
+        logger.warning(
+            "swap %s: refresh of device %s sent without an answer; reconciling",
+            swap.pk,
+            swap.device.device_id,
+        )
+        Swap.objects.filter(pk=swap.pk).update(
+            needs_reconcile=True, error_code="", error_text=exc.handling_text
+        )
+        swap.needs_reconcile = True
+        if _reconcile(swap, client):
+            # Safe to send again (see _reconcile); do it after a pause, as a counted attempt.
+            _requeue(swap, exc, countdown=retry_delay(swap.attempts), reconciled=True)
+    except PlatformError as exc:
+        _fail(swap, exc.code or "", exc.handling_text, platform_text=exc.platform_text)
+    else:
+        _store_code(swap, result.verify_code, result.timeout)
+
+
+def _code_to_send(swap: Swap) -> str | None:
+    if swap.verify_code_mode == VerifyCodeMode.SAME_AS_NODE_ID:
+        return swap.new_node_id
+    if swap.verify_code_mode == VerifyCodeMode.CUSTOM:
+        return decrypt_code(swap.custom_verify_code_encrypted)
+    return None
+
+
+def _store_code(swap: Swap, verify_code: str, timeout: int | None) -> None:
+    now = timezone.now()
+    validity = timeout if timeout is not None else swap.timeout_seconds
+    expires_at = now + timedelta(seconds=validity) if validity else None
+    with transaction.atomic():
+        stored = Swap.objects.filter(pk=swap.pk, state=SwapState.SENDING).update(
+            state=SwapState.CODE_ISSUED,
+            verify_code_encrypted=encrypt_code(verify_code),
+            verify_code_hint=code_hint(verify_code),
+            verify_code_hash=hash_code(verify_code),
+            custom_verify_code_encrypted="",
+            code_issued_at=now,
+            code_expires_at=expires_at,
+            needs_reconcile=False,
+            error_code="",
+            error_text="",
+            updated_at=now,
+        )
+        if not stored:
+            # A bound push overtook us (the unit connected before we stored the answer).
+            logger.info("swap %s left SENDING before its code was stored", swap.pk)
+            return
+        swap_audit(swap=swap, action=AuditAction.SWAP_SENT, detail=f"attempt {swap.attempts}")
+        swap_audit(
+            swap=swap,
+            action=AuditAction.CODE_ISSUED,
+            after={
+                "code_expires_at": expires_at.isoformat() if expires_at else None,
+                "timeout_seconds": validity,
+            },
+        )
+    logger.info("swap %s: code issued for device %s", swap.pk, swap.device.device_id)
+
+
+def _requeue(
+    swap: Swap,
+    exc: Exception,
+    *,
+    countdown: float,
+    count_attempt: bool = True,
+    reconciled: bool = False,
+) -> None:
+    code = getattr(exc, "code", None) or ""
+    text = getattr(exc, "handling_text", "") or str(exc)
+    if reconciled:
+        code = "outcome_unknown"
+        text = (
+            "The platform did not answer. It shows the device unchanged and offline, so the "
+            "request is sent again (a new refresh replaces any pending binding)."
+        )
+    if count_attempt and swap.attempts >= settings.SWAP_MAX_ATTEMPTS:
+        _fail(swap, code, f"Gave up after {swap.attempts} attempts. {text}")
+        return
+    next_at = timezone.now() + timedelta(seconds=countdown)
+    updates: dict[str, Any] = {
+        "state": SwapState.QUEUED,
+        "next_attempt_at": next_at,
+        "error_code": code[:32],
+        "error_text": text,
+        "updated_at": timezone.now(),
+    }
+    if not count_attempt:
+        updates["attempts"] = F("attempts") - 1
+    Swap.objects.filter(pk=swap.pk, state=SwapState.SENDING).update(**updates)
+    logger.info(
+        "swap %s: attempt %s not completed (%s); retry in %.1f s",
+        swap.pk,
+        swap.attempts,
+        code or type(exc).__name__,
+        countdown,
+    )
+    raise SwapRetryLater(countdown, code or type(exc).__name__)
+
+
+def _fail(swap: Swap, code: str, text: str, *, platform_text: str = "") -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        failed = Swap.objects.filter(pk=swap.pk, state=SwapState.SENDING).update(
+            state=SwapState.FAILED,
+            error_code=(code or "")[:32],
+            error_text=text,
+            custom_verify_code_encrypted="",
+            verify_code_encrypted="",
+            needs_reconcile=False,
+            finished_at=now,
+            updated_at=now,
+        )
+        if failed:
+            swap_audit(
+                swap=swap,
+                action=AuditAction.SWAP_FAILED,
+                after={"error_code": code, "platform_text": platform_text},
+                detail=text,
+            )
+    logger.warning("swap %s failed: %s", swap.pk, code or "no code")
+
+
+def _reconcile(swap: Swap, client: Any) -> bool:
+    """After an unanswered refresh, ask the platform what happened before sending again.
+
+    Returns True when re-sending is safe: the device still has its old nodeId and is not online,
+    so nothing bound, and a second refresh replaces whatever binding the first left pending.
+    Otherwise ends the swap (bound or failed) and returns False. Raises SwapRetryLater when the
+    platform cannot be asked right now (the flag stays set, so the next attempt asks first).
+    """
+    from oceanconnect import PlatformError, PlatformRetryableError, PlatformThrottled
+
+    try:
+        platform_device = client.get_device(
+            swap.device.device_id, app_id=swap.device.app_id or None, max_wait=SEND_MAX_WAIT
+        )
+    except PlatformThrottled as exc:
+        _requeue(swap, exc, countdown=max(exc.retry_after or 0, 0.5), count_attempt=False)
+        return False
+    except PlatformRetryableError as exc:
+        _requeue(swap, exc, countdown=retry_delay(swap.attempts))
+        return False
+    except PlatformError as exc:
+        _fail(
+            swap,
+            exc.code or "outcome_unknown",
+            "The platform did not answer the refresh and the device cannot be read now "
+            f"({exc.handling_text}). Check the device on the platform before a new swap.",
+        )
+        return False
+    info = platform_device.info
+    live_key = node_search_key(info.node_id or "")
+    if live_key and live_key == node_search_key(swap.new_node_id):
+        swap_set_bound(swap=swap, node_id=info.node_id or swap.new_node_id, at=timezone.now())
+        return False
+    if live_key == node_search_key(swap.old_node_id) and info.status != DeviceStatus.ONLINE:
+        Swap.objects.filter(pk=swap.pk).update(needs_reconcile=False)
+        swap.needs_reconcile = False
+        logger.info("swap %s reconciled: device unchanged and offline", swap.pk)
+        return True
+    _fail(
+        swap,
+        "outcome_unknown",
+        "The platform did not answer the refresh, and the device has changed since "
+        f"(status {info.status or 'unknown'}). Check the device on the platform before a new "
+        "swap.",
+    )
+    return False
