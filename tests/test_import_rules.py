@@ -2,7 +2,10 @@
 
 - oceanconnect/ imports no Django and nothing of the project (nor the simulator), and
   importing it loads no Django module;
-- simulator/ imports neither oceanconnect nor the project (it plays the real platform).
+- simulator/ imports neither oceanconnect nor the project (it plays the real platform), and
+  the project imports nothing of the simulator (each is written from the platform's docs);
+- views, forms, URL confs, template tags and the push endpoint never import oceanconnect: they
+  call services and selectors, which speak to the platform.
 """
 
 import ast
@@ -33,6 +36,10 @@ def imported_roots(path: Path) -> set[str]:
     return roots
 
 
+# Modules that translate HTTP (or templates) and must go through services and selectors.
+HTTP_LAYER = ("views*.py", "forms*.py", "urls*.py", "push.py", "templatetags/*.py")
+
+
 @pytest.mark.parametrize("package", sorted(RULES))
 def test_package_imports_only_what_it_may(package):
     files = sorted((REPO_ROOT / package).rglob("*.py"))
@@ -42,6 +49,37 @@ def test_package_imports_only_what_it_may(package):
         forbidden = imported_roots(path) & RULES[package]
         if forbidden:
             offences.append(f"{path.relative_to(REPO_ROOT)} imports {', '.join(sorted(forbidden))}")
+    assert offences == []
+
+
+@pytest.mark.parametrize("package", sorted(PROJECT))
+def test_the_project_imports_nothing_of_the_simulator(package):
+    offences = [
+        str(path.relative_to(REPO_ROOT))
+        for path in sorted((REPO_ROOT / package).rglob("*.py"))
+        if "simulator" in imported_roots(path)
+    ]
+    assert offences == []
+
+
+def http_layer_files() -> list[Path]:
+    return sorted(
+        {
+            path
+            for package in PROJECT
+            for pattern in HTTP_LAYER
+            for path in (REPO_ROOT / package).rglob(pattern)
+        }
+    )
+
+
+def test_the_http_layer_never_imports_oceanconnect():
+    files = http_layer_files()
+    assert any(path.name == "views.py" for path in files)
+    assert any(path.name == "push.py" for path in files)
+    offences = [
+        str(path.relative_to(REPO_ROOT)) for path in files if "oceanconnect" in imported_roots(path)
+    ]
     assert offences == []
 
 
