@@ -1,0 +1,213 @@
+"""The simulator gives the documented answers (fixtures/*.json), driven into each state.
+
+For every fixture answer with a `"simulator"` scenario, the scenario below puts the running
+simulator (`sim`, reset before each test) into the documented state with its control
+endpoints and faults, makes the documented request over plain HTTP, and compares the answer's
+shape (status, keys, JSON types; the code for errors) with the fixture. A mismatch names the
+document the simulator departs from.
+"""
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conformance import documents
+
+CREDENTIALS = "/iocm/app/reg/v1.1.0/deviceCredentials"
+DEVICES = "/iocm/app/dm/v1.4.0/devices"
+SUBSCRIPTIONS = "/iocm/app/sub/v1.2.0/subscriptions"
+CALLBACK_URL = "http://127.0.0.1:9/platform/push/conformance/"
+FREE_NODE_ID = "359881030314520"
+TIMEOUT = 10
+
+
+class Platform:
+    """Plain HTTP against the simulator, as the documents describe the platform."""
+
+    def __init__(self, sim: Any) -> None:
+        self.sim = sim
+        self.session = requests.Session()
+        self._tokens: dict[str, Any] | None = None
+
+    def login(self, *, secret: str | None = None) -> requests.Response:
+        return self.session.post(
+            f"{self.sim.url}/iocm/app/sec/v1.1.0/login",
+            data={"appId": self.sim.app_id, "secret": secret or self.sim.app_secret},
+            timeout=TIMEOUT,
+        )
+
+    def tokens(self) -> dict[str, Any]:
+        if self._tokens is None:
+            response = self.login()
+            assert response.status_code == 200, response.text
+            self._tokens = response.json()
+        return self._tokens
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        app_key: str | None = "",
+        token: str | None = None,
+    ) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token or self.tokens()['accessToken']}"}
+        if app_key is not None:
+            headers["app_key"] = app_key or self.sim.app_id
+        return self.session.request(
+            method,
+            self.sim.url + path,
+            params=params,
+            json=json,
+            headers=headers,
+            timeout=TIMEOUT,
+        )
+
+    def device(self, **filters: Any) -> dict[str, Any]:
+        found = self.sim.devices(limit=1, **filters)
+        assert found, f"the seeded simulator has no device with {filters}"
+        return found[0]
+
+    def offline_device(self) -> dict[str, Any]:
+        return self.device(owner=self.sim.app_id, status="OFFLINE", activated=True)
+
+
+def _refresh(platform: Platform, device_id: str, body: dict[str, Any], **kw: Any) -> Any:
+    return platform.call("PUT", f"{CREDENTIALS}/{device_id}", json=body, **kw)
+
+
+def _rebind_body(**extra: Any) -> dict[str, Any]:
+    return {"nodeId": FREE_NODE_ID, "verifyCode": FREE_NODE_ID, "timeout": 180, **extra}
+
+
+def _throttled(platform: Platform) -> requests.Response:
+    platform.tokens()  # the login took the window's one slot
+    platform.sim.flow_limit(1)
+    return _refresh(platform, platform.offline_device()["deviceId"], _rebind_body())
+
+
+def _fault_50252(platform: Platform) -> requests.Response:
+    platform.tokens()
+    platform.sim.faults(mode="50252", count=1, path_contains="/iocm/app/")
+    return platform.call("GET", f"{DEVICES}/{platform.offline_device()['deviceId']}")
+
+
+def _refresh_token(platform: Platform, *, secret: str | None = None) -> requests.Response:
+    return platform.session.post(
+        f"{platform.sim.url}/iocm/app/sec/v1.1.0/refreshToken",
+        json={
+            "appId": platform.sim.app_id,
+            "secret": secret or platform.sim.app_secret,
+            "refreshToken": platform.tokens()["refreshToken"],
+        },
+        timeout=TIMEOUT,
+    )
+
+
+def _subscribed(platform: Platform) -> str:
+    response = platform.call(
+        "POST", SUBSCRIPTIONS, json={"notifyType": "bindDevice", "callbackUrl": CALLBACK_URL}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["subscriptionId"]
+
+
+SCENARIOS: dict[str, Callable[[Platform], requests.Response]] = {
+    "login": lambda p: p.login(),
+    "login_bad_secret": lambda p: p.login(secret="not-the-secret"),
+    "refresh_token": lambda p: _refresh_token(p),
+    "refresh_token_bad_secret": lambda p: _refresh_token(p, secret="not-the-secret"),
+    "refresh_device_key": lambda p: _refresh(p, p.offline_device()["deviceId"], _rebind_body()),
+    "app_id_is_our_own": lambda p: _refresh(
+        p, p.offline_device()["deviceId"], _rebind_body(), params={"appId": p.sim.app_id}
+    ),
+    "device_id_too_long": lambda p: _refresh(p, "d" * 300, _rebind_body()),
+    "node_id_taken": lambda p: _refresh(
+        p,
+        p.offline_device()["deviceId"],
+        _rebind_body(nodeId=p.device(owner=p.sim.app_id, status="ONLINE")["nodeId"]),
+    ),
+    "device_not_activated": lambda p: _refresh(
+        p, p.device(owner=p.sim.app_id, activated=False)["deviceId"], _rebind_body()
+    ),
+    "device_online": lambda p: _refresh(
+        p, p.device(owner=p.sim.app_id, status="ONLINE")["deviceId"], _rebind_body()
+    ),
+    "negative_timeout": lambda p: _refresh(
+        p, p.offline_device()["deviceId"], _rebind_body(timeout=-1)
+    ),
+    "no_app_key": lambda p: _refresh(
+        p, p.offline_device()["deviceId"], _rebind_body(), app_key=None
+    ),
+    "unknown_app_id": lambda p: _refresh(
+        p, p.offline_device()["deviceId"], _rebind_body(), params={"appId": "no-such-app"}
+    ),
+    "app_id_not_authorizing": lambda p: _refresh(
+        p, p.offline_device()["deviceId"], _rebind_body(), params={"appId": "foreign-app"}
+    ),
+    "throttled": _throttled,
+    "invalid_token": lambda p: p.call(
+        "GET", f"{CREDENTIALS}/{p.offline_device()['deviceId']}", token="not-a-token"
+    ),
+    "unknown_device": lambda p: _refresh(p, str(uuid.uuid4()), _rebind_body()),
+    "device_of_another_app": lambda p: p.call(
+        "GET", f"{DEVICES}/{p.device(owner=p.sim.second_app_id)['deviceId']}"
+    ),
+    "fault_50252": _fault_50252,
+    "register_device": lambda p: p.call(
+        "POST",
+        CREDENTIALS,
+        json={"nodeId": FREE_NODE_ID, "verifyCode": FREE_NODE_ID, "timeout": 0},
+    ),
+    "register_taken_node_id": lambda p: p.call(
+        "POST", CREDENTIALS, json={"nodeId": p.offline_device()["nodeId"]}
+    ),
+    "activation_status": lambda p: p.call("GET", f"{CREDENTIALS}/{p.offline_device()['deviceId']}"),
+    "get_device": lambda p: p.call("GET", f"{DEVICES}/{p.offline_device()['deviceId']}"),
+    "list_devices": lambda p: p.call("GET", DEVICES, params={"pageNo": 0, "pageSize": 250}),
+    "list_devices_page_size_too_big": lambda p: p.call(
+        "GET", DEVICES, params={"pageNo": 0, "pageSize": 251}
+    ),
+    "subscribe": lambda p: p.call(
+        "POST", SUBSCRIPTIONS, json={"notifyType": "bindDevice", "callbackUrl": CALLBACK_URL}
+    ),
+    "subscribe_url_without_port": lambda p: p.call(
+        "POST",
+        SUBSCRIPTIONS,
+        json={"notifyType": "bindDevice", "callbackUrl": "http://127.0.0.1/platform/push/x/"},
+    ),
+    "list_subscriptions": lambda p: (_subscribed(p), p.call("GET", SUBSCRIPTIONS))[1],
+    "delete_subscription": lambda p: p.call("DELETE", f"{SUBSCRIPTIONS}/{_subscribed(p)}"),
+}
+
+
+def test_every_simulator_scenario_is_used_by_a_fixture():
+    used = {answer.values[1]["simulator"] for answer in documents.answer_params(simulator=True)}
+    assert used == set(SCENARIOS)
+
+
+@pytest.mark.parametrize(("document", "answer"), documents.answer_params(simulator=True))
+def test_simulator_gives_the_documented_answer(sim, document, answer):
+    platform = Platform(sim)
+    response = SCENARIOS[answer["simulator"]](platform)
+    where = documents.cited(document, answer)
+    assert response.status_code == answer["status"], (
+        f"{where}: HTTP {response.status_code} {response.text[:200]}, documented {answer['status']}"
+    )
+    if answer["body"] is None:
+        assert not response.content, f"{where}: a body came with {response.status_code}"
+        return
+    body = response.json()
+    problems = documents.shape_mismatches(answer["body"], body)
+    if "error" in answer:
+        extra = set(body) - set(answer["body"])
+        problems += [f"body.{key} is not documented for an error" for key in sorted(extra)]
+        code = body.get("error_code", body.get("resultcode"))
+        if code != answer["error"]["code"]:
+            problems.append(f"code {code!r}, documented {answer['error']['code']!r}")
+    assert not problems, f"{where}: {problems}"
