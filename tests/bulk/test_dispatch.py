@@ -13,14 +13,14 @@ from bulk.services import (
 from devices.models import Swap, SwapState
 from devices.platform_wiring import get_client
 from tests.bulk.helpers import csv_bytes, line, mirror_sim_devices
-from tests.devices.factories import make_imei, make_user
+from tests.factories import UserFactory, make_imei
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def uploader():
-    return make_user(role="helpdesk")
+    return UserFactory(helpdesk=True)
 
 
 def confirmed_batch(uploader, lines):
@@ -61,7 +61,7 @@ def test_a_row_refused_at_send_time_keeps_the_refusal(platform_settings, sim, up
     # Between preview and send, someone else opens a swap for the same device.
     Swap.objects.create(
         device=device,
-        requested_by=make_user(role="helpdesk"),
+        requested_by=UserFactory(helpdesk=True),
         old_node_id=device.node_id,
         new_node_id=make_imei(),
         node_id_kind="imei",
@@ -158,7 +158,7 @@ def test_only_the_uploader_may_retry(platform_settings, sim, uploader):
     (device,) = mirror_sim_devices(sim, 1)
     batch = confirmed_batch(uploader, [line(device.device_id, make_imei())])
     with pytest.raises(PermissionDenied):
-        bulk_retry_failed(batch=batch, actor=make_user(role="helpdesk"))
+        bulk_retry_failed(batch=batch, actor=UserFactory(helpdesk=True))
 
 
 def test_a_row_the_approval_policy_holds_waits_for_approval_and_is_not_open(
