@@ -13,7 +13,7 @@ from bulk.services import (
 from devices.models import Swap, SwapState
 from devices.platform_wiring import get_client
 from tests.bulk.helpers import csv_bytes, line, mirror_sim_devices
-from tests.factories import UserFactory, make_imei
+from tests.factories import SwapFactory, UserFactory, make_imei
 
 pytestmark = pytest.mark.django_db
 
@@ -59,14 +59,7 @@ def test_a_row_refused_at_send_time_keeps_the_refusal(platform_settings, sim, up
     (device,) = mirror_sim_devices(sim, 1)
     batch = confirmed_batch(uploader, [line(device.device_id, make_imei())])
     # Between preview and send, someone else opens a swap for the same device.
-    Swap.objects.create(
-        device=device,
-        requested_by=UserFactory(helpdesk=True),
-        old_node_id=device.node_id,
-        new_node_id=make_imei(),
-        node_id_kind="imei",
-        state=SwapState.QUEUED,
-    )
+    SwapFactory(queued=True, device=device, requested_by=UserFactory(helpdesk=True))
     run_dispatcher(batch)
     row = batch.rows.get()
     assert row.state == RowState.REFUSED

@@ -11,6 +11,7 @@ from audit.models import AuditAction, AuditEvent
 from devices.models import Device, DeviceStatus, Swap, SwapState
 from devices.services.push import PushNotification, push_parse
 from devices.tasks_push import push_process
+from tests.factories import DeviceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +53,7 @@ def push(client, django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def device():
-    return Device.objects.create(
+    return DeviceFactory(
         device_id=DEVICE_ID,
         node_id="862177041314819",
         node_key="862177041314819",

@@ -156,15 +156,15 @@ def test_history_pages_newest_first_without_repeats():
 def test_history_costs_one_query_for_1_or_50_rows(rows, django_assert_num_queries):
     supervisor = UserFactory(supervisor=True)
     device = DeviceFactory()
-    for _ in range(rows):
-        Swap.objects.create(
-            device=device,
-            requested_by=supervisor,
-            old_node_id="a",
-            new_node_id="b",
-            node_id_kind="serial",
-            state=SwapState.FAILED,
-        )
+    SwapFactory.create_batch(
+        rows,
+        device=device,
+        requested_by=supervisor,
+        old_node_id="a",
+        new_node_id="b",
+        node_id_kind="serial",
+        state=SwapState.FAILED,
+    )
     supervisor = type(supervisor).objects.get(pk=supervisor.pk)
     supervisor.get_all_permissions()  # permission cache warm, as after the auth middleware
     with django_assert_num_queries(1):
