@@ -24,3 +24,12 @@ def _approval_policy_off(request):
     settings.SWAP_APPROVAL_CODE_MODES = ""
     settings.SWAP_APPROVAL_REPEAT_DAYS = 0
     settings.SWAP_APPROVAL_WORKING_HOURS = ""
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(request):
+    """MD5 instead of PBKDF2: hashing a password was a noticeable share of creating a user."""
+    if not request.config.pluginmanager.has_plugin("django"):
+        return
+    settings = request.getfixturevalue("settings")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -41,7 +41,7 @@ from devices.selectors import device_search
 from devices.views import DEVICE_HISTORY_SIZE, DEVICE_PAGE_SIZE
 from reports.selectors import HISTORY_PAGE_SIZE, HistoryFilters, history_page
 from tests.bulk.helpers import csv_bytes, line
-from tests.devices.factories import make_device, make_imei, make_swap, make_user
+from tests.factories import DeviceFactory, SwapFactory, UserFactory, make_imei
 
 pytestmark = pytest.mark.django_db
 
@@ -70,7 +70,7 @@ class PageRequest:
 
 def _user(role: str) -> Any:
     """A user in a role, without a password (hashing one costs more than the whole page)."""
-    return make_user(role=role, password=None)
+    return UserFactory(role=role, password=None)
 
 
 def _rows_shown(marker: str, expected: int) -> Callable[[str], bool]:
@@ -79,8 +79,8 @@ def _rows_shown(marker: str, expected: int) -> Callable[[str], bool]:
 
 def device_search_page(n: int, *, headers: dict[str, str] | None = None) -> PageRequest:
     for i in range(n):
-        make_device(name=f"Pumpwerk {i:03d}")
-    make_device(name="Elsewhere")  # not matched
+        DeviceFactory(name=f"Pumpwerk {i:03d}")
+    DeviceFactory(name="Elsewhere")  # not matched
     shown = min(n, DEVICE_PAGE_SIZE)
     return PageRequest(
         user=_user("field_service"),
@@ -94,7 +94,7 @@ def device_search_page(n: int, *, headers: dict[str, str] | None = None) -> Page
 def device_search_more_rows(n: int) -> PageRequest:
     """The "more results" partial: the n rows after a first full page."""
     for i in range(DEVICE_PAGE_SIZE + n):
-        make_device(name=f"Pumpwerk {i:03d}")
+        DeviceFactory(name=f"Pumpwerk {i:03d}")
     first = device_search(query="Pumpwerk", after=None, limit=DEVICE_PAGE_SIZE)
     return PageRequest(
         user=_user("field_service"),
@@ -107,10 +107,10 @@ def device_search_more_rows(n: int) -> PageRequest:
 
 def device_detail_page(n: int, *, headers: dict[str, str] | None = None) -> PageRequest:
     """A device with n past swaps (the page lists the latest 20) seen by their requester."""
-    device = make_device()
+    device = DeviceFactory()
     tech = _user("field_service")
     for i in range(n):
-        make_swap(device=device, requested_by=tech, state=CLOSED_STATES[i % len(CLOSED_STATES)])
+        SwapFactory(device=device, requested_by=tech, state=CLOSED_STATES[i % len(CLOSED_STATES)])
     return PageRequest(
         user=tech,
         url=reverse("devices:device_detail", args=[device.pk]),
@@ -124,14 +124,13 @@ def device_detail_page(n: int, *, headers: dict[str, str] | None = None) -> Page
 def swap_detail_page(n: int, *, headers: dict[str, str] | None = None) -> PageRequest:
     """A swap with an issued code, shown to its requester, with n audit events and n re-issued
     predecessors behind it."""
-    device = make_device()
+    device = DeviceFactory()
     tech = _user("field_service")
     previous = None
     for _ in range(n):
-        previous = make_swap(
-            device=device, requested_by=tech, state=SwapState.EXPIRED, reissue_of=previous
-        )
-    swap = make_swap(
+        previous = SwapFactory(device=device, requested_by=tech, expired=True, reissue_of=previous)
+    swap = SwapFactory(
+        issued=True,
         device=device,
         requested_by=tech,
         verify_code=CODE,
@@ -158,7 +157,7 @@ def _supervisor_swaps(n: int) -> list[Swap]:
     for i in range(n):
         failed = i % 2 == 0
         swaps.append(
-            make_swap(
+            SwapFactory(
                 requested_by=techs[i % len(techs)],
                 state=SwapState.FAILED if failed else SwapState.BOUND,
                 error_code=f"1006{i:02d}" if failed else "",
@@ -211,16 +210,16 @@ def swap_summary_page(n: int) -> PageRequest:
 
 def device_lineage_page(n: int) -> PageRequest:
     """A device with n swaps, each bound and audited."""
-    device = make_device()
+    device = DeviceFactory()
     tech = _user("field_service")
     approver = _user("helpdesk")
     swaps = []
     for _ in range(n):
-        swap = make_swap(
+        swap = SwapFactory(
             device=device,
             requested_by=tech,
             decided_by=approver,
-            state=SwapState.BOUND,
+            bound=True,
             bound_at=timezone.now(),
         )
         audit_record(action=AuditAction.SWAP_BOUND, device_id=device.device_id, swap_id=swap.pk)
@@ -237,7 +236,7 @@ def device_lineage_page(n: int) -> PageRequest:
 def approval_queue_page(n: int) -> PageRequest:
     tech = _user("field_service")
     for _ in range(n):
-        make_swap(
+        SwapFactory(
             requested_by=tech,
             state=SwapState.PENDING_APPROVAL,
             needs_approval=True,
@@ -255,7 +254,7 @@ def approval_queue_page(n: int) -> PageRequest:
 def bulk_upload_page(n: int) -> PageRequest:
     """The upload page with n earlier files (it lists the latest 10)."""
     helpdesk = _user("helpdesk")
-    device = make_device()
+    device = DeviceFactory()
     for _ in range(n):
         bulk_upload(
             actor=helpdesk, filename="x.csv", data=csv_bytes(line(device.device_id, make_imei()))
@@ -269,7 +268,7 @@ def bulk_upload_page(n: int) -> PageRequest:
 def bulk_batch_page(n: int, *, headers: dict[str, str] | None = None) -> PageRequest:
     """A dry-run file of n rows waiting to be confirmed."""
     helpdesk = _user("helpdesk")
-    lines = [line(make_device().device_id, make_imei()) for _ in range(n)]
+    lines = [line(DeviceFactory().device_id, make_imei()) for _ in range(n)]
     batch = bulk_upload(actor=helpdesk, filename="x.csv", data=csv_bytes(*lines))
     return PageRequest(
         user=helpdesk,

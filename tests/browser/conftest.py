@@ -1,5 +1,5 @@
 """Shared pieces of the browser tests: role users with known passwords, a mirrored simulator
-device, and the platform's pushes subscribed to the live server."""
+device (DeviceFactory.mirror), and the platform's pushes subscribed to the live server."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from devices.models import Device
-from tests.devices.factories import make_device
+from tests.factories import DeviceFactory, UserFactory
 
 PASSWORD = "browser-test-pass-2026"
 
@@ -16,29 +16,14 @@ PASSWORD = "browser-test-pass-2026"
 @pytest.fixture
 def role_users(transactional_db: Any) -> dict[str, Any]:
     """field / helpdesk / supervisor users with a known password, as demo_bootstrap makes them."""
-    from tests.devices.factories import make_user
-
     return {
-        role: make_user(role=role, username=role, password=PASSWORD, first_name=name)
+        role: UserFactory(role=role, username=role, password=PASSWORD, first_name=name)
         for role, name in (
             ("field_service", "Fran Field"),
             ("helpdesk", "Hal Helpdesk"),
             ("supervisor", "Sue Supervisor"),
         )
     }
-
-
-def mirror_of(sim_device: dict[str, Any], sim: Any, name: str = "") -> Device:
-    """The simulator's device in our mirror, as a sync would have stored it."""
-    return make_device(
-        device_id=sim_device["deviceId"],
-        node_id=sim_device["nodeId"],
-        name=name or sim_device.get("deviceInfo", {}).get("name") or "",
-        status=sim_device["status"],
-        activated=sim_device["activated"],
-        model=sim_device.get("deviceInfo", {}).get("model") or "",
-        app_id="" if sim_device["owner"] == sim.app_id else sim_device["owner"],
-    )
 
 
 @pytest.fixture
@@ -48,7 +33,7 @@ def offline_device(sim: Any, platform_settings: Any) -> Device:
         node = candidate["nodeId"]
         bare = node.removeprefix("urn:imei:")
         if len(bare) == 15 and bare.isdigit():
-            return mirror_of(candidate, sim)
+            return DeviceFactory.mirror(candidate, our_app_id=sim.app_id)
     raise AssertionError("the simulator's seed has no offline IMEI device")
 
 

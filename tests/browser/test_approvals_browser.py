@@ -15,7 +15,7 @@ from devices.codes import encrypt_code
 from devices.identifiers import luhn_check_digit
 from devices.models import Swap, SwapState, VerifyCodeMode
 from tests.browser.conftest import PASSWORD
-from tests.devices.factories import make_swap
+from tests.factories import SwapFactory
 from tests.support.browser import DESKTOP, log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -125,8 +125,8 @@ def test_the_helpdesk_rejects_and_the_requester_reads_why(
         "custom_verify_code_encrypted": encrypt_code("MyCustomSecret9"),
         "approval_reasons": ["The verifyCode is a custom one chosen by the requester."],
     }
-    swap = make_swap(requested_by=role_users["field_service"], reason="INC-77 gateway", **waiting)
-    own = make_swap(requested_by=role_users["helpdesk"], reason="INC-78 own request", **waiting)
+    swap = SwapFactory(requested_by=role_users["field_service"], reason="INC-77 gateway", **waiting)
+    own = SwapFactory(requested_by=role_users["helpdesk"], reason="INC-78 own request", **waiting)
 
     log_in(page, live_server.url, "field_service", PASSWORD)
     page.goto(f"{live_server.url}/swaps/{swap.pk}/")

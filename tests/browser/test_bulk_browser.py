@@ -12,7 +12,7 @@ from bulk.models import BulkBatch, RowState
 from devices.models import SwapState
 from tests.browser.conftest import PASSWORD
 from tests.bulk.helpers import csv_bytes, line, mirror_sim_devices
-from tests.devices.factories import make_imei
+from tests.factories import make_imei
 from tests.support.browser import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from devices.models import Swap, SwapState
+from devices.models import Swap
 from tests.browser.conftest import PASSWORD
-from tests.devices.factories import make_device, make_swap, make_user
+from tests.factories import DeviceFactory, SwapFactory, UserFactory
 from tests.support.browser import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -26,15 +26,15 @@ CODE = "M4QX8ZR2KD"
 @pytest.fixture
 def history(role_users: dict[str, Any]) -> dict[str, Any]:
     """A few weeks of swaps by two technicians, one of them with a live code."""
-    ann = make_user(role="field_service", username="ann")
-    ben = make_user(role="field_service", username="ben")
-    pump = make_device(name="Pump house 4")
+    ann = UserFactory(field_service=True, username="ann")
+    ben = UserFactory(field_service=True, username="ben")
+    pump = DeviceFactory(name="Pump house 4")
     now = timezone.now()
     made: dict[str, Any] = {"pump": pump, "failed": []}
     for n in range(12):
-        swap = make_swap(
+        swap = SwapFactory(
             requested_by=ann if n % 3 else ben,
-            state=SwapState.BOUND,
+            bound=True,
             reason=f"INC-{1000 + n}",
         )
         created = now - timedelta(days=n, hours=2)
@@ -42,17 +42,17 @@ def history(role_users: dict[str, Any]) -> dict[str, Any]:
             created_at=created, bound_at=created + timedelta(seconds=40 + 20 * n)
         )
     for n, code in enumerate(("100611", "100611", "100426")):
-        swap = make_swap(
+        swap = SwapFactory(
             requested_by=ben,
-            state=SwapState.FAILED,
+            failed=True,
             error_code=code,
             error_text="Take the device offline, then retry." if code == "100611" else "Dup",
             reason=f"INC-20{n}",
         )
         Swap.objects.filter(pk=swap.pk).update(created_at=now - timedelta(days=n + 1))
         made["failed"].append(swap)
-    made["open"] = make_swap(
-        verify_code=CODE, device=pump, requested_by=ben, reason="INC-300 live code"
+    made["open"] = SwapFactory(
+        issued=True, verify_code=CODE, device=pump, requested_by=ben, reason="INC-300 live code"
     )
     return made
 

@@ -11,8 +11,8 @@ import pytest
 
 from devices.identifiers import luhn_check_digit
 from devices.models import Swap, SwapState
-from tests.browser.conftest import PASSWORD, mirror_of
-from tests.devices.factories import make_device, make_swap
+from tests.browser.conftest import PASSWORD
+from tests.factories import DeviceFactory, SwapFactory
 from tests.support.browser import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -58,7 +58,7 @@ def test_field_tech_swaps_a_unit_sees_the_code_count_down_and_the_bind(
 ) -> None:
     platform_settings.IOT_DEMO_MODE = True
     for n in range(3):
-        make_device(name=f"Other meter {n}")
+        DeviceFactory(name=f"Other meter {n}")
     page.goto(f"{live_server.url}/login/")
     screenshot(page, "login")
     log_in(page, live_server.url, "field_service", PASSWORD)
@@ -124,7 +124,8 @@ def test_field_tech_swaps_a_unit_sees_the_code_count_down_and_the_bind(
 def test_a_wrong_imei_check_digit_is_an_inline_error(
     page: Any, live_server: Any, role_users: dict[str, Any], sim: Any, platform_settings: Any
 ) -> None:
-    device = mirror_of(sim.devices(status="OFFLINE", activated=True, limit=1)[0], sim)
+    found = sim.devices(status="OFFLINE", activated=True, limit=1)[0]
+    device = DeviceFactory.mirror(found, our_app_id=sim.app_id)
     log_in(page, live_server.url, "field_service", PASSWORD)
     page.goto(f"{live_server.url}/devices/{device.pk}/")
     good = new_imei(4242)
@@ -145,7 +146,8 @@ def test_a_wrong_imei_check_digit_is_an_inline_error(
 def test_an_online_device_is_refused_with_the_handling_text(
     page: Any, live_server: Any, role_users: dict[str, Any], sim: Any, platform_settings: Any
 ) -> None:
-    online = mirror_of(sim.devices(status="ONLINE", owner=sim.app_id, limit=1)[0], sim)
+    found = sim.devices(status="ONLINE", owner=sim.app_id, limit=1)[0]
+    online = DeviceFactory.mirror(found, our_app_id=sim.app_id)
     log_in(page, live_server.url, "field_service", PASSWORD)
     page.goto(f"{live_server.url}/devices/{online.pk}/")
     fill_new_imei(page, new_imei(777))
@@ -202,7 +204,8 @@ def test_a_supervisor_sees_the_state_but_no_code(
     from django.utils import timezone
 
     code = "SUPERSECRET42"
-    swap = make_swap(
+    swap = SwapFactory(
+        issued=True,
         requested_by=role_users["field_service"],
         verify_code=code,
         code_issued_at=timezone.now(),
@@ -228,7 +231,7 @@ def test_a_supervisor_sees_the_state_but_no_code(
 def test_error_pages_look_like_the_app(
     page: Any, live_server: Any, role_users: dict[str, Any]
 ) -> None:
-    swap = make_swap(requested_by=role_users["helpdesk"])
+    swap = SwapFactory(requested_by=role_users["helpdesk"])
     log_in(page, live_server.url, "field_service", PASSWORD)
     response = page.goto(f"{live_server.url}/swaps/{swap.pk}/")
     assert response.status == 403
@@ -248,7 +251,8 @@ def test_the_countdown_follows_the_server_clock_and_turns_red_then_expired(
     from django.utils import timezone
 
     now = timezone.now()
-    fresh = make_swap(
+    fresh = SwapFactory(
+        issued=True,
         requested_by=role_users["field_service"],
         verify_code="FRESHCODE1",
         code_issued_at=now,
@@ -263,7 +267,8 @@ def test_the_countdown_follows_the_server_clock_and_turns_red_then_expired(
     assert 120 < int(countdown.get_attribute("data-seconds-left")) <= 175
     assert "is-urgent" not in countdown.get_attribute("class")
 
-    ending = make_swap(
+    ending = SwapFactory(
+        issued=True,
         requested_by=role_users["field_service"],
         verify_code="ENDINGCODE",
         code_issued_at=now,
@@ -283,7 +288,8 @@ def test_copy_button_puts_the_code_on_the_clipboard(
 
     from django.utils import timezone
 
-    swap = make_swap(
+    swap = SwapFactory(
+        issued=True,
         requested_by=role_users["field_service"],
         verify_code="COPYME7788",
         code_issued_at=timezone.now(),
@@ -320,7 +326,7 @@ navigator.mediaDevices.getUserMedia = async () => {
 def test_scan_fills_the_identifier_where_the_browser_can_read_barcodes(
     page: Any, live_server: Any, role_users: dict[str, Any]
 ) -> None:
-    device = make_device(node_id="862177041314819")
+    device = DeviceFactory(node_id="862177041314819")
     log_in(page, live_server.url, "field_service", PASSWORD)
     page.goto(f"{live_server.url}/devices/{device.pk}/")
     # No BarcodeDetector in desktop Chromium: the button stays hidden and typing is the way.

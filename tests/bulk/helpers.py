@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from devices.models import Device, DeviceStatus
+from devices.models import Device
+from tests.factories import DeviceFactory
 
 HEADER = "device,new_node_id,kind,chipset,verify_code_mode,ticket"
 
@@ -27,17 +28,6 @@ def line(
 def mirror_sim_devices(sim: Any, count: int) -> list[Device]:
     """Mirror rows for `count` offline, activated simulator devices (as a sync would write)."""
     found = sim.devices(status="OFFLINE", activated=True, limit=count * 2)
-    devices = []
-    for item in found[:count]:
-        devices.append(
-            Device.objects.create(
-                device_id=item["deviceId"],
-                node_id=item["nodeId"],
-                app_id="" if item["owner"] == sim.app_id else item["owner"],
-                name=item["deviceInfo"].get("name") or "",
-                status=DeviceStatus.OFFLINE,
-                activated=True,
-            )
-        )
+    devices = [DeviceFactory.mirror(item, our_app_id=sim.app_id) for item in found[:count]]
     assert len(devices) == count, f"the simulator has only {len(devices)} offline devices"
     return devices

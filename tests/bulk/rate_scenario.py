@@ -76,9 +76,9 @@ def run_bulk_rate_scenario(
     from bulk.services import bulk_confirm, bulk_upload
     from devices.models import Swap, SwapState
     from tests.bulk.helpers import csv_bytes, line, mirror_sim_devices
-    from tests.devices.factories import make_imei, make_user
+    from tests.factories import UserFactory, make_imei
 
-    uploader = make_user(role="helpdesk")
+    uploader = UserFactory(helpdesk=True)
     devices = mirror_sim_devices(sim, rows)
     data = csv_bytes(*[line(d.device_id, make_imei()) for d in devices])
     batch = bulk_upload(actor=uploader, filename="rate.csv", data=data)

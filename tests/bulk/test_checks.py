@@ -6,13 +6,13 @@ from bulk.checks import check_bulk_lines
 from bulk.csv_parsing import parse_bulk_file
 from devices.models import DeviceStatus, SwapState
 from tests.bulk.helpers import csv_bytes, line
-from tests.devices.factories import make_device, make_imei, make_swap, make_user
+from tests.factories import DeviceFactory, SwapFactory, UserFactory, make_imei
 
 pytestmark = pytest.mark.django_db
 
 
 def verdicts(*lines):
-    actor = make_user(role="helpdesk")
+    actor = UserFactory(helpdesk=True)
     return check_bulk_lines(parse_bulk_file(csv_bytes(*lines), max_rows=100), actor=actor)
 
 
@@ -22,7 +22,7 @@ def only(*lines):
 
 
 def test_a_good_row_by_device_id_is_ready_with_the_formatted_node_id():
-    device = make_device()
+    device = DeviceFactory()
     imei = make_imei()
     verdict = only(line(device.device_id, imei, chipset="qualcomm"))
     assert verdict.ok, verdict.message
@@ -31,7 +31,7 @@ def test_a_good_row_by_device_id_is_ready_with_the_formatted_node_id():
 
 
 def test_the_device_is_found_by_its_current_node_id_in_any_notation():
-    device = make_device(node_id="urn:imei:" + make_imei())
+    device = DeviceFactory(node_id="urn:imei:" + make_imei())
     bare = device.node_id.removeprefix("urn:imei:")
     verdict = only(line(bare, make_imei()))
     assert verdict.ok, verdict.message
@@ -39,7 +39,7 @@ def test_the_device_is_found_by_its_current_node_id_in_any_notation():
 
 
 def test_bad_imei_is_refused_with_the_identifier_message():
-    device = make_device()
+    device = DeviceFactory()
     imei = make_imei()
     wrong = imei[:-1] + str((int(imei[-1]) + 1) % 10)
     verdict = only(line(device.device_id, wrong))
@@ -48,12 +48,12 @@ def test_bad_imei_is_refused_with_the_identifier_message():
 
 
 def test_imei_without_chipset_is_refused():
-    verdict = only(line(make_device().device_id, make_imei(), chipset=""))
+    verdict = only(line(DeviceFactory().device_id, make_imei(), chipset=""))
     assert "Choose the chipset" in verdict.message
 
 
 def test_unknown_kind_and_mode_are_refused():
-    device = make_device()
+    device = DeviceFactory()
     assert only(line(device.device_id, "SN1", kind="barcode")).error_code == "invalid_kind"
     assert only(line(device.device_id, "SN1", kind="serial", mode="magic")).error_code == (
         "invalid_mode"
@@ -61,7 +61,9 @@ def test_unknown_kind_and_mode_are_refused():
 
 
 def test_custom_verify_codes_are_refused_in_a_file():
-    verdict = only(line(make_device().device_id, "SN-1", kind="serial", chipset="", mode="custom"))
+    verdict = only(
+        line(DeviceFactory().device_id, "SN-1", kind="serial", chipset="", mode="custom")
+    )
     assert verdict.error_code == "custom_code_refused"
     assert "not accepted in a bulk file" in verdict.message
 
@@ -73,48 +75,48 @@ def test_unknown_device_is_refused():
 
 
 def test_online_device_is_refused_from_the_mirror():
-    device = make_device(status=DeviceStatus.ONLINE)
+    device = DeviceFactory(status=DeviceStatus.ONLINE)
     verdict = only(line(device.device_id, make_imei()))
     assert verdict.error_code == "device_online"
     assert "offline" in verdict.message
 
 
 def test_never_activated_device_is_refused():
-    device = make_device(status=DeviceStatus.INACTIVE, activated=False)
+    device = DeviceFactory(status=DeviceStatus.INACTIVE, activated=False)
     assert only(line(device.device_id, make_imei())).error_code == "device_not_active"
 
 
 def test_new_node_id_used_by_another_device_is_refused():
-    device = make_device()
-    other = make_device(name="Other meter")
+    device = DeviceFactory()
+    other = DeviceFactory(name="Other meter")
     verdict = only(line(device.device_id, other.node_id))
     assert verdict.error_code == "node_id_in_use"
     assert other.device_id in verdict.message
 
 
 def test_new_node_id_of_another_open_swap_is_refused():
-    device = make_device()
-    pending = make_swap()
+    device = DeviceFactory()
+    pending = SwapFactory()
     verdict = only(line(device.device_id, pending.new_node_id))
     assert verdict.error_code == "node_id_in_use"
     assert f"open swap #{pending.pk}" in verdict.message
 
 
 def test_device_with_an_open_swap_is_refused():
-    swap = make_swap(state=SwapState.CODE_ISSUED)
+    swap = SwapFactory(state=SwapState.CODE_ISSUED)
     verdict = only(line(swap.device.device_id, make_imei()))
     assert verdict.error_code == "open_swap_exists"
     assert f"#{swap.pk}" in verdict.message
 
 
 def test_new_node_id_equal_to_the_current_one_is_refused():
-    device = make_device()
+    device = DeviceFactory()
     assert only(line(device.device_id, device.node_id)).error_code == "same_node_id"
 
 
 def test_the_same_device_twice_refuses_every_occurrence():
-    device = make_device()
-    third = make_device()
+    device = DeviceFactory()
+    third = DeviceFactory()
     rows = verdicts(
         line(device.device_id, make_imei()),
         line(third.device_id, make_imei()),
@@ -127,20 +129,20 @@ def test_the_same_device_twice_refuses_every_occurrence():
 def test_the_same_new_node_id_twice_refuses_every_occurrence():
     imei = make_imei()
     rows = verdicts(
-        line(make_device().device_id, imei),
-        line(make_device().device_id, f"urn:imei:{imei}", chipset="hisilicon"),
+        line(DeviceFactory().device_id, imei),
+        line(DeviceFactory().device_id, f"urn:imei:{imei}", chipset="hisilicon"),
     )
     assert [v.error_code for v in rows] == ["duplicate_node_id", "duplicate_node_id"]
 
 
 def test_a_line_problem_from_the_file_becomes_the_verdict():
-    verdict = only(line(make_device().device_id, make_imei()) + ",extra")
+    verdict = only(line(DeviceFactory().device_id, make_imei()) + ",extra")
     assert verdict.error_code == "invalid_line"
 
 
 def test_the_dry_run_does_a_fixed_number_of_queries_per_row(django_assert_max_num_queries):
-    devices = [make_device() for _ in range(20)]
-    actor = make_user(role="helpdesk")
+    devices = [DeviceFactory() for _ in range(20)]
+    actor = UserFactory(helpdesk=True)
     lines = parse_bulk_file(
         csv_bytes(*[line(d.device_id, make_imei()) for d in devices]), max_rows=100
     )

@@ -13,14 +13,14 @@ from bulk.services import (
 from devices.models import Swap, SwapState
 from devices.platform_wiring import get_client
 from tests.bulk.helpers import csv_bytes, line, mirror_sim_devices
-from tests.devices.factories import make_imei, make_user
+from tests.factories import SwapFactory, UserFactory, make_imei
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def uploader():
-    return make_user(role="helpdesk")
+    return UserFactory(helpdesk=True)
 
 
 def confirmed_batch(uploader, lines):
@@ -59,14 +59,7 @@ def test_a_row_refused_at_send_time_keeps_the_refusal(platform_settings, sim, up
     (device,) = mirror_sim_devices(sim, 1)
     batch = confirmed_batch(uploader, [line(device.device_id, make_imei())])
     # Between preview and send, someone else opens a swap for the same device.
-    Swap.objects.create(
-        device=device,
-        requested_by=make_user(role="helpdesk"),
-        old_node_id=device.node_id,
-        new_node_id=make_imei(),
-        node_id_kind="imei",
-        state=SwapState.QUEUED,
-    )
+    SwapFactory(queued=True, device=device, requested_by=UserFactory(helpdesk=True))
     run_dispatcher(batch)
     row = batch.rows.get()
     assert row.state == RowState.REFUSED
@@ -158,7 +151,7 @@ def test_only_the_uploader_may_retry(platform_settings, sim, uploader):
     (device,) = mirror_sim_devices(sim, 1)
     batch = confirmed_batch(uploader, [line(device.device_id, make_imei())])
     with pytest.raises(PermissionDenied):
-        bulk_retry_failed(batch=batch, actor=make_user(role="helpdesk"))
+        bulk_retry_failed(batch=batch, actor=UserFactory(helpdesk=True))
 
 
 def test_a_row_the_approval_policy_holds_waits_for_approval_and_is_not_open(

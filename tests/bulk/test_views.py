@@ -14,7 +14,7 @@ from bulk.models import BatchState, BulkBatch, BulkRow, RowState
 from bulk.services import bulk_upload
 from devices.models import DeviceStatus, SwapState
 from tests.bulk.helpers import csv_bytes, line
-from tests.devices.factories import make_device, make_imei, make_swap, make_user
+from tests.factories import DeviceFactory, SwapFactory, UserFactory, make_imei
 
 pytestmark = pytest.mark.django_db
 UPLOAD = reverse("bulk:upload")
@@ -22,7 +22,7 @@ UPLOAD = reverse("bulk:upload")
 
 @pytest.fixture
 def helpdesk(client):
-    user = make_user(role="helpdesk")
+    user = UserFactory(helpdesk=True)
     client.force_login(user)
     return user
 
@@ -37,7 +37,7 @@ def assert_nothing_stored():
 
 
 def test_field_service_may_not_open_bulk_swaps(client):
-    client.force_login(make_user(role="field_service"))
+    client.force_login(UserFactory(field_service=True))
     assert client.get(UPLOAD).status_code == 403
     assert upload(client, csv_bytes(line("a", "b"))).status_code == 403
     assert_nothing_stored()
@@ -103,8 +103,8 @@ def test_the_upload_checks_csrf(helpdesk):
 
 
 def test_a_good_file_shows_the_preview_with_each_verdict(client, helpdesk):
-    good = make_device()
-    online = make_device(status=DeviceStatus.ONLINE)
+    good = DeviceFactory()
+    online = DeviceFactory(status=DeviceStatus.ONLINE)
     response = upload(
         client,
         csv_bytes(
@@ -139,9 +139,9 @@ def test_no_confirm_button_when_no_row_is_ready(client, helpdesk):
 
 def test_only_the_uploader_can_confirm(client, helpdesk):
     batch = bulk_upload(
-        actor=make_user(role="helpdesk"),
+        actor=UserFactory(helpdesk=True),
         filename="x.csv",
-        data=csv_bytes(line(make_device().device_id, make_imei())),
+        data=csv_bytes(line(DeviceFactory().device_id, make_imei())),
     )
     response = client.post(reverse("bulk:confirm", kwargs={"pk": batch.pk}))
     assert response.status_code == 403
@@ -154,7 +154,7 @@ def test_confirm_queues_the_ready_rows_only(client, helpdesk):
     batch = bulk_upload(
         actor=helpdesk,
         filename="x.csv",
-        data=csv_bytes(line(make_device().device_id, make_imei()), line("nobody", make_imei())),
+        data=csv_bytes(line(DeviceFactory().device_id, make_imei()), line("nobody", make_imei())),
     )
     response = client.post(reverse("bulk:confirm", kwargs={"pk": batch.pk}))
     assert response.status_code == 302
@@ -171,7 +171,9 @@ def test_confirm_queues_the_ready_rows_only(client, helpdesk):
 
 def test_discard_drops_a_preview(client, helpdesk):
     batch = bulk_upload(
-        actor=helpdesk, filename="x.csv", data=csv_bytes(line(make_device().device_id, make_imei()))
+        actor=helpdesk,
+        filename="x.csv",
+        data=csv_bytes(line(DeviceFactory().device_id, make_imei())),
     )
     assert client.post(reverse("bulk:discard", kwargs={"pk": batch.pk})).status_code == 302
     batch.refresh_from_db()
@@ -180,11 +182,12 @@ def test_discard_drops_a_preview(client, helpdesk):
 
 def _sent_batch(uploader, *, expires_in: timedelta | None):
     """A confirmed batch whose one row has a swap with an issued code."""
-    device = make_device()
+    device = DeviceFactory()
     batch = bulk_upload(
         actor=uploader, filename="x.csv", data=csv_bytes(line(device.device_id, make_imei()))
     )
-    swap = make_swap(
+    swap = SwapFactory(
+        issued=True,
         device=device,
         requested_by=uploader,
         verify_code="Code-7781",
@@ -222,7 +225,7 @@ def test_the_result_file_shows_the_code_to_the_uploader_and_audits_it(client, he
 
 
 def test_another_helpdesk_user_gets_the_file_without_codes(client, helpdesk):
-    batch, _swap = _sent_batch(make_user(role="helpdesk"), expires_in=timedelta(minutes=3))
+    batch, _swap = _sent_batch(UserFactory(helpdesk=True), expires_in=timedelta(minutes=3))
     _header, row = result_rows(client, batch)
     assert row[3] == "Code issued"
     assert row[6] == ""
@@ -248,12 +251,14 @@ def test_the_rows_page_costs_the_same_queries_for_1_and_50_rows(
     client, helpdesk, django_assert_num_queries
 ):
     small = bulk_upload(
-        actor=helpdesk, filename="a.csv", data=csv_bytes(line(make_device().device_id, make_imei()))
+        actor=helpdesk,
+        filename="a.csv",
+        data=csv_bytes(line(DeviceFactory().device_id, make_imei())),
     )
     big = bulk_upload(
         actor=helpdesk,
         filename="b.csv",
-        data=csv_bytes(*[line(make_device().device_id, make_imei()) for _ in range(50)]),
+        data=csv_bytes(*[line(DeviceFactory().device_id, make_imei()) for _ in range(50)]),
     )
     url = reverse("bulk:batch", kwargs={"pk": small.pk})
     client.get(url)  # session and permission caches warm

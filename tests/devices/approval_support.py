@@ -1,26 +1,11 @@
-"""Helpers shared by the four-eyes tests (test_approvals_*.py, test_services_approvals.py)."""
+"""Helpers shared by the four-eyes tests (test_approvals_*.py, test_services_approvals.py); a
+swap waiting for approval is `SwapFactory(pending_approval=True)` (tests/factories.py)."""
 
 from audit.models import AuditEvent
-from devices.codes import encrypt_code
 from devices.identifiers import NodeId
-from devices.models import Chipset, SwapState, VerifyCodeMode
+from devices.models import Chipset, VerifyCodeMode
 from devices.services import swap_request
-from tests.devices.factories import make_imei, make_swap
-
-CUSTOM_CODE = "Secret-Custom-Code-77"
-
-
-def pending_swap(**fields):
-    values = {
-        "state": SwapState.PENDING_APPROVAL,
-        "needs_approval": True,
-        "approval_reasons": ["The verifyCode is a custom one chosen by the requester."],
-        "verify_code_mode": VerifyCodeMode.CUSTOM,
-        "custom_verify_code_encrypted": encrypt_code(CUSTOM_CODE),
-        "reason": "INC-1 replaced after a flood",
-    }
-    values.update(fields)
-    return make_swap(**values)
+from tests.factories import make_imei
 
 
 def events(swap, action):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.devices.factories import make_device
+from tests.factories import DeviceFactory
 
 
 @pytest.fixture
@@ -30,10 +30,4 @@ def only_code_mode_rule(policy_settings):
 def live_device(sim, platform_settings):
     """A mirrored device that is offline and activated on the simulator."""
     found = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, limit=1)[0]
-    return make_device(
-        device_id=found["deviceId"],
-        node_id=found["nodeId"],
-        name=found["deviceInfo"]["name"],
-        status=found["status"],
-        activated=True,
-    )
+    return DeviceFactory.mirror(found, our_app_id=sim.app_id)

@@ -4,26 +4,15 @@ from audit.models import AuditAction, AuditEvent
 from devices.identifiers import NodeId
 from devices.models import Chipset, Swap, VerifyCodeMode
 from devices.services import swap_request, swap_send
-from tests.devices.factories import make_device, make_imei
+from tests.factories import DeviceFactory, make_imei
 
 REFRESH_PATH = "/iocm/app/reg/v1.1.0/deviceCredentials/"
-
-
-def mirror(sim_device):
-    """A Device row for a simulator device, as a sync would have written it."""
-    return make_device(
-        device_id=sim_device["deviceId"],
-        node_id=sim_device["nodeId"],
-        name=sim_device["deviceInfo"]["name"],
-        status=sim_device["status"],
-        activated=sim_device["activated"],
-    )
 
 
 def offline_device(sim):
     """The mirror of a device that is offline, activated and ours on the simulator."""
     found = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, limit=1)
-    return mirror(found[0])
+    return DeviceFactory.mirror(found[0], our_app_id=sim.app_id)
 
 
 def new_node():

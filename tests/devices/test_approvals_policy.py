@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from devices.approvals import ApprovalPolicy, check_approval_policy, swap_approval_reasons
 from devices.models import SwapState, VerifyCodeMode
-from tests.devices.factories import make_device, make_swap
+from tests.factories import DeviceFactory, SwapFactory
 
 # Thursday 26 Nov 2026 in UTC; the default policy's working hours are Mon-Fri 07:00-19:00.
 THURSDAY_NOON = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -20,7 +20,7 @@ THURSDAY_NOON = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 def reasons(device=None, *, mode=VerifyCodeMode.PLATFORM, timeout=180, now=THURSDAY_NOON):
     return swap_approval_reasons(
-        device=device or make_device(), verify_code_mode=mode, timeout_seconds=timeout, now=now
+        device=device or DeviceFactory(), verify_code_mode=mode, timeout_seconds=timeout, now=now
     )
 
 
@@ -55,10 +55,8 @@ class TestPolicyRules:
         assert reasons(mode=VerifyCodeMode.CUSTOM) == []
 
     def test_a_second_swap_within_the_window_needs_approval(self, policy_settings):
-        device = make_device()
-        earlier = make_swap(
-            device=device, state=SwapState.BOUND, bound_at=THURSDAY_NOON - timedelta(days=6)
-        )
+        device = DeviceFactory()
+        earlier = SwapFactory(device=device, bound=True, bound_at=THURSDAY_NOON - timedelta(days=6))
         found = reasons(device)
         assert found == [
             f"The device was already swapped on 20 Nov 2026 12:00 (swap #{earlier.pk}); "
@@ -66,25 +64,25 @@ class TestPolicyRules:
         ]
 
     def test_a_swap_bound_before_the_window_does_not_count(self, policy_settings):
-        device = make_device()
-        make_swap(
+        device = DeviceFactory()
+        SwapFactory(
             device=device,
-            state=SwapState.BOUND,
+            bound=True,
             bound_at=THURSDAY_NOON - timedelta(days=7, seconds=1),
         )
         assert reasons(device) == []
 
     def test_only_a_completed_swap_of_the_same_device_counts(self, policy_settings):
-        device = make_device()
+        device = DeviceFactory()
         recent = THURSDAY_NOON - timedelta(hours=1)
         for state in (SwapState.EXPIRED, SwapState.FAILED, SwapState.CANCELLED):
-            make_swap(device=device, state=state, finished_at=recent)
-        make_swap(state=SwapState.BOUND, bound_at=recent)  # another device
+            SwapFactory(device=device, state=state, finished_at=recent)
+        SwapFactory(bound=True, bound_at=recent)  # another device
         assert reasons(device) == []
 
     def test_the_repeat_rule_is_off_at_zero_days(self, policy_settings):
-        device = make_device()
-        make_swap(device=device, state=SwapState.BOUND, bound_at=THURSDAY_NOON)
+        device = DeviceFactory()
+        SwapFactory(device=device, bound=True, bound_at=THURSDAY_NOON)
         policy_settings.SWAP_APPROVAL_REPEAT_DAYS = 0
         assert reasons(device) == []
 
@@ -137,8 +135,8 @@ class TestPolicyRules:
         assert reasons(now=datetime(2026, 11, 28, 3, 0, tzinfo=UTC)) == []
 
     def test_every_rule_that_applies_gives_its_own_reason(self, policy_settings):
-        device = make_device()
-        make_swap(device=device, state=SwapState.BOUND, bound_at=THURSDAY_NOON)
+        device = DeviceFactory()
+        SwapFactory(device=device, bound=True, bound_at=THURSDAY_NOON)
         found = reasons(
             device,
             mode=VerifyCodeMode.CUSTOM,

@@ -14,8 +14,7 @@ from devices.approvals import approval_queue
 from devices.codes import encrypt_code
 from devices.models import Swap, SwapState
 from devices.services import swap_approve, swap_reject
-from tests.devices.approval_support import CUSTOM_CODE, pending_swap
-from tests.devices.factories import make_swap, make_user
+from tests.factories import CUSTOM_CODE, SwapFactory, UserFactory
 
 
 def queue_url():
@@ -25,10 +24,10 @@ def queue_url():
 @pytest.mark.django_db
 class TestQueuePage:
     def test_approvers_see_what_waits_with_device_requester_and_reasons(self, client):
-        requester = make_user(role="field_service", first_name="Fran", last_name="Field")
-        swap = pending_swap(requested_by=requester)
-        make_swap(state=SwapState.QUEUED)  # not waiting: not listed
-        client.force_login(make_user(role="supervisor"))
+        requester = UserFactory(field_service=True, first_name="Fran", last_name="Field")
+        swap = SwapFactory(pending_approval=True, requested_by=requester)
+        SwapFactory(queued=True)  # not waiting: not listed
+        client.force_login(UserFactory(supervisor=True))
         response = client.get(queue_url())
         assert response.status_code == 200
         page = response.content.decode()
@@ -42,9 +41,9 @@ class TestQueuePage:
         assert CUSTOM_CODE not in page  # approvers never see a code
 
     def test_the_requesters_own_swap_is_listed_without_buttons(self, client):
-        helpdesk = make_user(role="helpdesk")
-        own = pending_swap(requested_by=helpdesk)
-        other = pending_swap()
+        helpdesk = UserFactory(helpdesk=True)
+        own = SwapFactory(pending_approval=True, requested_by=helpdesk)
+        other = SwapFactory(pending_approval=True)
         client.force_login(helpdesk)
         page = client.get(queue_url()).content.decode()
         own_row = page.split(f'id="approval-{own.pk}"')[1].split('class="approval card"')[0]
@@ -56,12 +55,12 @@ class TestQueuePage:
         assert f"/approvals/{other.pk}/reject/" in other_row
 
     def test_an_empty_queue_says_so(self, client):
-        client.force_login(make_user(role="helpdesk"))
+        client.force_login(UserFactory(helpdesk=True))
         assert "Nothing waits for approval." in client.get(queue_url()).content.decode()
 
     def test_field_service_may_not_open_the_queue(self, client):
-        pending_swap()
-        client.force_login(make_user(role="field_service"))
+        SwapFactory(pending_approval=True)
+        client.force_login(UserFactory(field_service=True))
         assert client.get(queue_url()).status_code == 403
 
     def test_anonymous_users_are_sent_to_sign_in(self, client):
@@ -70,19 +69,19 @@ class TestQueuePage:
         assert response["Location"].startswith(reverse("login"))
 
     def test_query_count_is_the_same_for_one_and_fifty_rows(self, client):
-        client.force_login(make_user(role="supervisor"))
-        pending_swap()
+        client.force_login(UserFactory(supervisor=True))
+        SwapFactory(pending_approval=True)
         client.get(queue_url())  # warm the session and content types
         with CaptureQueriesContext(connection) as one:
             assert client.get(queue_url()).content.decode().count('class="approval card"') == 1
         for _ in range(49):
-            pending_swap()
+            SwapFactory(pending_approval=True)
         with CaptureQueriesContext(connection) as fifty:
             assert client.get(queue_url()).content.decode().count('class="approval card"') == 50
         assert len(fifty) == len(one)
 
     def test_the_queue_lists_the_oldest_first_and_says_when_more_wait(self):
-        swaps = [pending_swap() for _ in range(3)]
+        swaps = [SwapFactory(pending_approval=True) for _ in range(3)]
         queue = approval_queue(limit=2)
         assert [s.pk for s in queue.items] == [swaps[0].pk, swaps[1].pk]
         assert queue.more is True
@@ -102,8 +101,8 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 @pytest.mark.django_db
 class TestQueueActions:
     def test_htmx_approve_returns_the_decided_row(self, client):
-        swap = pending_swap()
-        client.force_login(make_user(role="supervisor"))
+        swap = SwapFactory(pending_approval=True)
+        client.force_login(UserFactory(supervisor=True))
         response = client.post(approve_url(swap), **HTMX)
         assert response.status_code == 200
         row = response.content.decode()
@@ -114,16 +113,16 @@ class TestQueueActions:
         assert Swap.objects.get(pk=swap.pk).state == SwapState.QUEUED
 
     def test_plain_post_approve_redirects_to_the_queue_with_a_message(self, client):
-        swap = pending_swap()
-        client.force_login(make_user(role="helpdesk"))
+        swap = SwapFactory(pending_approval=True)
+        client.force_login(UserFactory(helpdesk=True))
         response = client.post(approve_url(swap), follow=True)
         assert response.redirect_chain == [(queue_url(), 302)]
         assert f"Swap #{swap.pk} approved" in response.content.decode()
         assert Swap.objects.get(pk=swap.pk).state == SwapState.QUEUED
 
     def test_htmx_reject_without_a_reason_keeps_the_row_and_says_why(self, client):
-        swap = pending_swap()
-        client.force_login(make_user(role="helpdesk"))
+        swap = SwapFactory(pending_approval=True)
+        client.force_login(UserFactory(helpdesk=True))
         response = client.post(reject_url(swap), {"reason": "  "}, **HTMX)
         assert response.status_code == 200
         row = response.content.decode()
@@ -132,8 +131,8 @@ class TestQueueActions:
         assert Swap.objects.get(pk=swap.pk).state == SwapState.PENDING_APPROVAL
 
     def test_plain_post_reject_ends_the_swap(self, client):
-        swap = pending_swap()
-        client.force_login(make_user(role="supervisor"))
+        swap = SwapFactory(pending_approval=True)
+        client.force_login(UserFactory(supervisor=True))
         response = client.post(reject_url(swap), {"reason": "Ticket closed"}, follow=True)
         assert response.redirect_chain == [(queue_url(), 302)]
         swap.refresh_from_db()
@@ -141,24 +140,24 @@ class TestQueueActions:
         assert swap.rejection_reason == "Ticket closed"
 
     def test_a_forged_approval_of_ones_own_swap_is_refused(self, client):
-        helpdesk = make_user(role="helpdesk")
-        swap = pending_swap(requested_by=helpdesk)
+        helpdesk = UserFactory(helpdesk=True)
+        swap = SwapFactory(pending_approval=True, requested_by=helpdesk)
         client.force_login(helpdesk)
         response = client.post(approve_url(swap), follow=True)
         assert "another person must approve it" in response.content.decode()
         assert Swap.objects.get(pk=swap.pk).state == SwapState.PENDING_APPROVAL
 
     def test_field_service_posts_are_forbidden_and_change_nothing(self, client):
-        swap = pending_swap()
-        client.force_login(make_user(role="field_service"))
+        swap = SwapFactory(pending_approval=True)
+        client.force_login(UserFactory(field_service=True))
         assert client.post(approve_url(swap)).status_code == 403
         assert client.post(reject_url(swap), {"reason": "no"}).status_code == 403
         assert Swap.objects.get(pk=swap.pk).state == SwapState.PENDING_APPROVAL
 
     def test_unknown_swap_is_404_and_get_is_405(self, client):
-        client.force_login(make_user(role="helpdesk"))
+        client.force_login(UserFactory(helpdesk=True))
         assert client.post("/approvals/999999/approve/").status_code == 404
-        swap = pending_swap()
+        swap = SwapFactory(pending_approval=True)
         assert client.get(approve_url(swap)).status_code == 405
 
 
@@ -168,7 +167,7 @@ class TestQueueActions:
 @pytest.mark.django_db
 class TestRequesterSwapPage:
     def test_pending_swap_shows_who_must_approve_and_why(self, client):
-        swap = pending_swap()
+        swap = SwapFactory(pending_approval=True)
         client.force_login(swap.requested_by)
         page = client.get(reverse("devices:swap_detail", args=[swap.pk])).content.decode()
         assert "Waiting for approval by a helpdesk or supervisor user:" in page
@@ -177,13 +176,13 @@ class TestRequesterSwapPage:
         assert CUSTOM_CODE not in page
 
     def test_the_polled_panel_flips_to_rejected_with_the_reason(self, client):
-        swap = pending_swap()
+        swap = SwapFactory(pending_approval=True)
         client.force_login(swap.requested_by)
         url = reverse("devices:swap_detail", args=[swap.pk])
         first = client.get(url, **HTMX).content.decode()
         version = first.split("?v=")[1].split('"')[0]
         assert client.get(f"{url}?v={version}", **HTMX).status_code == 204  # unchanged
-        swap_reject(swap=swap, actor=make_user(role="supervisor", first_name="Sue"), reason="Dup")
+        swap_reject(swap=swap, actor=UserFactory(supervisor=True, first_name="Sue"), reason="Dup")
         flipped = client.get(f"{url}?v={version}", **HTMX)
         assert flipped.status_code == 200
         panel = flipped.content.decode()
@@ -192,19 +191,19 @@ class TestRequesterSwapPage:
         assert "every 2s" not in panel  # a final state stops the polling
 
     def test_the_polled_panel_flips_to_queued_once_approved(self, client):
-        swap = pending_swap()
+        swap = SwapFactory(pending_approval=True)
         client.force_login(swap.requested_by)
         url = reverse("devices:swap_detail", args=[swap.pk])
         version = client.get(url, **HTMX).content.decode().split("?v=")[1].split('"')[0]
-        swap_approve(swap=swap, actor=make_user(role="helpdesk"))
+        swap_approve(swap=swap, actor=UserFactory(helpdesk=True))
         panel = client.get(f"{url}?v={version}", **HTMX).content.decode()
         assert "Queued" in panel
         assert "Waiting for approval" not in panel
 
     def test_a_supervisor_cannot_see_the_code_of_an_approved_swap(self, client):
         code = "APPROVED-CODE-91"
-        swap = pending_swap()
-        supervisor = make_user(role="supervisor")
+        swap = SwapFactory(pending_approval=True)
+        supervisor = UserFactory(supervisor=True)
         swap_approve(swap=swap, actor=supervisor)
         Swap.objects.filter(pk=swap.pk).update(
             state=SwapState.CODE_ISSUED,

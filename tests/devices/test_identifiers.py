@@ -108,9 +108,9 @@ def test_search_key_normalises_both_stored_and_typed_node_ids(raw, key):
 
 @pytest.mark.django_db
 def test_device_save_keeps_node_key_in_step_with_node_id():
-    from tests.devices.factories import make_device
+    from tests.factories import DeviceFactory
 
-    device = make_device(node_id=f"urn:imei:{IMEI}")
+    device = DeviceFactory(node_id=f"urn:imei:{IMEI}")
     assert device.node_key == IMEI
     device.node_id = "AA:BB:CC:DD:EE:0F"
     device.save(update_fields=["node_id"])

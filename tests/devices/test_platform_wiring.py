@@ -17,8 +17,8 @@ from devices.models import SwapState
 from devices.platform_db_store import DatabaseStore
 from devices.platform_wiring import build_client, build_store, get_client, reset_client
 from oceanconnect import PlatformClient, RedisStore
-from tests.devices.factories import make_swap, make_user
 from tests.devices.platform_processes import DJANGO_WORKER, database_url, django_worker_env
+from tests.factories import SwapFactory, UserFactory
 from tests.oceanconnect.processes import start_workers
 from tests.oceanconnect.test_multiprocess import (
     a_device,
@@ -174,8 +174,9 @@ def issued_swap(sim, *, verify_code=None):
     result = get_client().refresh_device_key(
         device_id, node_id=NEW_NODE_ID, verify_code=verify_code, timeout=300
     )
-    user = make_user(role="field_service")
-    swap = make_swap(
+    user = UserFactory(field_service=True)
+    swap = SwapFactory(
+        issued=True,
         requested_by=user,
         new_node_id=NEW_NODE_ID,
         verify_code=result.verify_code,

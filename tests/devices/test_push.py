@@ -11,6 +11,7 @@ from audit.models import AuditAction, AuditEvent
 from devices.models import Device, DeviceStatus, Swap, SwapState
 from devices.services.push import PushNotification, push_parse
 from devices.tasks_push import push_process
+from tests.factories import DeviceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +53,7 @@ def push(client, django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def device():
-    return Device.objects.create(
+    return DeviceFactory(
         device_id=DEVICE_ID,
         node_id="862177041314819",
         node_key="862177041314819",
@@ -510,9 +511,11 @@ def test_redacting_filter_hides_the_path_secret():
 
 @pytest.fixture
 def issued_swap(device):
-    from tests.devices.factories import make_swap
+    from tests.factories import SwapFactory
 
-    swap = make_swap(device=device, new_node_id="862177041314827", verify_code="A1B2C3D4")
+    swap = SwapFactory(
+        issued=True, device=device, new_node_id="862177041314827", verify_code="A1B2C3D4"
+    )
     Swap.objects.filter(pk=swap.pk).update(
         code_issued_at=timezone.now() - timedelta(seconds=30),
         code_expires_at=timezone.now() + timedelta(seconds=150),
@@ -617,7 +620,7 @@ def test_bind_and_expiry_pushes_arrive_end_to_end(
     from devices.identifiers import NodeId
     from devices.models import VerifyCodeMode
     from devices.services import devices_sync, swap_request, swap_reveal_code
-    from tests.devices.factories import make_imei, make_user
+    from tests.factories import UserFactory, make_imei
     from tests.support.worker import wait_for
 
     platform_settings.IOT_AUTHORIZING_APP_IDS = []
@@ -627,7 +630,7 @@ def test_bind_and_expiry_pushes_arrive_end_to_end(
         callback_url=f"{live_server.url}/platform/push/{SECRET}/",
         stdout=StringIO(),
     )
-    user = make_user(role="field_service")
+    user = UserFactory(field_service=True)
     candidates = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, limit=2)
     swaps = []
     for candidate in candidates:

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from audit.models import AuditAction, AuditEvent
 from devices.models import Swap, SwapState
 from iotadmin.celery import app as celery_app
-from tests.devices.factories import make_device, make_imei, make_user
+from tests.factories import DeviceFactory, UserFactory, make_imei
 from tests.support.worker import REPO_ROOT, worker_environment
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,7 +25,7 @@ def eager(monkeypatch):
 @pytest.fixture
 def device(sim, platform_settings):
     found = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, limit=1)[0]
-    return make_device(device_id=found["deviceId"], node_id=found["nodeId"], activated=True)
+    return DeviceFactory(device_id=found["deviceId"], node_id=found["nodeId"], activated=True)
 
 
 def rekey(*args):
@@ -51,7 +51,7 @@ def test_wait_prints_the_code_and_its_expiry(sim, device, eager):
 
 def test_qualcomm_is_implied_by_a_typed_urn_and_same_as_node_id_is_sent(sim, device, eager):
     imei = make_imei()
-    user = make_user(role="field_service")
+    user = UserFactory(field_service=True)
     out = rekey(
         device.device_id,
         "--node-id",

@@ -14,7 +14,7 @@ from devices.selectors import (
     swap_history,
     swaps_for_device,
 )
-from tests.devices.factories import make_device, make_swap, make_user
+from tests.factories import DeviceFactory, SwapFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -28,10 +28,10 @@ def names(page):
 @pytest.fixture
 def catalogue():
     return {
-        "qualcomm": make_device(node_id=f"urn:imei:{IMEI}", name="Water meter North"),
-        "mac": make_device(node_id="AA:BB:CC:DD:EE:0F", name="Gateway East"),
-        "serial": make_device(node_id="SN-7781", name="Street light 7"),
-        "other": make_device(name="Water meter South"),
+        "qualcomm": DeviceFactory(node_id=f"urn:imei:{IMEI}", name="Water meter North"),
+        "mac": DeviceFactory(node_id="AA:BB:CC:DD:EE:0F", name="Gateway East"),
+        "serial": DeviceFactory(node_id="SN-7781", name="Street light 7"),
+        "other": DeviceFactory(name="Water meter South"),
     }
 
 
@@ -70,7 +70,7 @@ def test_deleted_devices_are_left_out(catalogue):
 
 def test_keyset_pages_walk_every_device_once_in_name_order():
     for i in range(7):
-        make_device(name=f"Meter {i % 3}")  # duplicate names: the id breaks the tie
+        DeviceFactory(name=f"Meter {i % 3}")  # duplicate names: the id breaks the tie
     seen, after = [], None
     while True:
         page = device_search(query="", after=after, limit=3)
@@ -85,13 +85,13 @@ def test_keyset_pages_walk_every_device_once_in_name_order():
 
 @pytest.mark.parametrize("cursor", ["garbage!", "W10", "WyJhIl0", "x" * 5000])
 def test_a_tampered_cursor_starts_from_the_first_page(cursor):
-    make_device(name="A")
+    DeviceFactory(name="A")
     assert names(device_search(query="", after=cursor)) == ["A"]
 
 
 def test_search_sql_uses_no_offset_and_no_count():
-    make_device(name="A")
-    make_device(name="B")
+    DeviceFactory(name="A")
+    DeviceFactory(name="B")
     with CaptureQueriesContext(connection) as queries:
         page = device_search(query="", limit=1)
         device_search(query="", after=page.next_cursor, limit=1)
@@ -103,7 +103,7 @@ def test_search_sql_uses_no_offset_and_no_count():
 @pytest.mark.parametrize("rows", [1, 50])
 def test_device_search_costs_one_query_for_1_or_50_rows(rows, django_assert_num_queries):
     for i in range(rows):
-        make_device(name=f"Meter {i:03d}")
+        DeviceFactory(name=f"Meter {i:03d}")
     with django_assert_num_queries(1):
         page = device_search(query="Meter", limit=50)
     assert len(page.items) == rows
@@ -113,35 +113,35 @@ def test_device_search_costs_one_query_for_1_or_50_rows(rows, django_assert_num_
 
 
 def test_requester_helpdesk_and_supervisor_see_a_swap_other_field_staff_do_not():
-    swap = make_swap()
-    for user in (swap.requested_by, make_user(role="helpdesk"), make_user(role="supervisor")):
+    swap = SwapFactory()
+    for user in (swap.requested_by, UserFactory(helpdesk=True), UserFactory(supervisor=True)):
         assert swap_for_user(user=user, swap_id=swap.pk) == swap
     with pytest.raises(PermissionDenied):
-        swap_for_user(user=make_user(role="field_service"), swap_id=swap.pk)
+        swap_for_user(user=UserFactory(field_service=True), swap_id=swap.pk)
     with pytest.raises(Swap.DoesNotExist):
         swap_for_user(user=swap.requested_by, swap_id=swap.pk + 1000)
 
 
 def test_field_staff_history_holds_only_their_own_swaps():
-    mine = make_swap()
-    make_swap()
+    mine = SwapFactory()
+    SwapFactory()
     page = swap_history(user=mine.requested_by)
     assert [s.pk for s in page.items] == [mine.pk]
-    assert len(swap_history(user=make_user(role="supervisor")).items) == 2
+    assert len(swap_history(user=UserFactory(supervisor=True)).items) == 2
 
 
 def test_history_filters_by_state_and_device():
-    bound = make_swap(state=SwapState.BOUND)
-    make_swap(state=SwapState.FAILED)
-    supervisor = make_user(role="supervisor")
+    bound = SwapFactory(bound=True)
+    SwapFactory(failed=True)
+    supervisor = UserFactory(supervisor=True)
     assert [s.pk for s in swap_history(user=supervisor, state="bound").items] == [bound.pk]
     by_device = swap_history(user=supervisor, device_query=bound.device.name)
     assert [s.pk for s in by_device.items] == [bound.pk]
 
 
 def test_history_pages_newest_first_without_repeats():
-    swaps = [make_swap() for _ in range(5)]
-    supervisor = make_user(role="supervisor")
+    swaps = [SwapFactory() for _ in range(5)]
+    supervisor = UserFactory(supervisor=True)
     seen, after = [], None
     while True:
         page = swap_history(user=supervisor, after=after, limit=2)
@@ -154,17 +154,17 @@ def test_history_pages_newest_first_without_repeats():
 
 @pytest.mark.parametrize("rows", [1, 50])
 def test_history_costs_one_query_for_1_or_50_rows(rows, django_assert_num_queries):
-    supervisor = make_user(role="supervisor")
-    device = make_device()
-    for _ in range(rows):
-        Swap.objects.create(
-            device=device,
-            requested_by=supervisor,
-            old_node_id="a",
-            new_node_id="b",
-            node_id_kind="serial",
-            state=SwapState.FAILED,
-        )
+    supervisor = UserFactory(supervisor=True)
+    device = DeviceFactory()
+    SwapFactory.create_batch(
+        rows,
+        device=device,
+        requested_by=supervisor,
+        old_node_id="a",
+        new_node_id="b",
+        node_id_kind="serial",
+        state=SwapState.FAILED,
+    )
     supervisor = type(supervisor).objects.get(pk=supervisor.pk)
     supervisor.get_all_permissions()  # permission cache warm, as after the auth middleware
     with django_assert_num_queries(1):
@@ -175,9 +175,9 @@ def test_history_costs_one_query_for_1_or_50_rows(rows, django_assert_num_querie
 
 
 def test_swaps_for_device_respects_visibility():
-    swap = make_swap()
-    make_swap(device=swap.device, state=SwapState.FAILED)
-    assert len(swaps_for_device(device=swap.device, user=make_user(role="helpdesk"))) == 2
+    swap = SwapFactory()
+    SwapFactory(device=swap.device, failed=True)
+    assert len(swaps_for_device(device=swap.device, user=UserFactory(helpdesk=True))) == 2
     assert swaps_for_device(device=swap.device, user=swap.requested_by) == [swap]
 
 
@@ -197,12 +197,12 @@ def walk(query, limit, **kwargs):
 
 
 def test_the_exact_device_id_then_nodeid_matches_then_names_each_device_once():
-    by_id = make_device(device_id="SN-7", node_id="X-1", name="Zulu")
-    by_node_b = make_device(node_id="SN-79", name="Pump B")
-    by_node_a = make_device(node_id="sn-71", name="sn-7 also by name")  # listed once
-    by_name = make_device(node_id="Y-2", name="SN-7 tank")
-    by_name_lower = make_device(node_id="Y-3", name="sn-7 meter")
-    make_device(node_id="SN-8", name="Other")
+    by_id = DeviceFactory(device_id="SN-7", node_id="X-1", name="Zulu")
+    by_node_b = DeviceFactory(node_id="SN-79", name="Pump B")
+    by_node_a = DeviceFactory(node_id="sn-71", name="sn-7 also by name")  # listed once
+    by_name = DeviceFactory(node_id="Y-2", name="SN-7 tank")
+    by_name_lower = DeviceFactory(node_id="Y-3", name="sn-7 meter")
+    DeviceFactory(node_id="SN-8", name="Other")
     expected = [by_id, by_node_a, by_node_b, by_name_lower, by_name]  # "SN-7 M" < "SN-7 T"
     assert device_search(query="SN-7").items == expected
     for limit in (1, 2, 3, 5):
@@ -212,7 +212,7 @@ def test_the_exact_device_id_then_nodeid_matches_then_names_each_device_once():
 
 def test_names_sort_case_insensitively_and_a_cursor_page_continues_the_list():
     for name in ("delta", "Alpha", "charlie", "Bravo", "alpha"):
-        make_device(name=name)
+        DeviceFactory(name=name)
     everything = walk("", 2)
     assert [d.name.upper() for d in everything] == ["ALPHA", "ALPHA", "BRAVO", "CHARLIE", "DELTA"]
     first = device_search(query="a", limit=1)
@@ -225,7 +225,7 @@ def test_names_sort_case_insensitively_and_a_cursor_page_continues_the_list():
 
 def test_pages_hold_exactly_the_devices_the_rules_match():
     devices = [
-        make_device(name=f"{kind} {i}", node_id=node_id)
+        DeviceFactory(name=f"{kind} {i}", node_id=node_id)
         for i, (kind, node_id) in enumerate(
             [
                 ("Gas", "35000000000001"),
@@ -255,14 +255,14 @@ def test_pages_hold_exactly_the_devices_the_rules_match():
 
 
 def test_like_wildcards_in_a_name_are_plain_characters():
-    make_device(name="50%_off")
-    make_device(name="5000 units")
+    DeviceFactory(name="50%_off")
+    DeviceFactory(name="5000 units")
     assert names(device_search(query="50%")) == ["50%_off"]
     assert names(device_search(query="5_")) == []
 
 
 def test_the_name_key_follows_renames_and_bulk_updates():
-    device = make_device(name="Old name")
+    device = DeviceFactory(name="Old name")
     device.name = "Renamed"
     device.save(update_fields=["name"])
     assert names(device_search(query="renam")) == ["Renamed"]
@@ -285,16 +285,16 @@ def test_the_name_key_follows_renames_and_bulk_updates():
     ],
 )
 def test_a_cursor_of_the_wrong_shape_starts_over(cursor):
-    make_device(name="A")
+    DeviceFactory(name="A")
     assert names(device_search(query="", after=encode_cursor(cursor))) == ["A"]
 
 
 @pytest.mark.parametrize("rows", [1, 50])
 def test_a_search_matching_every_branch_is_one_query(rows, django_assert_num_queries):
-    first = make_device(device_id="M", node_id="M-0", name="M")
+    first = DeviceFactory(device_id="M", node_id="M-0", name="M")
     for i in range(rows):
-        make_device(node_id=f"m-{i:03d}", name=f"Node {i:03d}")
-        make_device(node_id=f"x-{i:03d}", name=f"M {i:03d}")
+        DeviceFactory(node_id=f"m-{i:03d}", name=f"Node {i:03d}")
+        DeviceFactory(node_id=f"x-{i:03d}", name=f"M {i:03d}")
     with django_assert_num_queries(1):
         page = device_search(query="M", limit=200)
     assert page.items[0] == first
@@ -307,7 +307,7 @@ def test_a_search_matching_every_branch_is_one_query(rows, django_assert_num_que
 
 def test_each_branch_is_read_in_its_own_index_order():
     """The plan, not the clock: no full scan and no sort, whatever the table's size."""
-    make_device(device_id="dev-1", node_id="862177041314827", name="Gas meter 1")
+    DeviceFactory(device_id="dev-1", node_id="862177041314827", name="Gas meter 1")
     with CaptureQueriesContext(connection) as captured:
         device_search(query="86217704")
         device_search(query="gas")
@@ -335,5 +335,5 @@ def test_each_branch_is_read_in_its_own_index_order():
 
 @pytest.mark.parametrize("typed", ["a\x00b", "\ud800", "\x00"])
 def test_text_no_database_can_hold_matches_nothing(typed):
-    make_device(name="a")
+    DeviceFactory(name="a")
     assert device_search(query=typed).items == []

@@ -7,8 +7,8 @@ from django.utils import timezone
 from devices.identifiers import NodeId
 from devices.models import Swap, SwapState, VerifyCodeMode
 from devices.services import SwapRefused
-from tests.devices.factories import make_device, make_swap, make_user
-from tests.devices.swap_support import assert_refused, mirror, new_node, offline_device, request
+from tests.devices.swap_support import assert_refused, new_node, offline_device, request
+from tests.factories import DeviceFactory, SwapFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ def device(sim, platform_settings):
 
 @pytest.fixture
 def field_user():
-    return make_user(role="field_service")
+    return UserFactory(field_service=True)
 
 
 def test_same_node_id_as_today_is_refused_unless_confirmed(device, field_user):
@@ -35,7 +35,7 @@ def test_same_node_id_as_today_is_refused_unless_confirmed(device, field_user):
 
 
 def test_node_id_of_another_mirrored_device_is_refused(device, field_user):
-    other = make_device(node_id="AA:BB:CC:DD:EE:01", name="Other meter")
+    other = DeviceFactory(node_id="AA:BB:CC:DD:EE:01", name="Other meter")
     with pytest.raises(SwapRefused) as info:
         request(device, field_user, new_node_id=NodeId.from_mac("aabb.ccdd.ee01"))
     assert info.value.field == "new_node_id"
@@ -45,7 +45,7 @@ def test_node_id_of_another_mirrored_device_is_refused(device, field_user):
 
 def test_node_id_awaited_by_another_open_swap_is_refused(device, field_user):
     taken = new_node()
-    other_swap = make_swap(new_node_id=taken.value)
+    other_swap = SwapFactory(new_node_id=taken.value)
     with pytest.raises(SwapRefused, match=f"new nodeId of open swap #{other_swap.pk}"):
         request(device, field_user, new_node_id=taken)
 
@@ -73,7 +73,7 @@ def test_device_never_activated_is_refused(sim, device, field_user):
 
 
 def test_device_unknown_to_the_platform_is_refused_with_its_error(platform_settings, field_user):
-    ghost = make_device(device_id="00000000-dead-4000-8000-000000000000")
+    ghost = DeviceFactory(device_id="00000000-dead-4000-8000-000000000000")
     with pytest.raises(SwapRefused) as info:
         request(ghost, field_user)
     assert info.value.code == "platform_check_failed"
@@ -86,7 +86,7 @@ def test_never_expiring_code_needs_the_dedicated_permission(device, field_user):
         request(device, field_user, timeout_seconds=0)
     assert info.value.field == "timeout_seconds"
     assert "never expires" in info.value.message
-    allowed = make_user(role="field_service", perms=["devices.issue_never_expiring_code"])
+    allowed = UserFactory(field_service=True, perms=["devices.issue_never_expiring_code"])
     assert request(device, allowed, timeout_seconds=0).timeout_seconds == 0
 
 
@@ -123,7 +123,9 @@ def test_device_deleted_on_the_platform_is_refused(device, field_user):
 def test_without_live_check_an_online_mirror_is_refused_without_asking_the_platform(
     sim, platform_settings, field_user
 ):
-    online = mirror(sim.devices(status="ONLINE", activated=True, owner=sim.app_id, limit=1)[0])
+    online = DeviceFactory.mirror(
+        sim.devices(status="ONLINE", activated=True, owner=sim.app_id, limit=1)[0]
+    )
     calls_before = len(sim.calls())
     with pytest.raises(SwapRefused) as refused:
         request(online, field_user, live_check=False)
@@ -134,7 +136,9 @@ def test_without_live_check_an_online_mirror_is_refused_without_asking_the_platf
 
 
 def test_without_live_check_a_never_activated_mirror_is_refused(sim, platform_settings, field_user):
-    inactive = mirror(sim.devices(status="INACTIVE", activated=False, owner=sim.app_id, limit=1)[0])
+    inactive = DeviceFactory.mirror(
+        sim.devices(status="INACTIVE", activated=False, owner=sim.app_id, limit=1)[0]
+    )
     with pytest.raises(SwapRefused) as refused:
         request(inactive, field_user, live_check=False)
     assert refused.value.code == "device_not_active"

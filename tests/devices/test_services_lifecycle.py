@@ -18,8 +18,8 @@ from devices.services import (
     swap_reveal_code,
     swaps_sweep,
 )
-from tests.devices.factories import make_imei, make_swap, make_user
 from tests.devices.swap_support import issued_swap, offline_device
+from tests.factories import SwapFactory, UserFactory, make_imei
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def device(sim, platform_settings):
 
 @pytest.fixture
 def field_user():
-    return make_user(role="field_service")
+    return UserFactory(field_service=True)
 
 
 def test_bound_push_closes_the_swap_erases_the_code_and_moves_the_mirror(sim, device, field_user):
@@ -79,29 +79,31 @@ def test_requester_sees_the_code_and_the_view_is_audited_once(sim, device, field
     assert swap_reveal_code(swap=swap, actor=field_user) == code
     viewed = AuditEvent.objects.filter(swap_id=swap.pk, action=AuditAction.CODE_VIEWED)
     assert viewed.count() == 1
-    helpdesk = make_user(role="helpdesk")
+    helpdesk = UserFactory(helpdesk=True)
     assert swap_reveal_code(swap=swap, actor=helpdesk) == code
     assert viewed.count() == 2
 
 
 @pytest.mark.parametrize("role", ["supervisor", "field_service"])
 def test_supervisors_and_other_field_staff_never_see_the_code(role):
-    swap = make_swap(verify_code="SECRET99")
+    swap = SwapFactory(issued=True, verify_code="SECRET99")
     with pytest.raises(PermissionDenied):
-        swap_reveal_code(swap=swap, actor=make_user(role=role))
+        swap_reveal_code(swap=swap, actor=UserFactory(role=role))
     assert not AuditEvent.objects.filter(action=AuditAction.CODE_VIEWED).exists()
 
 
 def test_a_code_past_its_expiry_is_not_shown():
-    swap = make_swap(verify_code="SECRET99", code_expires_at=timezone.now() - timedelta(seconds=1))
+    swap = SwapFactory(
+        issued=True, verify_code="SECRET99", code_expires_at=timezone.now() - timedelta(seconds=1)
+    )
     with pytest.raises(SwapRefused, match="expired"):
         swap_reveal_code(swap=swap, actor=swap.requested_by)
 
 
 def test_requester_cancels_a_queued_swap_others_may_not(field_user):
-    swap = make_swap(requested_by=field_user)
+    swap = SwapFactory(requested_by=field_user)
     with pytest.raises(PermissionDenied):
-        swap_cancel(swap=swap, actor=make_user(role="field_service"))
+        swap_cancel(swap=swap, actor=UserFactory(field_service=True))
     cancelled = swap_cancel(swap=swap, actor=field_user)
     assert cancelled.state == SwapState.CANCELLED
     assert cancelled.finished_at is not None
@@ -110,22 +112,20 @@ def test_requester_cancels_a_queued_swap_others_may_not(field_user):
 
 
 def test_helpdesk_cancels_an_issued_swap_and_its_code_is_erased():
-    swap = make_swap(verify_code="SECRET99")
-    cancelled = swap_cancel(swap=swap, actor=make_user(role="helpdesk"))
+    swap = SwapFactory(issued=True, verify_code="SECRET99")
+    cancelled = swap_cancel(swap=swap, actor=UserFactory(helpdesk=True))
     assert cancelled.state == SwapState.CANCELLED
     assert cancelled.verify_code_encrypted == ""
 
 
 def test_a_swap_being_sent_cannot_be_cancelled():
-    swap = make_swap(state=SwapState.SENDING)
+    swap = SwapFactory(state=SwapState.SENDING)
     with pytest.raises(SwapRefused, match="being sent"):
-        swap_cancel(swap=swap, actor=make_user(role="helpdesk"))
+        swap_cancel(swap=swap, actor=UserFactory(helpdesk=True))
 
 
 def test_reissue_of_an_expired_swap_makes_a_new_swap_with_the_same_inputs(device, field_user):
-    old = make_swap(
-        device=device, requested_by=field_user, state=SwapState.EXPIRED, timeout_seconds=600
-    )
+    old = SwapFactory(device=device, requested_by=field_user, expired=True, timeout_seconds=600)
     new = swap_reissue(swap=old, actor=field_user)
     assert new.pk != old.pk
     assert new.reissue_of == old
@@ -135,15 +135,13 @@ def test_reissue_of_an_expired_swap_makes_a_new_swap_with_the_same_inputs(device
 
 
 def test_reissue_of_an_open_swap_is_refused(field_user):
-    swap = make_swap(requested_by=field_user)
+    swap = SwapFactory(requested_by=field_user)
     with pytest.raises(SwapRefused, match="Only an expired, failed or cancelled swap"):
         swap_reissue(swap=swap, actor=field_user)
 
 
 def test_reissue_of_a_custom_code_swap_asks_for_the_code_again(field_user):
-    swap = make_swap(
-        requested_by=field_user, state=SwapState.FAILED, verify_code_mode=VerifyCodeMode.CUSTOM
-    )
+    swap = SwapFactory(requested_by=field_user, failed=True, verify_code_mode=VerifyCodeMode.CUSTOM)
     with pytest.raises(SwapRefused, match="enter the code again"):
         swap_reissue(swap=swap, actor=field_user)
 
@@ -157,12 +155,14 @@ def test_sweeper_expires_lapsed_codes_requeues_due_sends_and_recovers_stuck_ones
     sent = []
     monkeypatch.setattr("devices.tasks.swap_send.delay", lambda swap_id: sent.append(swap_id))
     long_ago = timezone.now() - timedelta(hours=1)
-    lapsed = make_swap(verify_code="SECRET99", code_expires_at=long_ago)
-    fresh = make_swap(verify_code="SECRET98", code_expires_at=timezone.now() + timedelta(hours=1))
-    due = make_swap(next_attempt_at=long_ago)
-    stuck = make_swap(state=SwapState.SENDING)
+    lapsed = SwapFactory(issued=True, verify_code="SECRET99", code_expires_at=long_ago)
+    fresh = SwapFactory(
+        issued=True, verify_code="SECRET98", code_expires_at=timezone.now() + timedelta(hours=1)
+    )
+    due = SwapFactory(next_attempt_at=long_ago)
+    stuck = SwapFactory(state=SwapState.SENDING)
     Swap.objects.filter(pk=stuck.pk).update(updated_at=long_ago)
-    running = make_swap(state=SwapState.SENDING)
+    running = SwapFactory(state=SwapState.SENDING)
     with django_capture_on_commit_callbacks(execute=True):
         result = swaps_sweep()
     assert (result.requeued, result.recovered, result.expired) == (1, 1, 1)

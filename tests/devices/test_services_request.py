@@ -13,8 +13,8 @@ from devices.models import Swap, SwapState, VerifyCodeMode
 from devices.services import SwapRefused
 from devices.services import checks as check_services
 from tests.devices.approval_support import events, request_swap
-from tests.devices.factories import make_user
 from tests.devices.swap_support import offline_device, request
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def device(sim, platform_settings):
 
 @pytest.fixture
 def field_user():
-    return make_user(role="field_service")
+    return UserFactory(field_service=True)
 
 
 def test_request_creates_a_queued_swap_audited_and_sends_after_commit(
@@ -80,7 +80,7 @@ def test_custom_code_is_stored_encrypted(device, field_user):
 
 def test_supervisor_may_not_request_a_swap(device):
     with pytest.raises(PermissionDenied):
-        request(device, make_user(role="supervisor"))
+        request(device, UserFactory(supervisor=True))
     assert Swap.objects.count() == 0
 
 
@@ -101,7 +101,7 @@ def test_without_live_check_a_request_makes_no_platform_call(sim, device, field_
 def test_a_risky_request_waits_for_approval_and_is_not_sent(
     only_code_mode_rule, live_device, sim, django_capture_on_commit_callbacks
 ):
-    requester = make_user(role="field_service")
+    requester = UserFactory(field_service=True)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         swap = request_swap(live_device, requester)
     swap.refresh_from_db()
@@ -121,7 +121,7 @@ def test_an_ordinary_request_is_queued_and_sent_as_before(
     only_code_mode_rule, live_device, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        swap = request_swap(live_device, make_user(role="field_service"), mode="platform")
+        swap = request_swap(live_device, UserFactory(field_service=True), mode="platform")
     swap.refresh_from_db()
     assert swap.state == SwapState.QUEUED
     assert swap.needs_approval is False
@@ -136,7 +136,7 @@ def test_a_request_outside_working_hours_waits(
     sunday_night = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)
     monkeypatch.setattr(timezone, "now", lambda: sunday_night)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        swap = request_swap(live_device, make_user(role="field_service"), mode="platform")
+        swap = request_swap(live_device, UserFactory(field_service=True), mode="platform")
     assert swap.state == SwapState.PENDING_APPROVAL
     assert swap.approval_reasons == [
         "Requested outside working hours (Mon-Fri 07:00-19:00 UTC): Sun 23:30."

@@ -11,7 +11,6 @@ from devices.codes import decrypt_code, hash_code
 from devices.models import Swap, SwapState, VerifyCodeMode
 from devices.services import SwapRetryLater, swap_send
 from devices.tasks import swap_send as swap_send_task
-from tests.devices.factories import make_user
 from tests.devices.swap_support import (
     REFRESH_PATH,
     offline_device,
@@ -19,6 +18,7 @@ from tests.devices.swap_support import (
     refresh_calls,
     request,
 )
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def device(sim, platform_settings):
 
 @pytest.fixture
 def field_user():
-    return make_user(role="field_service")
+    return UserFactory(field_service=True)
 
 
 def test_send_stores_the_code_encrypted_and_audits_without_it(sim, device, field_user, caplog):
@@ -58,7 +58,7 @@ def test_send_stores_the_code_encrypted_and_audits_without_it(sim, device, field
 
 
 def test_send_of_a_never_expiring_code_has_no_expiry(sim, device):
-    actor = make_user(role="helpdesk", perms=["devices.issue_never_expiring_code"])
+    actor = UserFactory(helpdesk=True, perms=["devices.issue_never_expiring_code"])
     swap = request(device, actor, timeout_seconds=0)
     swap_send(swap_id=swap.pk)
     swap.refresh_from_db()

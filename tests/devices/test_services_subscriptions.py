@@ -14,7 +14,7 @@ from devices.services.subscriptions import (
     SubscribeFailed,
     callback_url_masked,
 )
-from tests.devices.factories import make_user
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def dumped(event):
 
 
 def test_subscribes_the_four_types_and_audits_once_with_the_url_masked(push_settings, sim):
-    actor = make_user(role="supervisor")
+    actor = UserFactory(supervisor=True)
 
     subscriptions = notifications_subscribe(callback_url=CALLBACK, actor=actor)
 

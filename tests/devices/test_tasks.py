@@ -7,7 +7,7 @@ from devices.codes import decrypt_code
 from devices.identifiers import NodeId
 from devices.models import Chipset, Swap, SwapState, VerifyCodeMode
 from devices.services import swap_mark_bound, swap_request
-from tests.devices.factories import make_device, make_imei, make_swap, make_user
+from tests.factories import DeviceFactory, SwapFactory, UserFactory, make_imei
 from tests.support.worker import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +26,7 @@ def fast_retries(settings):
 @pytest.fixture
 def device(sim, platform_settings):
     found = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, limit=1)[0]
-    return make_device(
+    return DeviceFactory(
         device_id=found["deviceId"],
         node_id=found["nodeId"],
         name=found["deviceInfo"]["name"],
@@ -40,7 +40,7 @@ def request(device, **kw):
         device=device,
         new_node_id=NodeId.from_imei(make_imei(), chipset=Chipset.HISILICON),
         verify_code_mode=VerifyCodeMode.PLATFORM,
-        actor=make_user(role="field_service"),
+        actor=UserFactory(field_service=True),
         **kw,
     )
 
@@ -80,7 +80,7 @@ def test_worker_fails_an_online_device_with_the_platform_code(
     from devices.tasks import swap_send
 
     sim.set_device(device.device_id, status="ONLINE")
-    swap = make_swap(device=device, new_node_id=make_imei(), chipset="hisilicon")
+    swap = SwapFactory(device=device, new_node_id=make_imei(), chipset="hisilicon")
     swap_send.delay(swap.pk)
     swap = settled(swap)
     assert swap.state == SwapState.FAILED

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from devices.identifiers import luhn_check_digit
 from devices.models import Device, DeviceStatus, Swap, SwapState, VerifyCodeMode
-from tests.devices.factories import make_device, make_imei, make_swap, make_user
+from tests.factories import DeviceFactory, SwapFactory, UserFactory, make_imei
 
 pytestmark = pytest.mark.django_db
 
@@ -43,28 +43,22 @@ def swap_form(**overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def field(client: Any) -> Any:
-    user = make_user(role="field_service", username="field-tech")
+    user = UserFactory(field_service=True, username="field-tech")
     client.force_login(user)
     return user
 
 
 def mirror_of(sim_device: dict[str, Any], sim: Any) -> Device:
     """The simulator's device in our mirror, as a sync would have stored it."""
-    return make_device(
-        device_id=sim_device["deviceId"],
-        node_id=sim_device["nodeId"],
-        name=f"Sim {sim_device['deviceId'][:8]}",
-        status=sim_device["status"],
-        activated=sim_device["activated"],
-        app_id="" if sim_device["owner"] == sim.app_id else sim_device["owner"],
-    )
+    name = f"Sim {sim_device['deviceId'][:8]}"
+    return DeviceFactory.mirror(sim_device, our_app_id=sim.app_id, name=name)
 
 
 # --- Login and permissions ---------------------------------------------------------------------
 
 
 def test_every_page_requires_login(client: Any) -> None:
-    swap = make_swap()
+    swap = SwapFactory()
     urls = [
         reverse("devices:device_list"),
         reverse("devices:device_detail", args=[swap.device.pk]),
@@ -82,15 +76,15 @@ def test_every_page_requires_login(client: Any) -> None:
 
 
 def test_user_without_role_gets_a_clear_403(client: Any) -> None:
-    client.force_login(make_user())
+    client.force_login(UserFactory())
     response = client.get(reverse("devices:device_list"))
     assert response.status_code == 403
     assert b"You are not allowed to see this" in response.content
 
 
 def test_supervisor_cannot_post_a_swap(client: Any) -> None:
-    device = make_device()
-    client.force_login(make_user(role="supervisor"))
+    device = DeviceFactory()
+    client.force_login(UserFactory(supervisor=True))
     page = client.get(reverse("devices:device_detail", args=[device.pk]))
     assert page.status_code == 200
     assert b"swap-form" not in page.content
@@ -100,7 +94,7 @@ def test_supervisor_cannot_post_a_swap(client: Any) -> None:
 
 
 def test_field_tech_cannot_open_a_colleagues_swap(client: Any, field: Any) -> None:
-    other = make_swap(verify_code=CODE)
+    other = SwapFactory(issued=True, verify_code=CODE)
     response = client.get(reverse("devices:swap_detail", args=[other.pk]))
     assert response.status_code == 403
     assert CODE.encode() not in response.content
@@ -114,7 +108,7 @@ def test_unknown_swap_and_device_are_404(client: Any, field: Any) -> None:
 
 
 def test_field_tech_cannot_cancel_a_colleagues_swap(client: Any, field: Any) -> None:
-    other = make_swap(verify_code=CODE)
+    other = SwapFactory(issued=True, verify_code=CODE)
     response = client.post(reverse("devices:swap_cancel", args=[other.pk]))
     assert response.status_code == 403
     assert Swap.objects.get(pk=other.pk).state == SwapState.CODE_ISSUED
@@ -125,8 +119,8 @@ def test_field_tech_cannot_cancel_a_colleagues_swap(client: Any, field: Any) -> 
 
 def test_search_finds_an_imei_typed_with_or_without_urn_prefix(client: Any, field: Any) -> None:
     imei = "862177041314827"
-    device = make_device(node_id=f"urn:imei:{imei}", name="Pump house 4")
-    make_device(name="Unrelated")
+    device = DeviceFactory(node_id=f"urn:imei:{imei}", name="Pump house 4")
+    DeviceFactory(name="Unrelated")
     for query in (imei, f"urn:imei:{imei}", imei[:8]):
         response = client.get(reverse("devices:device_list"), {"q": query})
         assert response.status_code == 200
@@ -136,14 +130,14 @@ def test_search_finds_an_imei_typed_with_or_without_urn_prefix(client: Any, fiel
 
 
 def test_search_finds_a_mac_in_any_notation(client: Any, field: Any) -> None:
-    device = make_device(node_id="AA:BB:CC:00:11:22", name="Gateway")
+    device = DeviceFactory(node_id="AA:BB:CC:00:11:22", name="Gateway")
     for query in ("aa-bb-cc-00-11-22", "aabb.cc00.1122", "AABBCC001122", "aa:bb:cc"):
         response = client.get(reverse("devices:device_list"), {"q": query})
         assert list(response.context["page"].items) == [device], query
 
 
 def test_results_show_status_and_last_contact(client: Any, field: Any) -> None:
-    make_device(
+    DeviceFactory(
         name="Meter A",
         status=DeviceStatus.ONLINE,
         platform_updated_at=timezone.now() - timedelta(hours=3),
@@ -161,7 +155,7 @@ def test_search_without_match_says_what_to_try(client: Any, field: Any) -> None:
 
 
 def test_htmx_search_renders_only_the_results(client: Any, field: Any) -> None:
-    make_device(name="Meter htmx")
+    DeviceFactory(name="Meter htmx")
     response = client.get(reverse("devices:device_list"), {"q": "Meter htmx"}, **HTMX)
     text = response.content.decode()
     assert "<html" not in text
@@ -171,7 +165,7 @@ def test_htmx_search_renders_only_the_results(client: Any, field: Any) -> None:
 
 def test_pagination_is_keyset_without_offset_or_count(client: Any, field: Any) -> None:
     for n in range(30):
-        make_device(name=f"Pager {n:02d}")
+        DeviceFactory(name=f"Pager {n:02d}")
     with CaptureQueriesContext(connection) as queries:
         first = client.get(reverse("devices:device_list"), {"q": "Pager"})
     sql = " ".join(q["sql"].upper() for q in queries.captured_queries)
@@ -190,7 +184,7 @@ def test_pagination_is_keyset_without_offset_or_count(client: Any, field: Any) -
 
 
 def test_a_forged_cursor_starts_from_the_first_page(client: Any, field: Any) -> None:
-    make_device(name="Only one")
+    DeviceFactory(name="Only one")
     response = client.get(reverse("devices:device_list"), {"after": "not-a-cursor!!"})
     assert response.status_code == 200
     assert b"Only one" in response.content
@@ -199,7 +193,7 @@ def test_a_forged_cursor_starts_from_the_first_page(client: Any, field: Any) -> 
 def _device_list_queries(client: Any, django_assert_num_queries: Any, rows: int) -> int:
     Device.objects.all().delete()
     for n in range(rows):
-        make_device(name=f"Budget {n:03d}")
+        DeviceFactory(name=f"Budget {n:03d}")
     with CaptureQueriesContext(connection) as queries:
         response = client.get(reverse("devices:device_list"), {"q": "Budget"})
     assert len(response.context["page"].items) == min(rows, 25)
@@ -213,14 +207,14 @@ def test_device_list_query_count_is_the_same_for_1_and_50_rows(client: Any, fiel
 
 
 def test_device_page_query_count_is_the_same_for_1_and_50_swaps(client: Any) -> None:
-    helpdesk = make_user(role="helpdesk")
+    helpdesk = UserFactory(helpdesk=True)
     client.force_login(helpdesk)
     counts = []
     for rows in (1, 50):
-        device = make_device()
-        requesters = [make_user(role="field_service") for _ in range(3)]
+        device = DeviceFactory()
+        requesters = [UserFactory(field_service=True) for _ in range(3)]
         for n in range(rows):
-            make_swap(device=device, state=SwapState.EXPIRED, requested_by=requesters[n % 3])
+            SwapFactory(device=device, expired=True, requested_by=requesters[n % 3])
         url = reverse("devices:device_detail", args=[device.pk])
         client.get(url)  # warm the session and permission caches alike for both runs
         with CaptureQueriesContext(connection) as queries:
@@ -234,12 +228,12 @@ def test_device_page_query_count_is_the_same_for_1_and_50_swaps(client: Any) -> 
 
 
 def test_device_page_guesses_kind_and_chipset_from_the_old_node_id(client: Any, field: Any) -> None:
-    qualcomm = make_device(node_id=f"urn:imei:{make_imei()}")
+    qualcomm = DeviceFactory(node_id=f"urn:imei:{make_imei()}")
     response = client.get(reverse("devices:device_detail", args=[qualcomm.pk]))
     form = response.context["form"]
     assert form["kind"].value() == "imei"
     assert form["chipset"].value() == "qualcomm"
-    mac = make_device(node_id="AA:BB:CC:DD:EE:01")
+    mac = DeviceFactory(node_id="AA:BB:CC:DD:EE:01")
     response = client.get(reverse("devices:device_detail", args=[mac.pk]))
     assert response.context["form"]["kind"].value() == "mac"
 
@@ -256,7 +250,7 @@ def test_device_page_guesses_kind_and_chipset_from_the_old_node_id(client: Any, 
 def test_preview_shows_the_final_node_id(
     client: Any, field: Any, kind: str, chipset: str, typed: str, expected: str
 ) -> None:
-    device = make_device()
+    device = DeviceFactory()
     response = client.post(
         reverse("devices:node_id_preview", args=[device.pk]),
         {"kind": kind, "chipset": chipset, "new_identifier": typed},
@@ -267,7 +261,7 @@ def test_preview_shows_the_final_node_id(
 
 
 def test_preview_explains_a_wrong_imei_check_digit(client: Any, field: Any) -> None:
-    device = make_device()
+    device = DeviceFactory()
     bad = wrong_check_digit("862177041314827")
     response = client.post(
         reverse("devices:node_id_preview", args=[device.pk]),
@@ -280,7 +274,7 @@ def test_preview_explains_a_wrong_imei_check_digit(client: Any, field: Any) -> N
 
 def test_preview_warns_when_the_identifier_is_the_old_one(client: Any, field: Any) -> None:
     imei = make_imei()
-    device = make_device(node_id=imei)
+    device = DeviceFactory(node_id=imei)
     response = client.post(
         reverse("devices:node_id_preview", args=[device.pk]),
         {"kind": "imei", "chipset": "hisilicon", "new_identifier": imei},
@@ -290,7 +284,7 @@ def test_preview_warns_when_the_identifier_is_the_old_one(client: Any, field: An
 
 
 def test_preview_survives_garbage(client: Any, field: Any) -> None:
-    device = make_device()
+    device = DeviceFactory()
     for data in (
         {"kind": "nonsense", "new_identifier": "x"},
         {"kind": "imei", "chipset": "???", "new_identifier": "1"},
@@ -305,7 +299,7 @@ def test_preview_survives_garbage(client: Any, field: Any) -> None:
 def test_a_wrong_check_digit_is_an_inline_error_and_nothing_is_queued(
     client: Any, field: Any
 ) -> None:
-    device = make_device()
+    device = DeviceFactory()
     bad = wrong_check_digit(make_imei())
     response = client.post(
         reverse("devices:device_detail", args=[device.pk]),
@@ -341,7 +335,7 @@ def test_a_wrong_check_digit_is_an_inline_error_and_nothing_is_queued(
 def test_invalid_inputs_are_refused_inline(
     client: Any, field: Any, overrides: dict[str, str], field_name: str, message: str
 ) -> None:
-    device = make_device()
+    device = DeviceFactory()
     response = client.post(
         reverse("devices:device_detail", args=[device.pk]), swap_form(**overrides)
     )
@@ -354,7 +348,7 @@ def test_invalid_inputs_are_refused_inline(
 
 def test_same_identifier_as_the_old_one_needs_confirmation(client: Any, field: Any) -> None:
     imei = make_imei()
-    device = make_device(node_id=imei)
+    device = DeviceFactory(node_id=imei)
     response = client.post(
         reverse("devices:device_detail", args=[device.pk]),
         swap_form(new_identifier=imei, chipset="hisilicon"),
@@ -365,7 +359,7 @@ def test_same_identifier_as_the_old_one_needs_confirmation(client: Any, field: A
 
 
 def test_device_with_an_open_swap_links_to_it_instead_of_the_form(client: Any, field: Any) -> None:
-    swap = make_swap(requested_by=field, verify_code=CODE)
+    swap = SwapFactory(issued=True, requested_by=field, verify_code=CODE)
     response = client.get(reverse("devices:device_detail", args=[swap.device.pk]))
     assert response.context["open_swap"] == swap
     assert f'href="/swaps/{swap.pk}/"'.encode() in response.content
@@ -385,7 +379,7 @@ def eager(settings: Any) -> Any:
 def test_plain_post_queues_one_swap_and_redirects_to_it(
     client: Any, sim: Any, platform_settings: Any
 ) -> None:
-    user = make_user(role="field_service")
+    user = UserFactory(field_service=True)
     client.force_login(user)
     device = mirror_of(sim.devices(status="OFFLINE", activated=True, limit=1)[0], sim)
     data = swap_form()
@@ -406,7 +400,7 @@ def test_plain_post_queues_one_swap_and_redirects_to_it(
 def test_htmx_post_redirects_the_browser_to_the_swap(
     client: Any, sim: Any, platform_settings: Any
 ) -> None:
-    client.force_login(make_user(role="field_service"))
+    client.force_login(UserFactory(field_service=True))
     device = mirror_of(sim.devices(status="OFFLINE", activated=True, limit=1)[0], sim)
     response = client.post(
         reverse("devices:device_detail", args=[device.pk]),
@@ -423,7 +417,7 @@ def test_htmx_post_redirects_the_browser_to_the_swap(
 def test_online_device_is_refused_with_the_handling_text(
     client: Any, sim: Any, platform_settings: Any
 ) -> None:
-    client.force_login(make_user(role="field_service"))
+    client.force_login(UserFactory(field_service=True))
     device = mirror_of(sim.devices(status="ONLINE", limit=1)[0], sim)
     response = client.post(reverse("devices:device_detail", args=[device.pk]), swap_form())
     text = response.content.decode()
@@ -437,7 +431,7 @@ def test_online_device_is_refused_with_the_handling_text(
 def test_never_expiring_code_is_allowed_with_the_permission(
     client: Any, sim: Any, platform_settings: Any
 ) -> None:
-    user = make_user(role="field_service", perms=["devices.issue_never_expiring_code"])
+    user = UserFactory(field_service=True, perms=["devices.issue_never_expiring_code"])
     client.force_login(user)
     device = mirror_of(sim.devices(status="OFFLINE", activated=True, limit=1)[0], sim)
     page = client.get(reverse("devices:device_detail", args=[device.pk]))
@@ -456,7 +450,8 @@ def test_requester_sees_the_code_large_with_qr_and_countdown_not_cached(
     client: Any, field: Any
 ) -> None:
     expires = timezone.now() + timedelta(seconds=150)
-    swap = make_swap(
+    swap = SwapFactory(
+        issued=True,
         requested_by=field,
         verify_code=CODE,
         code_issued_at=timezone.now(),
@@ -478,8 +473,10 @@ def test_requester_sees_the_code_large_with_qr_and_countdown_not_cached(
 
 
 def test_supervisor_sees_state_and_hint_but_never_the_code(client: Any) -> None:
-    swap = make_swap(verify_code=CODE, code_expires_at=timezone.now() + timedelta(minutes=3))
-    client.force_login(make_user(role="supervisor"))
+    swap = SwapFactory(
+        issued=True, verify_code=CODE, code_expires_at=timezone.now() + timedelta(minutes=3)
+    )
+    client.force_login(UserFactory(supervisor=True))
     for extra in ({}, HTMX):
         response = client.get(reverse("devices:swap_detail", args=[swap.pk]), **extra)
         text = response.content.decode()
@@ -492,8 +489,10 @@ def test_supervisor_sees_state_and_hint_but_never_the_code(client: Any) -> None:
 
 
 def test_helpdesk_sees_anyones_code(client: Any) -> None:
-    swap = make_swap(verify_code=CODE, code_expires_at=timezone.now() + timedelta(minutes=3))
-    client.force_login(make_user(role="helpdesk"))
+    swap = SwapFactory(
+        issued=True, verify_code=CODE, code_expires_at=timezone.now() + timedelta(minutes=3)
+    )
+    client.force_login(UserFactory(helpdesk=True))
     response = client.get(reverse("devices:swap_detail", args=[swap.pk]))
     assert CODE in response.content.decode()
     assert "Cancel this swap" in response.content.decode()
@@ -502,7 +501,7 @@ def test_helpdesk_sees_anyones_code(client: Any) -> None:
 def test_poll_answers_204_while_nothing_changed_and_the_panel_once_it_did(
     client: Any, field: Any
 ) -> None:
-    swap = make_swap(requested_by=field, state=SwapState.SENDING, attempts=1)
+    swap = SwapFactory(requested_by=field, state=SwapState.SENDING, attempts=1)
     url = reverse("devices:swap_detail", args=[swap.pk])
     first = client.get(url, **HTMX)
     assert first.status_code == 200
@@ -525,9 +524,9 @@ def test_poll_answers_204_while_nothing_changed_and_the_panel_once_it_did(
 
 def test_final_states_stop_polling(client: Any, field: Any) -> None:
     now = timezone.now()
-    swap = make_swap(
+    swap = SwapFactory(
         requested_by=field,
-        state=SwapState.BOUND,
+        bound=True,
         code_issued_at=now - timedelta(seconds=72),
         bound_at=now,
         verify_code_hint="4B",
@@ -539,9 +538,9 @@ def test_final_states_stop_polling(client: Any, field: Any) -> None:
 
 
 def test_failed_swap_shows_the_error_code_and_handling_text(client: Any, field: Any) -> None:
-    swap = make_swap(
+    swap = SwapFactory(
         requested_by=field,
-        state=SwapState.FAILED,
+        failed=True,
         error_code="100426",
         error_text="The new nodeId is already registered on the platform.",
     )
@@ -552,7 +551,7 @@ def test_failed_swap_shows_the_error_code_and_handling_text(client: Any, field: 
 
 
 def test_expired_swap_offers_reissue_and_no_code(client: Any, field: Any) -> None:
-    swap = make_swap(requested_by=field, state=SwapState.EXPIRED, verify_code_hint="4B")
+    swap = SwapFactory(requested_by=field, expired=True, verify_code_hint="4B")
     text = client.get(reverse("devices:swap_detail", args=[swap.pk])).content.decode()
     assert "Code expired" in text
     assert "Re-issue with the same inputs" in text
@@ -562,23 +561,21 @@ def test_expired_swap_offers_reissue_and_no_code(client: Any, field: Any) -> Non
 def test_a_custom_code_swap_points_to_a_new_request_instead_of_reissue(
     client: Any, field: Any
 ) -> None:
-    swap = make_swap(
-        requested_by=field, state=SwapState.EXPIRED, verify_code_mode=VerifyCodeMode.CUSTOM
-    )
+    swap = SwapFactory(requested_by=field, expired=True, verify_code_mode=VerifyCodeMode.CUSTOM)
     text = client.get(reverse("devices:swap_detail", args=[swap.pk])).content.decode()
     assert "Re-issue with the same inputs" not in text
     assert "Request a new swap for this device" in text
 
 
 def test_no_cancel_button_while_the_platform_call_is_in_flight(client: Any, field: Any) -> None:
-    swap = make_swap(requested_by=field, state=SwapState.SENDING, attempts=1)
+    swap = SwapFactory(requested_by=field, state=SwapState.SENDING, attempts=1)
     text = client.get(reverse("devices:swap_detail", args=[swap.pk])).content.decode()
     assert "Cancel this swap" not in text
 
 
 def test_supervisor_gets_no_reissue_button_and_a_403_on_post(client: Any) -> None:
-    swap = make_swap(state=SwapState.EXPIRED)
-    client.force_login(make_user(role="supervisor"))
+    swap = SwapFactory(expired=True)
+    client.force_login(UserFactory(supervisor=True))
     text = client.get(reverse("devices:swap_detail", args=[swap.pk])).content.decode()
     assert "Re-issue with the same inputs" not in text
     assert client.post(reverse("devices:swap_reissue", args=[swap.pk])).status_code == 403
@@ -586,7 +583,7 @@ def test_supervisor_gets_no_reissue_button_and_a_403_on_post(client: Any) -> Non
 
 
 def test_requester_cancels_an_open_swap(client: Any, field: Any) -> None:
-    swap = make_swap(requested_by=field, verify_code=CODE)
+    swap = SwapFactory(issued=True, requested_by=field, verify_code=CODE)
     response = client.post(reverse("devices:swap_cancel", args=[swap.pk]), **HTMX)
     assert response.status_code == 200
     text = response.content.decode()
@@ -604,10 +601,10 @@ def test_requester_cancels_an_open_swap(client: Any, field: Any) -> None:
 def test_reissue_creates_a_new_swap_with_the_same_inputs(
     client: Any, sim: Any, platform_settings: Any
 ) -> None:
-    user = make_user(role="field_service")
+    user = UserFactory(field_service=True)
     client.force_login(user)
     device = mirror_of(sim.devices(status="OFFLINE", activated=True, limit=1)[0], sim)
-    old = make_swap(device=device, requested_by=user, state=SwapState.EXPIRED, timeout_seconds=90)
+    old = SwapFactory(device=device, requested_by=user, expired=True, timeout_seconds=90)
     response = client.post(reverse("devices:swap_reissue", args=[old.pk]))
     new = Swap.objects.exclude(pk=old.pk).get()
     assert response.status_code == 302
@@ -618,8 +615,11 @@ def test_reissue_creates_a_new_swap_with_the_same_inputs(
 
 
 def test_demo_button_only_in_demo_mode(client: Any, field: Any, settings: Any) -> None:
-    swap = make_swap(
-        requested_by=field, verify_code=CODE, code_expires_at=timezone.now() + timedelta(60)
+    swap = SwapFactory(
+        issued=True,
+        requested_by=field,
+        verify_code=CODE,
+        code_expires_at=timezone.now() + timedelta(60),
     )
     url = reverse("devices:swap_detail", args=[swap.pk])
     settings.IOT_DEMO_MODE = True
@@ -645,7 +645,7 @@ def test_top_bar_shows_who_and_role_with_a_post_logout(client: Any, field: Any) 
 
 
 def test_sections_menu_lists_only_what_the_role_may_open(client: Any) -> None:
-    client.force_login(make_user(role="helpdesk"))
+    client.force_login(UserFactory(helpdesk=True))
     text = client.get(reverse("devices:device_list")).content.decode()
     assert 'aria-label="Sections"' in text
     assert f'href="{reverse("bulk:upload")}"' in text
@@ -667,9 +667,9 @@ def test_the_panel_polls_fast_only_while_the_code_is_on_its_way(
     fields: dict[str, Any] = {"requested_by": field, "state": state, "attempts": attempts}
     if state == SwapState.CODE_ISSUED:
         fields["code_expires_at"] = timezone.now() + timedelta(seconds=180)
-        swap = make_swap(verify_code="C0DE42AB", **fields)
+        swap = SwapFactory(issued=True, verify_code="C0DE42AB", **fields)
     else:
-        swap = make_swap(**fields)
+        swap = SwapFactory(**fields)
     client.force_login(field)
     html = client.get(reverse("devices:swap_detail", args=[swap.pk])).content.decode()
     assert f'hx-trigger="{interval}"' in html

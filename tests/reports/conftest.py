@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from tests.devices.factories import make_user
+from tests.factories import UserFactory
 
 
 @pytest.fixture
 def supervisor(client: Any) -> Any:
-    user = make_user(role="supervisor", username="sue")
+    user = UserFactory(supervisor=True, username="sue")
     client.force_login(user)
     return user

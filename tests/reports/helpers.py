@@ -1,4 +1,5 @@
-"""Helpers shared by the report tests: swaps at a chosen time, ids of a page, the CSV export."""
+"""Helpers shared by the report tests: times, ids of a page, the CSV export. A swap requested at a
+chosen time is `SwapFactory(created_at=...)` (tests/factories.py)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,9 @@ from typing import Any
 
 from django.urls import reverse
 
-from devices.models import Swap
-from tests.devices.factories import make_swap
-
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def swap_at(created: datetime, **fields: Any) -> Swap:
-    """A swap requested at `created` (auto_now_add is overwritten after the insert)."""
-    swap = make_swap(**fields)
-    Swap.objects.filter(pk=swap.pk).update(created_at=created)
-    swap.refresh_from_db()
-    return swap
 
 
 def ids(page_or_swaps: Any) -> list[int]:

@@ -19,7 +19,7 @@ from devices.models import Chipset, NodeIdKind, Swap, SwapState, VerifyCodeMode
 from reports import export
 from reports.export import export_csv
 from reports.selectors import HistoryFilters
-from tests.devices.factories import make_device, make_swap, make_user
+from tests.factories import DeviceFactory, SwapFactory, UserFactory
 from tests.reports.helpers import export_table
 
 CODE = "Q7ZK4MW9XB"
@@ -28,9 +28,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_export_has_the_columns_and_values_but_never_the_code(client: Any, supervisor: Any) -> None:
-    tech = make_user(role="field_service", username="tina")
-    device = make_device(name="Pump house 4")
-    swap = make_swap(
+    tech = UserFactory(field_service=True, username="tina")
+    device = DeviceFactory(name="Pump house 4")
+    swap = SwapFactory(
+        issued=True,
         verify_code=CODE,
         device=device,
         requested_by=tech,
@@ -71,15 +72,15 @@ def test_export_has_the_columns_and_values_but_never_the_code(client: Any, super
 
 
 def test_export_applies_the_same_filters_as_the_page(client: Any, supervisor: Any) -> None:
-    wanted = make_swap(state=SwapState.FAILED, error_code="100426")
-    make_swap(state=SwapState.FAILED, error_code="100611")
-    make_swap(state=SwapState.BOUND)
+    wanted = SwapFactory(failed=True, error_code="100426")
+    SwapFactory(failed=True, error_code="100611")
+    SwapFactory(bound=True)
     rows = export_table(client, outcome="failed", error_code="100426")
     assert [row["swap id"] for row in rows] == [str(wanted.pk)]
 
 
 def test_export_defuses_spreadsheet_formulas(client: Any, supervisor: Any) -> None:
-    make_swap(
+    SwapFactory(
         reason='=HYPERLINK("http://evil.example","x")', error_text="+1 call us", new_node_id="@x"
     )
     row = export_table(client)[0]
@@ -90,7 +91,7 @@ def test_export_defuses_spreadsheet_formulas(client: Any, supervisor: Any) -> No
 
 
 def test_export_yields_the_header_before_querying_the_swaps() -> None:
-    make_swap()
+    SwapFactory()
     pieces = export_csv(filters=HistoryFilters())
     with CaptureQueriesContext(connection) as captured:
         header = next(pieces)
@@ -100,8 +101,8 @@ def test_export_yields_the_header_before_querying_the_swaps() -> None:
 
 
 def _bulk_swaps(count: int) -> None:
-    device = make_device()
-    user = make_user(role="field_service")
+    device = DeviceFactory()
+    user = UserFactory(field_service=True)
     Swap.objects.bulk_create(
         [
             Swap(

@@ -10,8 +10,8 @@ from django.test.utils import override_settings
 
 from devices.models import SwapState
 from reports.selectors import HistoryFilters, history_page
-from tests.devices.factories import make_device, make_imei, make_swap, make_user
-from tests.reports.helpers import at, ids, swap_at
+from tests.factories import DeviceFactory, SwapFactory, UserFactory, make_imei
+from tests.reports.helpers import at, ids
 
 pytestmark = pytest.mark.django_db
 
@@ -20,22 +20,22 @@ pytestmark = pytest.mark.django_db
 
 
 def test_each_filter_narrows_the_history() -> None:
-    tech_a = make_user(role="field_service", username="alice")
-    tech_b = make_user(role="field_service", username="bob")
-    device = make_device(node_id="urn:imei:" + make_imei())
-    early = swap_at(at("2024-03-01T10:00:00"), requested_by=tech_a, state=SwapState.BOUND)
-    failed = swap_at(
-        at("2024-03-05T10:00:00"),
+    tech_a = UserFactory(field_service=True, username="alice")
+    tech_b = UserFactory(field_service=True, username="bob")
+    device = DeviceFactory(node_id="urn:imei:" + make_imei())
+    early = SwapFactory(created_at=at("2024-03-01T10:00:00"), requested_by=tech_a, bound=True)
+    failed = SwapFactory(
+        created_at=at("2024-03-05T10:00:00"),
         requested_by=tech_b,
         device=device,
-        state=SwapState.FAILED,
+        failed=True,
         error_code="100611",
         error_text="Take the device offline, then retry.",
     )
-    late = swap_at(
-        at("2024-03-09T10:00:00"),
+    late = SwapFactory(
+        created_at=at("2024-03-09T10:00:00"),
         requested_by=tech_a,
-        state=SwapState.EXPIRED,
+        expired=True,
         error_code="100610",
     )
     everything = ids(history_page(filters=HistoryFilters()))
@@ -56,14 +56,14 @@ def test_each_filter_narrows_the_history() -> None:
 
 def test_device_filter_finds_every_node_id_the_device_has_had() -> None:
     old_imei, new_imei = make_imei(), make_imei()
-    device = make_device(node_id=new_imei)
-    swap = make_swap(
+    device = DeviceFactory(node_id=new_imei)
+    swap = SwapFactory(
         device=device,
         old_node_id=f"urn:imei:{old_imei}",
         new_node_id=new_imei,
-        state=SwapState.BOUND,
+        bound=True,
     )
-    make_swap()  # another device's swap
+    SwapFactory()  # another device's swap
     for typed in (
         device.device_id,
         new_imei,
@@ -77,7 +77,7 @@ def test_device_filter_finds_every_node_id_the_device_has_had() -> None:
 @override_settings(TIME_ZONE="Europe/Berlin")
 def test_dates_are_local_calendar_days() -> None:
     # 23:30 UTC on 10 March is 00:30 on 11 March in Berlin.
-    swap = swap_at(at("2024-03-10T23:30:00"))
+    swap = SwapFactory(created_at=at("2024-03-10T23:30:00"))
     assert ids(history_page(filters=HistoryFilters(date_from=date(2024, 3, 11)))) == [swap.pk]
     assert ids(history_page(filters=HistoryFilters(date_to=date(2024, 3, 10)))) == []
 
@@ -87,9 +87,13 @@ def test_dates_are_local_calendar_days() -> None:
 
 def test_keyset_pages_neither_repeat_nor_skip() -> None:
     same_moment = at("2024-05-01T12:00:00")
-    swaps = [swap_at(same_moment) for _ in range(4)]  # ties on created_at: id breaks them
-    swaps += [swap_at(same_moment - timedelta(minutes=n)) for n in range(1, 6)]
-    swaps += [swap_at(same_moment + timedelta(seconds=n, microseconds=n)) for n in range(1, 4)]
+    # ties on created_at: id breaks them
+    swaps = [SwapFactory(created_at=same_moment) for _ in range(4)]
+    swaps += [SwapFactory(created_at=same_moment - timedelta(minutes=n)) for n in range(1, 6)]
+    swaps += [
+        SwapFactory(created_at=same_moment + timedelta(seconds=n, microseconds=n))
+        for n in range(1, 4)
+    ]
     expected = [s.pk for s in sorted(swaps, key=lambda s: (s.created_at, s.pk), reverse=True)]
     seen: list[int] = []
     after = None

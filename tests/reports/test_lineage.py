@@ -10,10 +10,10 @@ from django.urls import reverse
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from devices.models import Swap, SwapState
+from devices.models import Swap
 from reports import selectors
-from tests.devices.factories import make_device, make_imei, make_swap, make_user
-from tests.reports.helpers import at, ids, swap_at
+from tests.factories import DeviceFactory, SwapFactory, UserFactory, make_imei
+from tests.reports.helpers import at, ids
 
 pytestmark = pytest.mark.django_db
 
@@ -22,32 +22,32 @@ def test_lineage_lists_node_ids_and_swaps_in_order_with_the_audit_events(
     client: Any, supervisor: Any
 ) -> None:
     first, second, refused, third = (make_imei() for _ in range(4))
-    device = make_device(node_id=third)
-    tech = make_user(role="field_service", username="tom")
+    device = DeviceFactory(node_id=third)
+    tech = UserFactory(field_service=True, username="tom")
     start = at("2023-01-10T09:00:00")
-    a = swap_at(
-        start,
+    a = SwapFactory(
+        created_at=start,
         device=device,
         old_node_id=first,
         new_node_id=second,
-        state=SwapState.BOUND,
+        bound=True,
         requested_by=tech,
         reason="INC-1",
     )
-    b = swap_at(
-        start + timedelta(days=200),
+    b = SwapFactory(
+        created_at=start + timedelta(days=200),
         device=device,
         old_node_id=second,
         new_node_id=refused,
-        state=SwapState.FAILED,
+        failed=True,
         error_code="100426",
     )
-    c = swap_at(
-        start + timedelta(days=400),
+    c = SwapFactory(
+        created_at=start + timedelta(days=400),
         device=device,
         old_node_id=second,
         new_node_id=third,
-        state=SwapState.BOUND,
+        bound=True,
         reason="INC-3",
     )
     Swap.objects.filter(pk=a.pk).update(bound_at=start + timedelta(minutes=4))
@@ -71,15 +71,15 @@ def test_lineage_lists_node_ids_and_swaps_in_order_with_the_audit_events(
 
 def test_lineage_notes_a_node_id_changed_outside_iotadmin() -> None:
     old, new, elsewhere = make_imei(), make_imei(), make_imei()
-    device = make_device(node_id=elsewhere)
-    make_swap(device=device, old_node_id=old, new_node_id=new, state=SwapState.BOUND)
+    device = DeviceFactory(node_id=elsewhere)
+    SwapFactory(device=device, old_node_id=old, new_node_id=new, bound=True)
     lineage = selectors.device_lineage(device=device)
     assert lineage.changed_outside
     assert [p.node_id for p in lineage.node_ids] == [old, new, elsewhere]
 
 
 def test_lineage_of_a_device_without_swaps_shows_its_node_id() -> None:
-    device = make_device()
+    device = DeviceFactory()
     lineage = selectors.device_lineage(device=device)
     assert [p.node_id for p in lineage.node_ids] == [device.node_id]
     assert lineage.swaps == [] and not lineage.changed_outside

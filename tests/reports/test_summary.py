@@ -11,8 +11,8 @@ from django.urls import reverse
 from devices.models import Swap, SwapState
 from reports import selectors
 from reports.selectors import percentile
-from tests.devices.factories import make_swap, make_user
-from tests.reports.helpers import at, swap_at
+from tests.factories import SwapFactory, UserFactory
+from tests.reports.helpers import at
 
 pytestmark = pytest.mark.django_db
 
@@ -25,21 +25,23 @@ def test_percentile_matches_percentile_cont() -> None:
 
 
 def test_summary_numbers_on_a_known_data_set() -> None:
-    alice = make_user(role="field_service", username="alice")
-    bob = make_user(role="field_service", username="bob")
-    carol = make_user(role="field_service", username="carol")
+    alice = UserFactory(field_service=True, username="alice")
+    bob = UserFactory(field_service=True, username="bob")
+    carol = UserFactory(field_service=True, username="carol")
     day1, day3 = at("2024-06-01T08:00:00"), at("2024-06-03T08:00:00")
     for seconds in (60, 120, 180, 240, 600):
-        swap = swap_at(day1, requested_by=alice, state=SwapState.BOUND)
+        swap = SwapFactory(created_at=day1, requested_by=alice, bound=True)
         Swap.objects.filter(pk=swap.pk).update(bound_at=day1 + timedelta(seconds=seconds))
     for text in ("Old text", "Take the device offline, then retry."):
-        swap_at(
-            day3, requested_by=bob, state=SwapState.FAILED, error_code="100611", error_text=text
+        SwapFactory(
+            created_at=day3, requested_by=bob, failed=True, error_code="100611", error_text=text
         )
-    swap_at(day3, requested_by=carol, state=SwapState.FAILED, error_code="100426", error_text="Dup")
-    swap_at(day3, requested_by=bob, state=SwapState.EXPIRED)
-    swap_at(day3, requested_by=carol, state=SwapState.CANCELLED)
-    swap_at(at("2024-06-05T08:00:00"), requested_by=carol, state=SwapState.FAILED)  # outside
+    SwapFactory(
+        created_at=day3, requested_by=carol, failed=True, error_code="100426", error_text="Dup"
+    )
+    SwapFactory(created_at=day3, requested_by=bob, expired=True)
+    SwapFactory(created_at=day3, requested_by=carol, cancelled=True)
+    SwapFactory(created_at=at("2024-06-05T08:00:00"), requested_by=carol, failed=True)  # outside
 
     summary = selectors.swap_summary(date_from=date(2024, 6, 1), date_to=date(2024, 6, 3))
     assert summary.total == 10
@@ -71,7 +73,7 @@ def test_summary_numbers_on_a_known_data_set() -> None:
 
 
 def test_summary_page_draws_accessible_charts(client: Any, supervisor: Any) -> None:
-    make_swap(state=SwapState.FAILED, error_code="100611", error_text="Take it offline <now>")
+    SwapFactory(failed=True, error_code="100611", error_text="Take it offline <now>")
     response = client.get(reverse("reports:swap_summary"))
     html = response.content.decode()
     assert response.status_code == 200

@@ -14,7 +14,7 @@ from devices.identifiers import NodeId
 from devices.models import Chipset, Swap, SwapState, VerifyCodeMode
 from reports import selectors
 from reports.selectors import HistoryFilters, history_page
-from tests.devices.factories import make_device, make_imei, make_swap, make_user
+from tests.factories import DeviceFactory, SwapFactory, UserFactory, make_imei
 from tests.reports.helpers import export_table
 
 PAGES = ("swap_history", "swap_history_export", "swap_summary")
@@ -27,8 +27,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize("role", ["field_service", "helpdesk"])
 def test_other_roles_get_403_on_every_report_page(client: Any, role: str) -> None:
-    client.force_login(make_user(role=role))
-    device = make_device()
+    client.force_login(UserFactory(role=role))
+    device = DeviceFactory()
     urls = [reverse(f"reports:{name}") for name in PAGES]
     urls.append(reverse("reports:device_lineage", args=[device.pk]))
     for url in urls:
@@ -42,7 +42,7 @@ def test_anonymous_user_is_sent_to_login(client: Any) -> None:
 
 
 def test_supervisor_reads_every_report_page(client: Any, supervisor: Any) -> None:
-    swap = make_swap()
+    swap = SwapFactory()
     for name in PAGES:
         assert client.get(reverse(f"reports:{name}")).status_code == 200, name
     lineage = client.get(reverse("reports:device_lineage", args=[swap.device.pk]))
@@ -57,8 +57,8 @@ def test_lineage_of_a_missing_device_is_404(client: Any, supervisor: Any) -> Non
 
 
 def test_history_page_filters_through_the_form(client: Any, supervisor: Any) -> None:
-    mine = make_swap(state=SwapState.FAILED, error_code="100403", reason="INC-77")
-    other = make_swap(state=SwapState.BOUND, reason="INC-88")
+    mine = SwapFactory(failed=True, error_code="100403", reason="INC-77")
+    other = SwapFactory(bound=True, reason="INC-88")
     response = client.get(reverse("reports:swap_history"), {"outcome": "failed"})
     html = response.content.decode()
     assert response.status_code == 200
@@ -82,7 +82,7 @@ def test_history_page_filters_through_the_form(client: Any, supervisor: Any) -> 
 def test_an_invalid_filter_is_an_inline_message(
     client: Any, supervisor: Any, params: dict[str, str], message: str
 ) -> None:
-    swap = make_swap(reason="INC-SHOULD-NOT-SHOW")
+    swap = SwapFactory(reason="INC-SHOULD-NOT-SHOW")
     for name in ("swap_history", "swap_history_export"):
         response = client.get(reverse(f"reports:{name}"), params)
         assert response.status_code == 400
@@ -94,7 +94,7 @@ def test_an_invalid_filter_is_an_inline_message(
 
 
 def test_an_unreadable_cursor_starts_at_the_top(client: Any, supervisor: Any) -> None:
-    swap = make_swap()
+    swap = SwapFactory()
     for cursor in ("garbage!!", "W10", "WyJub3QtYS1kYXRlIiwgMV0", "x" * 5000):
         response = client.get(reverse("reports:swap_history"), {"after": cursor})
         assert response.status_code == 200
@@ -102,7 +102,7 @@ def test_an_unreadable_cursor_starts_at_the_top(client: Any, supervisor: Any) ->
 
 
 def test_show_more_returns_only_the_next_rows(client: Any, supervisor: Any) -> None:
-    swaps = [make_swap() for _ in range(selectors.HISTORY_PAGE_SIZE + 2)]
+    swaps = [SwapFactory() for _ in range(selectors.HISTORY_PAGE_SIZE + 2)]
     first = client.get(reverse("reports:swap_history")).content.decode()
     cursor = history_page(filters=HistoryFilters()).next_cursor
     assert cursor and "Show older swaps" in first
@@ -114,7 +114,7 @@ def test_show_more_returns_only_the_next_rows(client: Any, supervisor: Any) -> N
 
 
 def test_an_htmx_request_without_a_cursor_gets_the_whole_page(client: Any, supervisor: Any) -> None:
-    swap = make_swap()
+    swap = SwapFactory()
     response = client.get(reverse("reports:swap_history"), HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert "<html" in response.content.decode() and f"#{swap.pk}<" in response.content.decode()
@@ -132,7 +132,7 @@ def test_history_query_count_is_the_same_for_1_and_50_rows(client: Any, supervis
     filtered = {"technician": "sue", "outcome": "failed"}
 
     def failed_swap() -> Swap:
-        return make_swap(state=SwapState.FAILED, error_code="100611", requested_by=supervisor)
+        return SwapFactory(failed=True, error_code="100611", requested_by=supervisor)
 
     failed_swap()
     one, one_filtered = queries_for(client, url), queries_for(client, url, filtered)
@@ -155,7 +155,7 @@ def test_a_real_swap_code_never_reaches_the_reports(
     from devices.services.approvals import swap_approve
 
     sim_device = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, limit=1)[0]
-    device = make_device(
+    device = DeviceFactory(
         device_id=sim_device["deviceId"],
         node_id=sim_device["nodeId"],
         status=sim_device["status"],
@@ -167,7 +167,7 @@ def test_a_real_swap_code_never_reaches_the_reports(
         new_node_id=NodeId.from_imei(make_imei(), chipset=Chipset.QUALCOMM),
         verify_code_mode=VerifyCodeMode.CUSTOM,
         custom_verify_code=code,
-        actor=make_user(role="field_service"),
+        actor=UserFactory(field_service=True),
         reason="INC-9 real swap",
     )
     if swap.state == SwapState.PENDING_APPROVAL:  # the four-eyes policy may hold a custom code
