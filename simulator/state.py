@@ -22,6 +22,7 @@ DEFAULT_BINDING_TIMEOUT = 180
 REFRESH_TOKEN_TTL = 30 * 86400
 MAX_PAGE_SIZE = 250
 DEFAULT_PAGE_SIZE = 25
+DEFAULT_SUBSCRIPTION_PAGE_SIZE = 10
 MAX_RECORDED_CALLS = 20_000
 FAULT_MODES = ("none", "http500", "50252", "reset", "no_answer")
 NOTIFY_TYPES = (
@@ -81,6 +82,8 @@ ERROR_TEXT = {
     "100208": "AppId or secret is not right.",
     "100217": "The application hasn't been authorized.",
     "100222": "The request callbackurl is illegal.",
+    "100225": "The resource is not found.",
+    "100227": "The resource is conflicted.",
     "100403": "The device is not existed.",
     "100418": "The deviceData is not existed.",
     "100426": "The nodeId is duplicated.",
@@ -367,7 +370,9 @@ class PlatformState:
             token = body.get("refreshToken")
             entry = self.refresh_tokens.get(token) if isinstance(token, str) else None
             if entry is None or entry[0] != app.app_id or entry[1] < time.time():
-                raise PlatformAnswer(400, "100006")
+                # As the platform: a bad or expired refresh token is 401 / 100208, the same
+                # answer as a wrong secret.
+                raise PlatformAnswer(401, "100208")
             return self._issue_tokens(app.app_id)
 
     def authenticate(self, app_key: str | None, authorization: str | None) -> App:
@@ -593,7 +598,8 @@ class PlatformState:
             raise PlatformAnswer(400, "50400", desc="status is invalid.")
         start = _time_param(query, "startTime")
         end = _time_param(query, "endTime")
-        sort = (query.get("sort") or "ASC").upper()
+        # As the platform: newest first (DESC) when `sort` is absent.
+        sort = (query.get("sort") or "DESC").upper()
         if sort not in ("ASC", "DESC"):
             raise PlatformAnswer(400, "50400", desc="sort must be ASC or DESC.")
         with self.lock:
@@ -653,13 +659,12 @@ class PlatformState:
         if not isinstance(callback_url, str) or not _callback_url_ok(callback_url):
             raise PlatformAnswer(400, "100222")
         with self.lock:
-            for sub in self.subscriptions.values():
-                if (sub["appId"], sub["notifyType"], sub["callbackUrl"]) == (
-                    caller.app_id,
-                    notify_type,
-                    callback_url,
-                ):
-                    return _public_subscription(sub)
+            # One subscription per notifyType and app: a second one is refused whatever its URL.
+            if any(
+                (sub["appId"], sub["notifyType"]) == (caller.app_id, notify_type)
+                for sub in self.subscriptions.values()
+            ):
+                raise PlatformAnswer(409, "100227")
             sub = {
                 "subscriptionId": str(uuid.uuid4()),
                 "notifyType": notify_type,
@@ -669,14 +674,35 @@ class PlatformState:
             self.subscriptions[sub["subscriptionId"]] = sub
             return _public_subscription(sub)
 
-    def list_subscriptions(self, caller: App) -> dict[str, Any]:
+    def list_subscriptions(self, caller: App, query: dict[str, str]) -> dict[str, Any]:
+        """The app's subscriptions, oldest first, one page (pageNo from 0)."""
+        page_no = _int_param(query, "pageNo", 0)
+        page_size = _int_param(query, "pageSize", DEFAULT_SUBSCRIPTION_PAGE_SIZE)
+        if page_no < 0 or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise PlatformAnswer(400, "50400", desc="pageNo >= 0, 1 <= pageSize <= 250.")
+        notify_type = query.get("notifyType") or None
+        if notify_type is not None and notify_type not in NOTIFY_TYPES:
+            raise PlatformAnswer(400, "50400", desc="notifyType is invalid.")
         with self.lock:
             subs = [
                 _public_subscription(s)
                 for s in self.subscriptions.values()
                 if s["appId"] == caller.app_id
+                and (notify_type is None or s["notifyType"] == notify_type)
             ]
-        return {"totalCount": len(subs), "pageNo": 0, "pageSize": len(subs), "subscriptions": subs}
+        return {
+            "totalCount": len(subs),
+            "pageNo": page_no,
+            "pageSize": page_size,
+            "subscriptions": subs[page_no * page_size : (page_no + 1) * page_size],
+        }
+
+    def get_subscription(self, caller: App, subscription_id: str) -> dict[str, Any]:
+        with self.lock:
+            sub = self.subscriptions.get(subscription_id)
+            if sub is None or sub["appId"] != caller.app_id:
+                raise PlatformAnswer(404, "100225", desc="The resource is not found.")
+            return _public_subscription(sub)
 
     def delete_subscription(self, caller: App, subscription_id: str) -> None:
         with self.lock:
@@ -684,6 +710,25 @@ class PlatformState:
             if sub is None or sub["appId"] != caller.app_id:
                 raise PlatformAnswer(404, "100225", desc="The resource is not found.")
             del self.subscriptions[subscription_id]
+
+    def delete_subscriptions(self, caller: App, query: dict[str, str]) -> int:
+        """Batch delete: the app's subscriptions matching notifyType and callbackUrl (each
+        optional); how many went."""
+        notify_type = query.get("notifyType") or None
+        callback_url = query.get("callbackUrl") or None
+        if notify_type is not None and notify_type not in NOTIFY_TYPES:
+            raise PlatformAnswer(400, "50400", desc="notifyType is invalid.")
+        with self.lock:
+            doomed = [
+                sub_id
+                for sub_id, s in self.subscriptions.items()
+                if s["appId"] == caller.app_id
+                and (notify_type is None or s["notifyType"] == notify_type)
+                and (callback_url is None or s["callbackUrl"] == callback_url)
+            ]
+            for sub_id in doomed:
+                del self.subscriptions[sub_id]
+            return len(doomed)
 
     def callback_urls(self, notify_type: str) -> list[str]:
         with self.lock:

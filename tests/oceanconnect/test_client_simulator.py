@@ -113,7 +113,9 @@ def test_every_page_of_the_device_list_is_read(sim, client):
     assert sum(len(p.devices) for p in pages) == pages[0].total_count == len(ours)
     assert {d.device_id for p in pages for d in p.devices} == {d["deviceId"] for d in ours}
     queries = [c["query"] for c in platform_calls(sim, "/dm/")]
-    assert queries == [{"pageNo": str(n), "pageSize": "100"} for n in range(len(pages))]
+    assert queries == [
+        {"pageNo": str(n), "pageSize": "100", "sort": "ASC"} for n in range(len(pages))
+    ]
 
 
 @pytest.mark.parametrize(
