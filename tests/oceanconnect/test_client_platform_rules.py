@@ -7,12 +7,7 @@ import time
 import pytest
 
 from oceanconnect import CATALOGUE, AccessToken, PlatformPermanentError, Subscription
-from tests.oceanconnect.test_client_simulator import (  # noqa: F401 (fixtures)
-    client,
-    make_client,
-    platform_calls,
-    platform_settings,
-)
+from tests.oceanconnect.test_client_simulator import platform_calls
 
 URL = "http://127.0.0.1:8000/platform/push/s3cret/"
 OTHER_URL = "http://127.0.0.1:9000/platform/push/other/"
