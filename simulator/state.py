@@ -200,12 +200,12 @@ class PlatformState:
     def __init__(self, config: Config, push: PushSink | None = None) -> None:
         self.config = config
         self.lock = threading.RLock()
-        self._push = push or (lambda notify_type, body: None)
+        self._push = _with_real_extras(push or (lambda notify_type, body: None))
         self.released = threading.Event()  # set by reset/shutdown: held connections let go
         self.reset()
 
     def set_push_sink(self, push: PushSink) -> None:
-        self._push = push
+        self._push = _with_real_extras(push)
 
     def duplicate_pushes(self) -> bool:
         with self.lock:
@@ -557,7 +557,8 @@ class PlatformState:
                 "notifyType": "deviceAdded",
                 "deviceId": device.device_id,
                 "gatewayId": device.device_id,
-                "nodeType": device.node_type,
+                # A directly connected NB-IoT device is announced as a GATEWAY.
+                "nodeType": "GATEWAY",
                 "deviceInfo": {
                     "nodeId": node_id,
                     "status": "OFFLINE",
@@ -910,6 +911,34 @@ class PlatformState:
         if push is not None:
             self._push("deviceInfoChanged", push)
         return view
+
+
+# What real pushes carry beyond platform-api.md's examples; a client must ignore them.
+REAL_DEVICE_INFO_EXTRAS: dict[str, Any] = {
+    "bridgeId": None,
+    "supportedSecurity": "NO",
+    "isSecurity": "FALSE",
+    "sigVersion": None,
+    "isHD": False,
+}
+
+
+def _with_real_extras(push: PushSink) -> PushSink:
+    """The sink, with the extra fields real pushes carry added to every body that has
+    deviceInfo: a top-level `networkStatus` and the deviceInfo keys above."""
+
+    def send(notify_type: str, body: dict[str, Any]) -> None:
+        info = body.get("deviceInfo")
+        if isinstance(info, dict):
+            status = info.get("status")
+            body = {
+                **body,
+                "networkStatus": "ONLINE" if status == "ONLINE" else "OFFLINE",
+                "deviceInfo": {**info, **REAL_DEVICE_INFO_EXTRAS},
+            }
+        push(notify_type, body)
+
+    return send
 
 
 def _info_changed(device: Device, changed: dict[str, Any]) -> dict[str, Any]:
