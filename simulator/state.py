@@ -19,6 +19,7 @@ from simulator.seed import Device, build_registry, platform_time
 MAX_FIELD = 256
 MAX_TIMEOUT = 2_147_483_647
 DEFAULT_BINDING_TIMEOUT = 180
+DEFAULT_REGISTRATION_TIMEOUT = 0
 REFRESH_TOKEN_TTL = 30 * 86400
 MAX_PAGE_SIZE = 250
 DEFAULT_PAGE_SIZE = 25
@@ -134,6 +135,9 @@ class Binding:
     timeout: int
     created_at: float
     expires_at: float | None
+    # A registration (register device), not a rebind: when it lapses unbound, the platform
+    # deletes the device.
+    registration: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -430,10 +434,10 @@ class PlatformState:
 
     # ----------------------------------------------------------------- validation
     @staticmethod
-    def _timeout(body: dict[str, Any]) -> int:
+    def _timeout(body: dict[str, Any], *, default: int = DEFAULT_BINDING_TIMEOUT) -> int:
         value = body.get("timeout")
         if value is None:
-            return DEFAULT_BINDING_TIMEOUT
+            return default
         if isinstance(value, bool) or not isinstance(value, int):
             raise PlatformAnswer(400, "50400", desc="timeout must be an integer >= 0.")
         if value < 0 or value > MAX_TIMEOUT:
@@ -483,7 +487,15 @@ class PlatformState:
             if code.lower() != node_id.lower():
                 return code
 
-    def _pend(self, device: Device, node_id: str, verify_code: str, timeout: int) -> Binding:
+    def _pend(
+        self,
+        device: Device,
+        node_id: str,
+        verify_code: str,
+        timeout: int,
+        *,
+        registration: bool = False,
+    ) -> Binding:
         now = time.time()
         binding = Binding(
             device_id=device.device_id,
@@ -492,6 +504,7 @@ class PlatformState:
             timeout=timeout,
             created_at=now,
             expires_at=None if timeout == 0 else now + timeout,
+            registration=registration,
         )
         self.bindings[device.device_id] = binding  # a new refresh replaces the pending one
         return binding
@@ -525,7 +538,8 @@ class PlatformState:
             target, _ = self._target_app(caller, app_id_query)
             node_id = self._node_id(body, required=True)
             assert node_id is not None
-            timeout = self._timeout(body)
+            # The HTTP reference's default for a registration is 0: the code never expires.
+            timeout = self._timeout(body, default=DEFAULT_REGISTRATION_TIMEOUT)
             verify_code = self._verify_code(body)
             info_in = body.get("deviceInfo") or {}
             if not isinstance(info_in, dict):
@@ -552,7 +566,7 @@ class PlatformState:
             )
             self.devices[device.device_id] = device
             code = verify_code if verify_code is not None else self._new_verify_code(node_id)
-            self._pend(device, node_id, code, timeout)
+            self._pend(device, node_id, code, timeout, registration=True)
             added = {
                 "notifyType": "deviceAdded",
                 "deviceId": device.device_id,
@@ -787,20 +801,34 @@ class PlatformState:
         return True, {"deviceId": bound_push["deviceId"], "bound": True}
 
     def _lapse(self, candidates: list[Binding]) -> int:
-        pushes = []
+        """Drop lapsed bindings: a rebind pushes bindDevice expired; an unbound registration
+        is deleted, as the platform does, and pushes deviceDeleted."""
+        pushes: list[tuple[str, dict[str, Any]]] = []
         with self.lock:
             for binding in candidates:
                 if self.bindings.get(binding.device_id) is binding:
                     del self.bindings[binding.device_id]
+                    if binding.registration:
+                        self.devices.pop(binding.device_id, None)
+                        pushes.append(
+                            (
+                                "deviceDeleted",
+                                {"notifyType": "deviceDeleted", "deviceId": binding.device_id},
+                            )
+                        )
+                        continue
                     pushes.append(
-                        {
-                            "notifyType": "bindDevice",
-                            "deviceId": binding.device_id,
-                            "resultCode": "expired",
-                        }
+                        (
+                            "bindDevice",
+                            {
+                                "notifyType": "bindDevice",
+                                "deviceId": binding.device_id,
+                                "resultCode": "expired",
+                            },
+                        )
                     )
-        for push in pushes:
-            self._push("bindDevice", push)
+        for notify_type, push in pushes:
+            self._push(notify_type, push)
         return len(pushes)
 
     def lapse_expired(self) -> int:
