@@ -215,7 +215,8 @@ OUTCOME_UNKNOWN_HANDLING = (
 )
 TLS_HANDLING = (
     "The secure connection to the platform failed. Check IOT_CA_FILE, IOT_CLIENT_CERT, "
-    "IOT_CLIENT_KEY and IOT_VERIFY_HOSTNAME; retrying will not help until they are fixed."
+    "IOT_CLIENT_KEY, IOT_CLIENT_CERT_PASSWORD, IOT_CLIENT_P12(_PASSWORD) and "
+    "IOT_VERIFY_HOSTNAME; retrying will not help until they are fixed."
 )
 THROTTLED_LOCALLY_HANDLING = (
     "The platform's flow limit is in use by other requests. The request will be sent "

@@ -6,13 +6,14 @@ typed value or a typed error (responses.py). On 1010005 exactly one re-login and
 on 1010009 a shared cool-down, then the call is tried again if the caller can wait.
 """
 
+import ipaddress
 import logging
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
@@ -616,7 +617,7 @@ class PlatformClient:
         if isinstance(exc, requests.exceptions.SSLError) or _caused_by(
             exc, Urllib3SSLError, ssl.SSLError
         ):
-            reason = _tls_reason(exc)
+            reason = _tls_reason(exc, base_url=url)
             if "handshake" in reason and not self.config.client_cert:
                 reason += "; no client certificate is configured (IOT_CLIENT_CERT)"
             return PlatformPermanentError(
@@ -678,9 +679,40 @@ def _simulator_reason(status: int, body: Any, *, verify_code: str) -> str:
     return reason
 
 
-def _tls_reason(exc: BaseException) -> str:
+def _host_is_ip(base_url: str) -> bool:
+    try:
+        ipaddress.ip_address(urlsplit(base_url).hostname or "")
+    except ValueError:
+        return False
+    return True
+
+
+def _tls_reason(exc: BaseException, *, base_url: str) -> str:
     text = str(exc)
+    if "Hostname mismatch" in text or "IP address mismatch" in text or "doesn't match" in text:
+        if _host_is_ip(base_url):
+            return (
+                "the platform's certificate does not name the IP address in IOT_PLATFORM_URL; "
+                "set IOT_VERIFY_HOSTNAME=false for an IP-address endpoint (the chain is still "
+                "verified against IOT_CA_FILE)"
+            )
+        return "the certificate's name does not match IOT_PLATFORM_URL (IOT_VERIFY_HOSTNAME)"
     for marker, reason in (
+        (
+            "certificate has expired",
+            "the platform's certificate, or the CA in IOT_CA_FILE that signed it, has expired "
+            "(update IOT_CA_FILE, or ask the platform operator)",
+        ),
+        (
+            "certificate is not yet valid",
+            "the platform's certificate, or the CA in IOT_CA_FILE that signed it, is not yet "
+            "valid (check this server's clock and IOT_CA_FILE)",
+        ),
+        (
+            "CERTIFICATE_EXPIRED",
+            "the platform refused our client certificate as expired (IOT_CLIENT_CERT / "
+            "IOT_CLIENT_P12)",
+        ),
         ("CERTIFICATE_VERIFY_FAILED", "the platform's certificate is not signed by IOT_CA_FILE"),
         ("certificate verify failed", "the platform's certificate is not signed by IOT_CA_FILE"),
         ("CERTIFICATE_REQUIRED", "the platform requires a client certificate"),
