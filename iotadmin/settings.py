@@ -246,6 +246,10 @@ _default_ca = str(SIMULATOR_DIR / "ca.pem") if "IOT_PLATFORM_URL" not in os.envi
 IOT_CA_FILE = os.environ.get("IOT_CA_FILE", _default_ca)
 IOT_CLIENT_CERT = os.environ.get("IOT_CLIENT_CERT", "")
 IOT_CLIENT_KEY = os.environ.get("IOT_CLIENT_KEY", "")
+# Huawei ships the client certificate as a PEM with a password-encrypted key, or as PKCS#12.
+IOT_CLIENT_CERT_PASSWORD = env_file_or_value("IOT_CLIENT_CERT_PASSWORD", "")
+IOT_CLIENT_P12 = os.environ.get("IOT_CLIENT_P12", "")
+IOT_CLIENT_P12_PASSWORD = env_file_or_value("IOT_CLIENT_P12_PASSWORD", "")
 IOT_VERIFY_HOSTNAME = env_bool("IOT_VERIFY_HOSTNAME", True)
 IOT_FLOW_LIMIT_PER_MINUTE = env_int("IOT_FLOW_LIMIT_PER_MINUTE", 90)
 # Seconds added to the client's 60 s flow window (network delay); pause after a 1010009.

@@ -51,6 +51,7 @@ from .types import (
     RegisteredDevice,
     SimulatorBinding,
     Subscription,
+    SubscriptionPage,
     parse_timestamp,
 )
 
@@ -77,6 +78,7 @@ __all__ = [
     "SimulatorBinding",
     "StoreUnavailable",
     "Subscription",
+    "SubscriptionPage",
     "handling_text",
     "parse_timestamp",
 ]

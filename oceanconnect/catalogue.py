@@ -11,6 +11,9 @@ THROTTLED = "1010009"
 TOKEN_INVALID = "1010005"
 INTERNAL_ERROR = "50252"
 BAD_CREDENTIALS = "100208"
+SUBSCRIPTION_EXISTS = "100227"
+# A device that is really gone from the platform (sync uses these after a direct read).
+DEVICE_GONE_CODES = frozenset({"100403", "100418"})
 
 # Codes after which the same request may simply be sent again later: nothing changed.
 RETRYABLE_CODES = frozenset({INTERNAL_ERROR, THROTTLED})
@@ -115,13 +118,64 @@ CATALOGUE: dict[str, CatalogueEntry] = {
             "100006",
             "Refreshing the access token failed.",
             "The platform refused to refresh our login token. The dashboard logs in again "
-            "by itself; if this keeps happening, check IOT_APP_SECRET.",
+            "by itself; if this keeps happening, check IOT_APP_SECRET. (The platform answers "
+            "a bad or expired refresh token with 401 / 100208, handled the same way.)",
         ),
         CatalogueEntry(
             "100222",
             "The callback URL is illegal.",
             "The platform refused the push callback address. Check IOT_CALLBACK_URL: it must "
             "be an http(s) URL with an explicit port that the platform can reach.",
+        ),
+        # The codes below are from Huawei's OceanConnect (device management, "联通用户专用")
+        # API reference error tables on support.huaweicloud.com, found with a documentation
+        # search: 100247 and 102202 (subscription management), 100416 (register device),
+        # 100405 (device commands / device queries), 100216 (query device list / history).
+        # 100227's text is the subscription API's "The resource is conflicted."; 100218 was
+        # not found by the search: its text is Huawei's device-history-data table as we
+        # remember it ("The gatewayId and pageNo can't be both null"), not confirmed.
+        CatalogueEntry(
+            SUBSCRIPTION_EXISTS,
+            "The resource is conflicted (this notify type is already subscribed).",
+            "The platform already pushes this notify type to a callback URL. Run "
+            "`manage.py subscribe_notifications --check` to see where; running "
+            "`subscribe_notifications` replaces a subscription to another URL.",
+        ),
+        CatalogueEntry(
+            "100247",
+            "Operation not allowed: the application has been frozen.",
+            "The platform has frozen our application (for example for an unpaid bill). "
+            "Contact the platform operator; nothing can be sent until it is unfrozen.",
+        ),
+        CatalogueEntry(
+            "102202",
+            "A required parameter is null or empty.",
+            "The platform missed a required value in the request. Check the values sent "
+            "(for subscriptions: notify type and IOT_CALLBACK_URL) and try again.",
+        ),
+        CatalogueEntry(
+            "100405",
+            "The request parameter is invalid.",
+            "The platform refused one of the request's parameters. Check the device ID and "
+            "the values sent, then try again.",
+        ),
+        CatalogueEntry(
+            "100216",
+            "The application input is invalid.",
+            "The platform refused the request's parameters (for example a page size over its "
+            "limit). Check the values sent; if it keeps failing, contact platform maintenance.",
+        ),
+        CatalogueEntry(
+            "100218",
+            "The gatewayId and pageNo cannot both be null.",
+            "The platform needs a gateway ID or a page number for this query. Contact the "
+            "dashboard's maintainers: the request was built wrongly.",
+        ),
+        CatalogueEntry(
+            "100416",
+            "The device has already been bound.",
+            "The unit is already bound to a device on the platform. Check whether a device with "
+            "the same nodeId (IMEI, MAC or serial number) already exists in our application.",
         ),
         CatalogueEntry(
             BAD_CREDENTIALS,
@@ -161,7 +215,8 @@ OUTCOME_UNKNOWN_HANDLING = (
 )
 TLS_HANDLING = (
     "The secure connection to the platform failed. Check IOT_CA_FILE, IOT_CLIENT_CERT, "
-    "IOT_CLIENT_KEY and IOT_VERIFY_HOSTNAME; retrying will not help until they are fixed."
+    "IOT_CLIENT_KEY, IOT_CLIENT_CERT_PASSWORD, IOT_CLIENT_P12(_PASSWORD) and "
+    "IOT_VERIFY_HOSTNAME; retrying will not help until they are fixed."
 )
 THROTTLED_LOCALLY_HANDLING = (
     "The platform's flow limit is in use by other requests. The request will be sent "

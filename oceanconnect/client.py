@@ -6,13 +6,14 @@ typed value or a typed error (responses.py). On 1010005 exactly one re-login and
 on 1010009 a shared cool-down, then the call is tried again if the caller can wait.
 """
 
+import ipaddress
 import logging
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
@@ -43,6 +44,7 @@ from .types import (
     RegisteredDevice,
     SimulatorBinding,
     Subscription,
+    SubscriptionPage,
 )
 
 log = logging.getLogger("oceanconnect")
@@ -54,12 +56,14 @@ DEVICE_CREDENTIALS_PATH = "/iocm/app/reg/v1.1.0/deviceCredentials/{deviceId}"
 DEVICES_PATH = "/iocm/app/dm/v1.4.0/devices"
 DEVICE_PATH = "/iocm/app/dm/v1.4.0/devices/{deviceId}"
 SUBSCRIPTIONS_PATH = "/iocm/app/sub/v1.2.0/subscriptions"
+SUBSCRIPTION_PATH = "/iocm/app/sub/v1.2.0/subscriptions/{subscriptionId}"
 # The simulator's device-side control endpoint (tests and demos); the real platform has none.
 SIMULATOR_BIND_PATH = "/simulator/bind"
 SIMULATOR_REASON_KEYS = ("error", "reason", "message", "detail", "error_desc")
 MAX_REASON_LENGTH = 200
 
 MAX_PAGE_SIZE = 250
+SUBSCRIPTION_PAGE_SIZE = 100
 MAX_FIELD_LENGTH = 256
 MAX_VERIFY_TIMEOUT = 2_147_483_647
 # After this many 1010009 answers in a row the call gives up (PlatformThrottled) even if the
@@ -230,7 +234,8 @@ class PlatformClient:
         app_id: str | None = None,
         max_wait: float | None = None,
     ) -> Iterator[DevicePage]:
-        """Every page of the device list, from pageNo 0 until totalCount devices were seen."""
+        """Every page of the device list (oldest first, `sort=ASC`), from pageNo 0 until
+        totalCount devices were seen."""
         if isinstance(page_size, bool) or not isinstance(page_size, int):
             raise ValueError("page_size must be a whole number")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -238,7 +243,9 @@ class PlatformClient:
         page_no = 0
         seen = 0
         while True:
-            params: dict[str, Any] = {"pageNo": page_no, "pageSize": page_size}
+            # The platform sorts newest first unless told otherwise: oldest first keeps a
+            # device registered during the walk from shifting the pages already read.
+            params: dict[str, Any] = {"pageNo": page_no, "pageSize": page_size, "sort": "ASC"}
             if app_id:
                 params["appId"] = app_id
             data = self._call(
@@ -304,6 +311,92 @@ class PlatformClient:
             max_wait=max_wait,
         )
         return Subscription.from_json(data, notify_type=notify_type, callback_url=callback_url)
+
+    def list_subscriptions(
+        self,
+        *,
+        notify_type: str | None = None,
+        page_size: int = SUBSCRIPTION_PAGE_SIZE,
+        max_wait: float | None = None,
+    ) -> list[Subscription]:
+        """Every subscription of our application (of one notify type when given), walking the
+        pages from pageNo 0 until totalCount were seen."""
+        _check_text("notify_type", notify_type)
+        if isinstance(page_size, bool) or not isinstance(page_size, int):
+            raise ValueError("page_size must be a whole number")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        found: list[Subscription] = []
+        page_no = 0
+        while True:
+            params: dict[str, Any] = {"pageNo": page_no, "pageSize": page_size}
+            if notify_type:
+                params["notifyType"] = notify_type
+            data = self._call(
+                _Request(
+                    method="GET",
+                    template=SUBSCRIPTIONS_PATH,
+                    path=SUBSCRIPTIONS_PATH,
+                    params=params,
+                ),
+                max_wait=max_wait,
+            )
+            page = SubscriptionPage.from_json(data, page_no=page_no, page_size=page_size)
+            found.extend(page.subscriptions)
+            if not page.subscriptions or len(found) >= page.total_count:
+                return found
+            page_no += 1
+
+    def get_subscription(
+        self, subscription_id: str, *, max_wait: float | None = None
+    ) -> Subscription:
+        _check_text("subscription_id", subscription_id, required=True)
+        data = self._call(
+            _Request(
+                method="GET",
+                template=SUBSCRIPTION_PATH,
+                path=SUBSCRIPTION_PATH.format(subscriptionId=quote(subscription_id, safe="")),
+            ),
+            max_wait=max_wait,
+        )
+        return Subscription.from_json(data, notify_type="", callback_url="")
+
+    def delete_subscription(self, subscription_id: str, *, max_wait: float | None = None) -> None:
+        """Delete one subscription (204). Deleting twice is idempotent for our purpose: the
+        platform then answers an error for the missing subscription, raised as usual."""
+        _check_text("subscription_id", subscription_id, required=True)
+        self._call(
+            _Request(
+                method="DELETE",
+                template=SUBSCRIPTION_PATH,
+                path=SUBSCRIPTION_PATH.format(subscriptionId=quote(subscription_id, safe="")),
+            ),
+            max_wait=max_wait,
+        )
+
+    def delete_subscriptions(
+        self,
+        *,
+        notify_type: str | None,
+        callback_url: str | None = None,
+        max_wait: float | None = None,
+    ) -> None:
+        """Batch delete: every subscription of `notify_type` (and `callback_url` when given).
+        `notify_type=None` with no URL would delete all of them, so one of the two is required."""
+        _check_text("notify_type", notify_type)
+        if not notify_type and not callback_url:
+            raise ValueError("notify_type or callback_url is required")
+        params: dict[str, Any] = {}
+        if notify_type:
+            params["notifyType"] = notify_type
+        if callback_url:
+            params["callbackUrl"] = callback_url
+        self._call(
+            _Request(
+                method="DELETE", template=SUBSCRIPTIONS_PATH, path=SUBSCRIPTIONS_PATH, params=params
+            ),
+            max_wait=max_wait,
+        )
 
     # --- the shared flow limiter --------------------------------------------------------
 
@@ -524,7 +617,7 @@ class PlatformClient:
         if isinstance(exc, requests.exceptions.SSLError) or _caused_by(
             exc, Urllib3SSLError, ssl.SSLError
         ):
-            reason = _tls_reason(exc)
+            reason = _tls_reason(exc, base_url=url)
             if "handshake" in reason and not self.config.client_cert:
                 reason += "; no client certificate is configured (IOT_CLIENT_CERT)"
             return PlatformPermanentError(
@@ -586,9 +679,40 @@ def _simulator_reason(status: int, body: Any, *, verify_code: str) -> str:
     return reason
 
 
-def _tls_reason(exc: BaseException) -> str:
+def _host_is_ip(base_url: str) -> bool:
+    try:
+        ipaddress.ip_address(urlsplit(base_url).hostname or "")
+    except ValueError:
+        return False
+    return True
+
+
+def _tls_reason(exc: BaseException, *, base_url: str) -> str:
     text = str(exc)
+    if "Hostname mismatch" in text or "IP address mismatch" in text or "doesn't match" in text:
+        if _host_is_ip(base_url):
+            return (
+                "the platform's certificate does not name the IP address in IOT_PLATFORM_URL; "
+                "set IOT_VERIFY_HOSTNAME=false for an IP-address endpoint (the chain is still "
+                "verified against IOT_CA_FILE)"
+            )
+        return "the certificate's name does not match IOT_PLATFORM_URL (IOT_VERIFY_HOSTNAME)"
     for marker, reason in (
+        (
+            "certificate has expired",
+            "the platform's certificate, or the CA in IOT_CA_FILE that signed it, has expired "
+            "(update IOT_CA_FILE, or ask the platform operator)",
+        ),
+        (
+            "certificate is not yet valid",
+            "the platform's certificate, or the CA in IOT_CA_FILE that signed it, is not yet "
+            "valid (check this server's clock and IOT_CA_FILE)",
+        ),
+        (
+            "CERTIFICATE_EXPIRED",
+            "the platform refused our client certificate as expired (IOT_CLIENT_CERT / "
+            "IOT_CLIENT_P12)",
+        ),
         ("CERTIFICATE_VERIFY_FAILED", "the platform's certificate is not signed by IOT_CA_FILE"),
         ("certificate verify failed", "the platform's certificate is not signed by IOT_CA_FILE"),
         ("CERTIFICATE_REQUIRED", "the platform requires a client certificate"),

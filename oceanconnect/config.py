@@ -14,6 +14,11 @@ class PlatformConfig:
     ca_file: str = ""
     client_cert: str = ""
     client_key: str = ""
+    # The password of an encrypted client key (Huawei's PEM); never logged.
+    client_cert_password: str = field(default="", repr=False)
+    # A PKCS#12 bundle (certificate + key) instead of client_cert/client_key.
+    client_p12: str = ""
+    client_p12_password: str = field(default="", repr=False)
     verify_hostname: bool = True
     flow_limit_per_minute: int = 90
     # Added to the 60 s window so calls reserved 60 s apart cannot arrive inside one window.
@@ -51,6 +56,9 @@ class PlatformConfig:
             ca_file=str(get("IOT_CA_FILE", "") or ""),
             client_cert=str(get("IOT_CLIENT_CERT", "") or ""),
             client_key=str(get("IOT_CLIENT_KEY", "") or ""),
+            client_cert_password=str(get("IOT_CLIENT_CERT_PASSWORD", "") or ""),
+            client_p12=str(get("IOT_CLIENT_P12", "") or ""),
+            client_p12_password=str(get("IOT_CLIENT_P12_PASSWORD", "") or ""),
             verify_hostname=bool(get("IOT_VERIFY_HOSTNAME", True)),
             flow_limit_per_minute=int(get("IOT_FLOW_LIMIT_PER_MINUTE", 90)),
             flow_window_margin=float(get("IOT_FLOW_WINDOW_MARGIN", 1.0)),

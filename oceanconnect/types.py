@@ -313,6 +313,35 @@ class Subscription:
 
 
 @dataclass(frozen=True)
+class SubscriptionPage:
+    """One page of `GET .../subscriptions` (pageNo from 0)."""
+
+    page_no: int
+    page_size: int
+    total_count: int
+    subscriptions: tuple[Subscription, ...]
+
+    @classmethod
+    def from_json(
+        cls, data: Mapping[str, Any], *, page_no: int, page_size: int
+    ) -> "SubscriptionPage":
+        raw = data.get("subscriptions")
+        items = raw if isinstance(raw, list) else []
+        subscriptions = tuple(
+            Subscription.from_json(item, notify_type="", callback_url="")
+            for item in items
+            if isinstance(item, Mapping)
+        )
+        total = _int(data.get("totalCount"))
+        return cls(
+            page_no=page_no,
+            page_size=page_size,
+            total_count=total if total is not None else len(subscriptions),
+            subscriptions=subscriptions,
+        )
+
+
+@dataclass(frozen=True)
 class FlowUsage:
     """The shared flow limiter right now: calls reserved in its window, and when one frees.
 

@@ -1,4 +1,7 @@
-"""The simulator's private CA, its server certificate and a client certificate for mutual TLS."""
+"""The simulator's private CA, its server certificate and a client certificate for mutual TLS.
+
+Also the forms Huawei ships client certificates in (a PEM whose key is password-encrypted, a
+PKCS#12 bundle) and, for tests, client certificates that are expired or not yet valid."""
 
 from __future__ import annotations
 
@@ -133,6 +136,8 @@ def _leaf(
     ca_key: ec.EllipticCurvePrivateKey,
     usage: x509.ObjectIdentifier,
     san: x509.SubjectAlternativeName | None,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
@@ -142,8 +147,8 @@ def _leaf(
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=VALID_DAYS))
+        .not_valid_before(not_before or now - dt.timedelta(minutes=5))
+        .not_valid_after(not_after or now + dt.timedelta(days=VALID_DAYS))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -227,3 +232,82 @@ def _generate(paths: CertPaths, client_cn: str) -> None:
     _write_cert(paths.client_cert, client_cert)
     # The CA goes last: a reader that sees ca.pem sees a complete set.
     _write_cert(paths.ca, ca_cert)
+
+
+# --- the forms Huawei ships client certificates in, and broken ones (tests) -----------------
+
+
+def _load_ca(paths: CertPaths) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    ca_cert = x509.load_pem_x509_certificate(paths.ca.read_bytes())
+    ca_key = serialization.load_pem_private_key(paths.ca_key.read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    return ca_cert, ca_key
+
+
+def _client_pair(paths: CertPaths) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    cert = x509.load_pem_x509_certificate(paths.client_cert.read_bytes())
+    key = serialization.load_pem_private_key(paths.client_key.read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return cert, key
+
+
+def write_encrypted_client_key(paths: CertPaths, password: str, *, name: str) -> Path:
+    """The client key (of client.pem) encrypted with `password`, as Huawei ships its PEM."""
+    _cert, key = _client_pair(paths)
+    data = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password.encode()),
+    )
+    path = paths.directory / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return path
+
+
+def write_client_p12(paths: CertPaths, password: str, *, name: str) -> Path:
+    """client.pem and its key (and the CA) as one PKCS#12 bundle protected by `password`."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    cert, key = _client_pair(paths)
+    ca_cert = x509.load_pem_x509_certificate(paths.ca.read_bytes())
+    data = pkcs12.serialize_key_and_certificates(
+        b"client",
+        key,
+        cert,
+        [ca_cert],
+        serialization.BestAvailableEncryption(password.encode()),
+    )
+    path = paths.directory / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return path
+
+
+def write_client_cert(
+    paths: CertPaths,
+    *,
+    name: str,
+    common_name: str,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> tuple[Path, Path]:
+    """A client certificate signed by the simulator's CA with the given validity (tests:
+    expired or not yet valid); returns (certificate, key) paths."""
+    ca_cert, ca_key = _load_ca(paths)
+    cert, key = _leaf(
+        common_name=common_name,
+        ca_cert=ca_cert,
+        ca_key=ca_key,
+        usage=ExtendedKeyUsageOID.CLIENT_AUTH,
+        san=None,
+        not_before=not_before,
+        not_after=not_after,
+    )
+    cert_path = paths.directory / f"{name}.pem"
+    key_path = paths.directory / f"{name}-key.pem"
+    _write_key(key_path, key)
+    _write_cert(cert_path, cert)
+    return cert_path, key_path

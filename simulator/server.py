@@ -298,8 +298,14 @@ class Handler(BaseHTTPRequestHandler):
             ),
             (DEVICES, "GET"): lambda c, p, q, b: Answer(200, state.list_devices(c, q)),
             (SUBSCRIPTIONS, "POST"): lambda c, p, q, b: Answer(201, state.subscribe(c, _json(b))),
-            (SUBSCRIPTIONS, "GET"): lambda c, p, q, b: Answer(200, state.list_subscriptions(c)),
+            (SUBSCRIPTIONS, "GET"): lambda c, p, q, b: Answer(200, state.list_subscriptions(c, q)),
         }
+
+        def unsubscribe_batch(c: App, p: str, q: dict[str, str], b: bytes) -> Answer:
+            state.delete_subscriptions(c, q)
+            return Answer(204)
+
+        routes[(SUBSCRIPTIONS, "DELETE")] = unsubscribe_batch
         if (path.rstrip("/") or path, method) in routes:
             return routes[(path.rstrip("/"), method)]
         if path.startswith(CREDENTIALS + "/"):
@@ -332,6 +338,9 @@ class Handler(BaseHTTPRequestHandler):
                     return Answer(204)
 
                 return delete
+        if path.startswith(SUBSCRIPTIONS + "/") and method == "GET":
+            sub_id = unquote(path[len(SUBSCRIPTIONS) + 1 :])
+            return lambda c, p, q, b: Answer(200, state.get_subscription(c, sub_id))
         if path.startswith(SUBSCRIPTIONS + "/") and method == "DELETE":
             sub_id = unquote(path[len(SUBSCRIPTIONS) + 1 :])
 

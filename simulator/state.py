@@ -19,9 +19,11 @@ from simulator.seed import Device, build_registry, platform_time
 MAX_FIELD = 256
 MAX_TIMEOUT = 2_147_483_647
 DEFAULT_BINDING_TIMEOUT = 180
+DEFAULT_REGISTRATION_TIMEOUT = 0
 REFRESH_TOKEN_TTL = 30 * 86400
 MAX_PAGE_SIZE = 250
 DEFAULT_PAGE_SIZE = 25
+DEFAULT_SUBSCRIPTION_PAGE_SIZE = 10
 MAX_RECORDED_CALLS = 20_000
 FAULT_MODES = ("none", "http500", "50252", "reset", "no_answer")
 NOTIFY_TYPES = (
@@ -81,6 +83,8 @@ ERROR_TEXT = {
     "100208": "AppId or secret is not right.",
     "100217": "The application hasn't been authorized.",
     "100222": "The request callbackurl is illegal.",
+    "100225": "The resource is not found.",
+    "100227": "The resource is conflicted.",
     "100403": "The device is not existed.",
     "100418": "The deviceData is not existed.",
     "100426": "The nodeId is duplicated.",
@@ -131,6 +135,9 @@ class Binding:
     timeout: int
     created_at: float
     expires_at: float | None
+    # A registration (register device), not a rebind: when it lapses unbound, the platform
+    # deletes the device.
+    registration: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -197,12 +204,12 @@ class PlatformState:
     def __init__(self, config: Config, push: PushSink | None = None) -> None:
         self.config = config
         self.lock = threading.RLock()
-        self._push = push or (lambda notify_type, body: None)
+        self._push = _with_real_extras(push or (lambda notify_type, body: None))
         self.released = threading.Event()  # set by reset/shutdown: held connections let go
         self.reset()
 
     def set_push_sink(self, push: PushSink) -> None:
-        self._push = push
+        self._push = _with_real_extras(push)
 
     def duplicate_pushes(self) -> bool:
         with self.lock:
@@ -367,7 +374,9 @@ class PlatformState:
             token = body.get("refreshToken")
             entry = self.refresh_tokens.get(token) if isinstance(token, str) else None
             if entry is None or entry[0] != app.app_id or entry[1] < time.time():
-                raise PlatformAnswer(400, "100006")
+                # As the platform: a bad or expired refresh token is 401 / 100208, the same
+                # answer as a wrong secret.
+                raise PlatformAnswer(401, "100208")
             return self._issue_tokens(app.app_id)
 
     def authenticate(self, app_key: str | None, authorization: str | None) -> App:
@@ -425,10 +434,10 @@ class PlatformState:
 
     # ----------------------------------------------------------------- validation
     @staticmethod
-    def _timeout(body: dict[str, Any]) -> int:
+    def _timeout(body: dict[str, Any], *, default: int = DEFAULT_BINDING_TIMEOUT) -> int:
         value = body.get("timeout")
         if value is None:
-            return DEFAULT_BINDING_TIMEOUT
+            return default
         if isinstance(value, bool) or not isinstance(value, int):
             raise PlatformAnswer(400, "50400", desc="timeout must be an integer >= 0.")
         if value < 0 or value > MAX_TIMEOUT:
@@ -478,7 +487,15 @@ class PlatformState:
             if code.lower() != node_id.lower():
                 return code
 
-    def _pend(self, device: Device, node_id: str, verify_code: str, timeout: int) -> Binding:
+    def _pend(
+        self,
+        device: Device,
+        node_id: str,
+        verify_code: str,
+        timeout: int,
+        *,
+        registration: bool = False,
+    ) -> Binding:
         now = time.time()
         binding = Binding(
             device_id=device.device_id,
@@ -487,6 +504,7 @@ class PlatformState:
             timeout=timeout,
             created_at=now,
             expires_at=None if timeout == 0 else now + timeout,
+            registration=registration,
         )
         self.bindings[device.device_id] = binding  # a new refresh replaces the pending one
         return binding
@@ -520,7 +538,8 @@ class PlatformState:
             target, _ = self._target_app(caller, app_id_query)
             node_id = self._node_id(body, required=True)
             assert node_id is not None
-            timeout = self._timeout(body)
+            # The HTTP reference's default for a registration is 0: the code never expires.
+            timeout = self._timeout(body, default=DEFAULT_REGISTRATION_TIMEOUT)
             verify_code = self._verify_code(body)
             info_in = body.get("deviceInfo") or {}
             if not isinstance(info_in, dict):
@@ -547,12 +566,13 @@ class PlatformState:
             )
             self.devices[device.device_id] = device
             code = verify_code if verify_code is not None else self._new_verify_code(node_id)
-            self._pend(device, node_id, code, timeout)
+            self._pend(device, node_id, code, timeout, registration=True)
             added = {
                 "notifyType": "deviceAdded",
                 "deviceId": device.device_id,
                 "gatewayId": device.device_id,
-                "nodeType": device.node_type,
+                # A directly connected NB-IoT device is announced as a GATEWAY.
+                "nodeType": "GATEWAY",
                 "deviceInfo": {
                     "nodeId": node_id,
                     "status": "OFFLINE",
@@ -593,7 +613,8 @@ class PlatformState:
             raise PlatformAnswer(400, "50400", desc="status is invalid.")
         start = _time_param(query, "startTime")
         end = _time_param(query, "endTime")
-        sort = (query.get("sort") or "ASC").upper()
+        # As the platform: newest first (DESC) when `sort` is absent.
+        sort = (query.get("sort") or "DESC").upper()
         if sort not in ("ASC", "DESC"):
             raise PlatformAnswer(400, "50400", desc="sort must be ASC or DESC.")
         with self.lock:
@@ -653,13 +674,12 @@ class PlatformState:
         if not isinstance(callback_url, str) or not _callback_url_ok(callback_url):
             raise PlatformAnswer(400, "100222")
         with self.lock:
-            for sub in self.subscriptions.values():
-                if (sub["appId"], sub["notifyType"], sub["callbackUrl"]) == (
-                    caller.app_id,
-                    notify_type,
-                    callback_url,
-                ):
-                    return _public_subscription(sub)
+            # One subscription per notifyType and app: a second one is refused whatever its URL.
+            if any(
+                (sub["appId"], sub["notifyType"]) == (caller.app_id, notify_type)
+                for sub in self.subscriptions.values()
+            ):
+                raise PlatformAnswer(409, "100227")
             sub = {
                 "subscriptionId": str(uuid.uuid4()),
                 "notifyType": notify_type,
@@ -669,14 +689,35 @@ class PlatformState:
             self.subscriptions[sub["subscriptionId"]] = sub
             return _public_subscription(sub)
 
-    def list_subscriptions(self, caller: App) -> dict[str, Any]:
+    def list_subscriptions(self, caller: App, query: dict[str, str]) -> dict[str, Any]:
+        """The app's subscriptions, oldest first, one page (pageNo from 0)."""
+        page_no = _int_param(query, "pageNo", 0)
+        page_size = _int_param(query, "pageSize", DEFAULT_SUBSCRIPTION_PAGE_SIZE)
+        if page_no < 0 or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise PlatformAnswer(400, "50400", desc="pageNo >= 0, 1 <= pageSize <= 250.")
+        notify_type = query.get("notifyType") or None
+        if notify_type is not None and notify_type not in NOTIFY_TYPES:
+            raise PlatformAnswer(400, "50400", desc="notifyType is invalid.")
         with self.lock:
             subs = [
                 _public_subscription(s)
                 for s in self.subscriptions.values()
                 if s["appId"] == caller.app_id
+                and (notify_type is None or s["notifyType"] == notify_type)
             ]
-        return {"totalCount": len(subs), "pageNo": 0, "pageSize": len(subs), "subscriptions": subs}
+        return {
+            "totalCount": len(subs),
+            "pageNo": page_no,
+            "pageSize": page_size,
+            "subscriptions": subs[page_no * page_size : (page_no + 1) * page_size],
+        }
+
+    def get_subscription(self, caller: App, subscription_id: str) -> dict[str, Any]:
+        with self.lock:
+            sub = self.subscriptions.get(subscription_id)
+            if sub is None or sub["appId"] != caller.app_id:
+                raise PlatformAnswer(404, "100225", desc="The resource is not found.")
+            return _public_subscription(sub)
 
     def delete_subscription(self, caller: App, subscription_id: str) -> None:
         with self.lock:
@@ -684,6 +725,25 @@ class PlatformState:
             if sub is None or sub["appId"] != caller.app_id:
                 raise PlatformAnswer(404, "100225", desc="The resource is not found.")
             del self.subscriptions[subscription_id]
+
+    def delete_subscriptions(self, caller: App, query: dict[str, str]) -> int:
+        """Batch delete: the app's subscriptions matching notifyType and callbackUrl (each
+        optional); how many went."""
+        notify_type = query.get("notifyType") or None
+        callback_url = query.get("callbackUrl") or None
+        if notify_type is not None and notify_type not in NOTIFY_TYPES:
+            raise PlatformAnswer(400, "50400", desc="notifyType is invalid.")
+        with self.lock:
+            doomed = [
+                sub_id
+                for sub_id, s in self.subscriptions.items()
+                if s["appId"] == caller.app_id
+                and (notify_type is None or s["notifyType"] == notify_type)
+                and (callback_url is None or s["callbackUrl"] == callback_url)
+            ]
+            for sub_id in doomed:
+                del self.subscriptions[sub_id]
+            return len(doomed)
 
     def callback_urls(self, notify_type: str) -> list[str]:
         with self.lock:
@@ -741,20 +801,34 @@ class PlatformState:
         return True, {"deviceId": bound_push["deviceId"], "bound": True}
 
     def _lapse(self, candidates: list[Binding]) -> int:
-        pushes = []
+        """Drop lapsed bindings: a rebind pushes bindDevice expired; an unbound registration
+        is deleted, as the platform does, and pushes deviceDeleted."""
+        pushes: list[tuple[str, dict[str, Any]]] = []
         with self.lock:
             for binding in candidates:
                 if self.bindings.get(binding.device_id) is binding:
                     del self.bindings[binding.device_id]
+                    if binding.registration:
+                        self.devices.pop(binding.device_id, None)
+                        pushes.append(
+                            (
+                                "deviceDeleted",
+                                {"notifyType": "deviceDeleted", "deviceId": binding.device_id},
+                            )
+                        )
+                        continue
                     pushes.append(
-                        {
-                            "notifyType": "bindDevice",
-                            "deviceId": binding.device_id,
-                            "resultCode": "expired",
-                        }
+                        (
+                            "bindDevice",
+                            {
+                                "notifyType": "bindDevice",
+                                "deviceId": binding.device_id,
+                                "resultCode": "expired",
+                            },
+                        )
                     )
-        for push in pushes:
-            self._push("bindDevice", push)
+        for notify_type, push in pushes:
+            self._push(notify_type, push)
         return len(pushes)
 
     def lapse_expired(self) -> int:
@@ -865,6 +939,34 @@ class PlatformState:
         if push is not None:
             self._push("deviceInfoChanged", push)
         return view
+
+
+# What real pushes carry beyond platform-api.md's examples; a client must ignore them.
+REAL_DEVICE_INFO_EXTRAS: dict[str, Any] = {
+    "bridgeId": None,
+    "supportedSecurity": "NO",
+    "isSecurity": "FALSE",
+    "sigVersion": None,
+    "isHD": False,
+}
+
+
+def _with_real_extras(push: PushSink) -> PushSink:
+    """The sink, with the extra fields real pushes carry added to every body that has
+    deviceInfo: a top-level `networkStatus` and the deviceInfo keys above."""
+
+    def send(notify_type: str, body: dict[str, Any]) -> None:
+        info = body.get("deviceInfo")
+        if isinstance(info, dict):
+            status = info.get("status")
+            body = {
+                **body,
+                "networkStatus": "ONLINE" if status == "ONLINE" else "OFFLINE",
+                "deviceInfo": {**info, **REAL_DEVICE_INFO_EXTRAS},
+            }
+        push(notify_type, body)
+
+    return send
 
 
 def _info_changed(device: Device, changed: dict[str, Any]) -> dict[str, Any]:

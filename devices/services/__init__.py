@@ -21,7 +21,7 @@ from devices.services.push import (
 )
 from devices.services.request import swap_request
 from devices.services.send import SwapRetryLater, swap_send
-from devices.services.subscriptions import notifications_subscribe
+from devices.services.subscriptions import notifications_drift, notifications_subscribe
 from devices.services.sync import SyncResult, devices_sync
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "SweepResult",
     "SyncResult",
     "devices_sync",
+    "notifications_drift",
     "notifications_subscribe",
     "push_apply",
     "push_parse",

@@ -15,7 +15,11 @@ Ordering rule (pushes may arrive twice and out of order):
   not); deviceInfoChanged and bindDevice never touch a deleted device's fields.
 - bindDevice results go to the swap state machine, which is idempotent on its own; an
   "expired" result only closes a swap whose code was issued before the push was received.
-Explicit nulls in deviceInfo mean "unchanged".
+Explicit nulls in deviceInfo mean "unchanged". Keys we do not use are ignored: real pushes carry
+a top-level `networkStatus`, deviceInfo keys such as `bridgeId`, `supportedSecurity`,
+`isSecurity`, `sigVersion`, `isHD`, and `nodeType: "GATEWAY"` in deviceAdded.
+A bindDevice push may come without deviceInfo (optional in Huawei's reference): it binds the
+device's open swap, whose new nodeId says which unit bound.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditAction
@@ -184,8 +189,8 @@ def push_parse(*, body: bytes) -> PushNotification:
         result_code = raw_result.strip().lower() if isinstance(raw_result, str) else ""
         if result_code not in BIND_RESULTS:
             raise InvalidPush("bindDevice resultCode must be succeeded or expired")
-        if result_code == "succeeded" and not device_info.get("nodeId"):
-            raise InvalidPush("bindDevice succeeded without deviceInfo.nodeId")
+        # deviceInfo is optional in Huawei's reference: without its nodeId the open swap of
+        # the device says which unit bound (push_apply).
     return PushNotification(
         notify_type=notify_type,
         device_id=device_id,
@@ -293,6 +298,20 @@ def _device_info_changed(device: Device, push: PushNotification, *, at: datetime
     return _Applied("updated", before, _changes(device, before), changed=True)
 
 
+def _open_swap_node_id(device: Device) -> str:
+    """The new nodeId of the device's open swap (a bindDevice push without deviceInfo)."""
+    swap = (
+        Swap.objects.filter(device=device)
+        .filter(
+            Q(state__in=(SwapState.SENDING, SwapState.CODE_ISSUED))
+            | Q(state=SwapState.QUEUED, needs_reconcile=True)
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return swap.new_node_id if swap is not None else ""
+
+
 def _bind_device(
     device: Device, push: PushNotification, *, at: datetime, received_at: datetime
 ) -> _Applied:
@@ -316,9 +335,8 @@ def _bind_device(
             .order_by("-created_at", "-id")
             .values_list("pk", "state")[:20]
         )
-        swap = swap_mark_bound(
-            device_id=device.device_id, node_id=push.device_info.get("nodeId") or "", at=at
-        )
+        node_id = push.device_info.get("nodeId") or _open_swap_node_id(device)
+        swap = swap_mark_bound(device_id=device.device_id, node_id=node_id, at=at)
         if swap is None:
             parts.insert(0, "no matching swap")
         elif recent_states.get(swap.pk) != SwapState.BOUND and swap.state == SwapState.BOUND:

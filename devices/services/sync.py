@@ -3,8 +3,9 @@
 Each page of the platform's list is written with a constant number of queries: one SELECT of the
 rows the page already has, one bulk upsert (a few statements on SQLite, whose parameter limit
 splits it), and at most one UPDATE for rows a newer push already overtook. A run that lists every
-page of every app without error then marks the rows it did not see as deleted on the platform;
-a run that fails part-way marks nothing.
+page of every app without error then reads each row it did not see directly and marks it deleted
+on the platform only when that read says the device is gone (404 / 100403 / 100418); a run that
+fails part-way marks nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from audit.services import audit_record
 from devices.identifiers import node_search_key
 from devices.models import Device, DeviceStatus
 from devices.platform_wiring import get_client
-from oceanconnect import PlatformDevice
+from oceanconnect import PlatformDevice, PlatformError
+from oceanconnect.catalogue import DEVICE_GONE_CODES
 
 logger = logging.getLogger(__name__)
 
@@ -207,19 +209,60 @@ def _write_page(
     return counts
 
 
-def _mark_unseen_deleted(*, app_ids: Iterable[str], run_started_at: datetime) -> int:
-    """Rows of the listed apps that no page of this run carried are gone from the platform.
+def _unseen(*, app_ids: Iterable[str], run_started_at: datetime) -> Any:
+    """Rows of the listed apps that no page of this run carried.
 
     A row a push created or changed during the run (platform_updated_at after the start) is not
-    marked: the push is newer news than the listing.
+    one: the push is newer news than the listing.
     """
-    now = timezone.now()
     return (
         Device.objects.filter(app_id__in=list(app_ids), deleted_on_platform_at__isnull=True)
         .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=run_started_at))
         .filter(Q(platform_updated_at__isnull=True) | Q(platform_updated_at__lt=run_started_at))
-        .update(deleted_on_platform_at=now)
     )
+
+
+def _really_gone(error: PlatformError) -> bool:
+    return error.code in DEVICE_GONE_CODES or (error.code is None and error.http_status == 404)
+
+
+def _mark_unseen_deleted(
+    *, client: Any, app_ids: Iterable[str], run_started_at: datetime, max_wait: float | None
+) -> tuple[int, int]:
+    """Mark deleted the unseen rows the platform says are gone; (marked, seen again).
+
+    Missing from one walk is not proof: a device deleted (or registered) during the walk shifts
+    the pages after it, so a device that exists may fall between two pages. Each unseen row is
+    read directly; only 404 / 100403 / 100418 mark it deleted, a device that answers is written
+    as seen. Any other error ends the run (raised) with nothing more marked.
+    """
+    unseen = list(
+        _unseen(app_ids=app_ids, run_started_at=run_started_at).values_list("device_id", "app_id")
+    )
+    gone: list[str] = []
+    seen_again = 0
+    for device_id, app_id in unseen:
+        fetched_at = timezone.now()
+        try:
+            platform_device = client.get_device(device_id, app_id=app_id or None, max_wait=max_wait)
+        except ValueError:
+            gone.append(device_id)  # not even a deviceId the platform could hold
+            continue
+        except PlatformError as exc:
+            if not _really_gone(exc):
+                raise
+            gone.append(device_id)
+            continue
+        seen_again += 1
+        _write_page([platform_device], app_id=app_id, fetched_at=fetched_at)
+    if not gone:
+        return 0, seen_again
+    marked = (
+        _unseen(app_ids=app_ids, run_started_at=run_started_at)
+        .filter(device_id__in=gone)
+        .update(deleted_on_platform_at=timezone.now())
+    )
+    return marked, seen_again
 
 
 def devices_sync(*, actor: Any = None, max_wait: float | None = None) -> SyncResult:
@@ -256,7 +299,11 @@ def _devices_sync(*, client: Any, actor: Any, max_wait: float | None) -> SyncRes
             created += counts.created
             updated += counts.updated
             restored += counts.restored
-    marked_deleted = _mark_unseen_deleted(app_ids=app_ids, run_started_at=run_started_at)
+    marked_deleted, seen_again = _mark_unseen_deleted(
+        client=client, app_ids=app_ids, run_started_at=run_started_at, max_wait=max_wait
+    )
+    if seen_again:
+        logger.info("%d device(s) missing from the list answered a direct read", seen_again)
     result = SyncResult(
         pages=pages,
         created=created,

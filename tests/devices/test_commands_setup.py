@@ -93,9 +93,40 @@ def test_subscribe_notifications_is_audited_without_the_secret(command_settings,
 
 def test_subscribe_notifications_runs_again_without_error(command_settings, sim):
     run("subscribe_notifications")
+    out = run("subscribe_notifications")
+
+    assert len(subscribe_calls(sim)) == 4  # the second run had nothing to do
+    assert out.count("Subscribed") == 4
+    assert not [c for c in sim.calls() if c["code"] == "100227"]
+
+
+def test_subscribe_notifications_check_exits_non_zero_on_drift_and_changes_nothing(
+    command_settings, sim
+):
+    with pytest.raises(CommandError) as drifted:
+        run("subscribe_notifications", "--check")
+    assert "bindDevice is not subscribed" in str(drifted.value)
+
+    run("subscribe_notifications")
+    other = "http://10.0.0.9:9000/platform/push/other-secret/"
+    run("subscribe_notifications", "--callback-url", other)  # moves every type elsewhere
+    calls_before = len(sim.calls())
+    with pytest.raises(CommandError) as drifted:
+        run("subscribe_notifications", "--check")
+    message = str(drifted.value)
+    assert "deviceAdded is pushed to another URL: http://10.0.0.9:9000/platform/push/…/" in message
+    assert "other-secret" not in message and "cmd-test-secret" not in message
+    assert all(c["method"] == "GET" for c in sim.calls()[calls_before:])  # read only
+
+
+def test_subscribe_notifications_check_exits_zero_when_in_sync(command_settings, sim):
     run("subscribe_notifications")
 
-    assert len(subscribe_calls(sim)) == 8
+    out = run("subscribe_notifications", "--check")
+
+    assert "In sync" in out
+    assert out.count("/platform/push/…/") == 5
+    assert "cmd-test-secret" not in out
 
 
 @pytest.mark.parametrize(

@@ -353,10 +353,6 @@ def test_task_gets_the_validated_push_never_the_raw_body(client, device, monkeyp
             "bindDevice resultCode must be succeeded or expired",
         ),
         (
-            b'{"notifyType": "bindDevice", "deviceId": "d", "resultCode": "succeeded"}',
-            "bindDevice succeeded without deviceInfo.nodeId",
-        ),
-        (
             b'{"notifyType": "deviceDeleted", "deviceId": "d", "eventTime": "yesterday"}',
             "eventTime must be a timestamp like 20151212T121212Z",
         ),
@@ -694,3 +690,52 @@ def test_offset_event_time_keeps_its_utc_instant_through_the_real_worker(
     assert newer.after["outcome"] == "updated"
     assert device.status == DeviceStatus.ABNORMAL
     assert device.platform_updated_at == OFFSET_EVENT_INSTANT + timedelta(seconds=1)
+
+
+def test_bind_succeeded_without_device_info_binds_the_open_swap(push, device, issued_swap):
+    body = bind_body()
+    del body["deviceInfo"]  # optional in Huawei's reference
+
+    response = push(body)
+
+    assert response.status_code == 200
+    issued_swap.refresh_from_db()
+    assert issued_swap.state == SwapState.BOUND
+    device.refresh_from_db()
+    assert device.node_id == "862177041314827"  # taken from the swap
+    assert push_events()[0].after["outcome"].startswith(f"swap #{issued_swap.pk} bound")
+
+
+def test_bind_succeeded_without_device_info_and_no_open_swap_changes_no_swap(push, device):
+    body = bind_body()
+    del body["deviceInfo"]
+
+    assert push(body).status_code == 200
+    device.refresh_from_db()
+    assert device.node_id == "862177041314819"
+    assert push_events()[0].after["outcome"].startswith("no matching swap")
+
+
+REAL_DEVICE_INFO_EXTRAS = {
+    "bridgeId": "bridge-1",
+    "supportedSecurity": "NO",
+    "isSecurity": "FALSE",
+    "sigVersion": 2,
+    "isHD": False,
+}
+
+
+def test_the_extra_fields_of_real_pushes_are_ignored(push, device, issued_swap):
+    bound = bind_body()
+    bound["networkStatus"] = "ONLINE"
+    bound["deviceInfo"].update(REAL_DEVICE_INFO_EXTRAS)
+    changed = info_changed_body(networkStatus="ONLINE")
+    changed["deviceInfo"].update(REAL_DEVICE_INFO_EXTRAS)
+    added = added_body(networkStatus="OFFLINE")
+    added["deviceInfo"].update(REAL_DEVICE_INFO_EXTRAS)
+
+    assert [push(body).status_code for body in (bound, changed, added)] == [200, 200, 200]
+
+    issued_swap.refresh_from_db()
+    assert issued_swap.state == SwapState.BOUND
+    assert Device.objects.filter(device_id=added["deviceId"]).exists()

@@ -7,12 +7,14 @@ import logging
 import pytest
 
 from audit.models import AuditAction, AuditEvent
+from devices.platform_wiring import get_client
 from devices.services import notifications_subscribe
 from devices.services.subscriptions import (
     NOTIFY_TYPES,
     CallbackUrlRefused,
     SubscribeFailed,
     callback_url_masked,
+    notifications_drift,
 )
 from tests.factories import UserFactory
 
@@ -35,7 +37,9 @@ def subscribe_calls(sim):
 
 
 def subscribed_events():
-    return list(AuditEvent.objects.filter(action=AuditAction.NOTIFICATIONS_SUBSCRIBED))
+    return list(
+        AuditEvent.objects.filter(action=AuditAction.NOTIFICATIONS_SUBSCRIBED).order_by("pk")
+    )
 
 
 def dumped(event):
@@ -70,12 +74,78 @@ def test_the_secret_never_reaches_the_logs(push_settings, sim, caplog):
         assert SECRET not in repr(record.args)
 
 
-def test_subscribing_again_is_harmless_and_audited_again(push_settings, sim):
+def test_subscribing_again_is_a_no_op_without_409(push_settings, sim):
+    first = notifications_subscribe(callback_url=CALLBACK)
+    second = notifications_subscribe(callback_url=CALLBACK)
+
+    assert second == first
+    calls = subscribe_calls(sim)
+    assert len(calls) == 4  # the second run subscribes nothing
+    assert all(c["status"] == 201 for c in calls)
+    assert not [c for c in sim.calls() if c["code"] == "100227"]
+    assert len(subscribed_events()) == 1  # nothing changed, nothing audited
+
+
+def test_a_subscription_to_another_url_is_replaced_and_audited_masked(push_settings, sim, caplog):
+    caplog.set_level(logging.DEBUG)
+    old_secret = "old-push-secret-value"
+    old_url = f"http://127.0.0.1:7000/platform/push/{old_secret}/"
+    notifications_subscribe(callback_url=old_url)
+    old_ids = {s.subscription_id for s in get_client().list_subscriptions()}
+
+    current = notifications_subscribe(callback_url=CALLBACK)
+
+    listed = get_client().list_subscriptions()
+    assert {(s.notify_type, s.callback_url) for s in listed} == {
+        (t, CALLBACK) for t in NOTIFY_TYPES
+    }
+    assert {s.subscription_id for s in listed} == {s.subscription_id for s in current}
+    assert not old_ids & {s.subscription_id for s in listed}
+    deletes = [c for c in sim.calls() if c["method"] == "DELETE" and "/sub/" in c["path"]]
+    assert [c["status"] for c in deletes] == [204] * 4
+    event = subscribed_events()[-1]
+    assert event.before == {"callback_urls": ["http://127.0.0.1:7000/platform/push/…/"]}
+    assert event.after["callback_url"] == "http://127.0.0.1:8000/platform/push/…/"
+    assert [r["notify_type"] for r in event.after["replaced"]] == list(NOTIFY_TYPES)
+    assert {r["old_callback_url"] for r in event.after["replaced"]} == {
+        "http://127.0.0.1:7000/platform/push/…/"
+    }
+    for audited in AuditEvent.objects.all():
+        assert SECRET not in dumped(audited) and old_secret not in dumped(audited)
+    for record in caplog.records:
+        for secret in (SECRET, old_secret):
+            assert secret not in record.getMessage()
+            assert secret not in repr(record.args)
+
+
+def test_only_the_drifted_types_change(push_settings, sim):
     notifications_subscribe(callback_url=CALLBACK)
+    client = get_client()
+    (added,) = client.list_subscriptions(notify_type="deviceAdded")
+    client.delete_subscription(added.subscription_id)
+    before = len(subscribe_calls(sim))
+
     notifications_subscribe(callback_url=CALLBACK)
 
-    assert len(subscribe_calls(sim)) == 8
-    assert len(subscribed_events()) == 2
+    assert [c["status"] for c in subscribe_calls(sim)[before:]] == [201]
+    event = subscribed_events()[-1]
+    assert event.after["notify_types"] == ["deviceAdded"]
+    assert "replaced" not in event.after
+
+
+def test_drift_reports_missing_types_and_other_urls_masked(push_settings, sim):
+    drift = notifications_drift(callback_url=CALLBACK)
+    assert (drift.in_sync, drift.missing, drift.elsewhere) == (False, NOTIFY_TYPES, ())
+
+    notifications_subscribe(callback_url=CALLBACK)
+    assert notifications_drift(callback_url=CALLBACK).in_sync
+
+    client = get_client()
+    client.delete_subscriptions(notify_type="bindDevice")
+    client.subscribe("bindDevice", "http://10.0.0.9:9000/push/other-secret/")
+    drift = notifications_drift(callback_url=CALLBACK)
+    assert drift.missing == ()
+    assert drift.elsewhere == (("bindDevice", "http://10.0.0.9:9000/push/…/"),)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -124,3 +125,43 @@ def canned_client(canned_platform):
     client = PlatformClient(config=make_config(canned_platform.url), store=MemoryStore())
     yield client
     client.close()
+
+
+# The client against the simulator (`sim`), shared by the test_client_*.py modules.
+@pytest.fixture
+def platform_settings(sim):
+    """Plain settings (IOT_* attributes) pointing the client at `sim`, with a private prefix."""
+    return SimpleNamespace(
+        IOT_PLATFORM_URL=sim.url,
+        IOT_APP_ID=sim.app_id,
+        IOT_APP_SECRET=sim.app_secret,
+        IOT_CA_FILE="",
+        IOT_CLIENT_CERT="",
+        IOT_CLIENT_KEY="",
+        IOT_STORE_PREFIX=f"test:{uuid.uuid4().hex}:",
+        IOT_CONNECT_TIMEOUT=2,
+        IOT_READ_TIMEOUT=3,
+        IOT_FLOW_COOLDOWN_SECONDS=0.5,
+    )
+
+
+@pytest.fixture
+def make_client(platform_settings):
+    """Builds a client from the settings as they are now; closes every client it built."""
+    built = []
+
+    def make():
+        client = PlatformClient(
+            config=PlatformConfig.from_settings(platform_settings), store=MemoryStore()
+        )
+        built.append(client)
+        return client
+
+    yield make
+    for client in built:
+        client.close()
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client()

@@ -185,7 +185,9 @@ def test_device_pages_are_walked_until_total_count(canned_platform, canned_clien
     assert [p.page_no for p in pages] == [0, 1, 2]
     assert [d.info.node_id for p in pages for d in p.devices] == ["A", "B", "C", "D", "E"]
     paths = [c.path for c in canned_platform.calls("/devices")]
-    assert paths == [f"/iocm/app/dm/v1.4.0/devices?pageNo={n}&pageSize=2" for n in range(3)]
+    assert paths == [
+        f"/iocm/app/dm/v1.4.0/devices?pageNo={n}&pageSize=2&sort=ASC" for n in range(3)
+    ]
 
 
 @pytest.mark.parametrize(

@@ -7,15 +7,10 @@ own tests in test_stores.py and test_multiprocess.py).
 
 import socket
 import time
-import uuid
-from types import SimpleNamespace
 
 import pytest
 
 from oceanconnect import (
-    MemoryStore,
-    PlatformClient,
-    PlatformConfig,
     PlatformOutcomeUnknown,
     PlatformPermanentError,
     PlatformRetryableError,
@@ -23,45 +18,6 @@ from oceanconnect import (
 )
 
 NEW_NODE_ID = "862177041314827"
-
-
-@pytest.fixture
-def platform_settings(sim):
-    """Plain settings (IOT_* attributes) pointing the client at `sim`, with a private prefix."""
-    return SimpleNamespace(
-        IOT_PLATFORM_URL=sim.url,
-        IOT_APP_ID=sim.app_id,
-        IOT_APP_SECRET=sim.app_secret,
-        IOT_CA_FILE="",
-        IOT_CLIENT_CERT="",
-        IOT_CLIENT_KEY="",
-        IOT_STORE_PREFIX=f"test:{uuid.uuid4().hex}:",
-        IOT_CONNECT_TIMEOUT=2,
-        IOT_READ_TIMEOUT=3,
-        IOT_FLOW_COOLDOWN_SECONDS=0.5,
-    )
-
-
-@pytest.fixture
-def make_client(platform_settings):
-    """Builds a client from the settings as they are now; closes every client it built."""
-    built = []
-
-    def make():
-        client = PlatformClient(
-            config=PlatformConfig.from_settings(platform_settings), store=MemoryStore()
-        )
-        built.append(client)
-        return client
-
-    yield make
-    for client in built:
-        client.close()
-
-
-@pytest.fixture
-def client(make_client):
-    return make_client()
 
 
 def offline_device(sim, owner=None):
@@ -113,7 +69,9 @@ def test_every_page_of_the_device_list_is_read(sim, client):
     assert sum(len(p.devices) for p in pages) == pages[0].total_count == len(ours)
     assert {d.device_id for p in pages for d in p.devices} == {d["deviceId"] for d in ours}
     queries = [c["query"] for c in platform_calls(sim, "/dm/")]
-    assert queries == [{"pageNo": str(n), "pageSize": "100"} for n in range(len(pages))]
+    assert queries == [
+        {"pageNo": str(n), "pageSize": "100", "sort": "ASC"} for n in range(len(pages))
+    ]
 
 
 @pytest.mark.parametrize(

@@ -79,14 +79,14 @@ def test_refresh_token_issues_a_new_access_token_and_retires_the_old(sim):
     assert fresh.status_code == 200
 
 
-def test_refresh_with_an_unknown_refresh_token_fails(sim):
+def test_refresh_with_an_unknown_refresh_token_is_401_100208_as_on_the_platform(sim):
     answer = sim.session.post(
         sim.url + REFRESH,
         json={"appId": sim.app_id, "secret": sim.app_secret, "refreshToken": "nope"},
         timeout=5,
     )
-    assert answer.status_code == 400
-    assert error_code(answer) == "100006"
+    assert answer.status_code == 401
+    assert error_code(answer) == "100208"
 
 
 def test_missing_app_key_is_401_100025(sim):

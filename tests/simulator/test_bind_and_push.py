@@ -7,6 +7,15 @@ import pytest
 from tests.simulator.helpers import Client, callback_server, one, subscribe, wait_until
 from tests.support.simulator import start_simulator
 
+# The keys real pushes carry in deviceInfo beyond platform-api.md's examples.
+REAL_DEVICE_INFO_EXTRAS = {
+    "bridgeId": None,
+    "supportedSecurity": "NO",
+    "isSecurity": "FALSE",
+    "sigVersion": None,
+    "isHD": False,
+}
+
 
 @pytest.fixture
 def client(sim):
@@ -46,7 +55,8 @@ def test_bind_with_the_code_brings_the_device_online_and_pushes_succeeded(sim, c
             "notifyType": "bindDevice",
             "deviceId": device["deviceId"],
             "resultCode": "succeeded",
-            "deviceInfo": after["deviceInfo"],
+            "networkStatus": "ONLINE",
+            "deviceInfo": {**after["deviceInfo"], **REAL_DEVICE_INFO_EXTRAS},
         }
     ]
     changed = wait_until(lambda: callback.bodies("deviceInfoChanged"))
@@ -101,6 +111,8 @@ def test_status_change_sends_device_info_changed_with_explicit_nulls(sim, callba
     info = body["deviceInfo"]
     assert info["status"] == "ONLINE"
     assert info["statusDetail"] == "NONE"
+    assert body["networkStatus"] == "ONLINE"
+    assert {key: info[key] for key in REAL_DEVICE_INFO_EXTRAS} == REAL_DEVICE_INFO_EXTRAS
     assert "nodeId" in info and info["nodeId"] is None
     assert "name" in info and info["name"] is None
 
@@ -113,7 +125,10 @@ def test_register_and_delete_push_device_added_and_deleted(sim, client, callback
         "nodeId": "S1",
         "status": "OFFLINE",
         "statusDetail": "NOT_ACTIVE",
+        **REAL_DEVICE_INFO_EXTRAS,
     }
+    # As real pushes: a directly connected NB-IoT device is a GATEWAY; networkStatus on top.
+    assert (added[0]["nodeType"], added[0]["networkStatus"]) == ("GATEWAY", "OFFLINE")
     client.call("DELETE", f"/iocm/app/dm/v1.4.0/devices/{device_id}")
     deleted = wait_until(lambda: callback.bodies("deviceDeleted"))
     assert deleted == [{"notifyType": "deviceDeleted", "deviceId": device_id}]

@@ -3,7 +3,15 @@ subscribe."""
 
 import pytest
 
-from tests.simulator.helpers import CREDENTIALS, DEVICES, SUBSCRIPTIONS, Client, error_code, one
+from tests.simulator.helpers import (
+    CREDENTIALS,
+    DEVICES,
+    SUBSCRIPTIONS,
+    Client,
+    error_code,
+    one,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -138,3 +146,37 @@ def test_subscribe_answers_201_and_requires_a_port(client):
 
 def test_unknown_api_path_is_404(client):
     assert client.call("GET", "/iocm/app/nothing/here").status_code == 404
+
+
+def test_a_registration_never_expires_by_default(sim, client):
+    body = client.call("POST", CREDENTIALS, json={"nodeId": "REG-DEFAULT-1"}).json()
+    assert body["timeout"] == 0  # the HTTP reference's default for a registration
+    assert sim.device(body["deviceId"])["binding"]["expiresAt"] is None
+
+
+def test_an_unbound_registration_whose_timeout_passes_is_deleted(sim, client):
+    lapsing = client.call(
+        "POST", CREDENTIALS, json={"nodeId": "REG-LAPSE-1", "timeout": 300}
+    ).json()
+
+    assert sim.expire_bindings() == {"expired": 1}
+
+    path = f"{DEVICES}/{lapsing['deviceId']}"
+    assert error_code(client.call("GET", path)) == "100403"
+    assert sim.devices(nodeId="REG-LAPSE-1") == []
+    # The nodeId is free again once the registration is gone.
+    again = client.call("POST", CREDENTIALS, json={"nodeId": "REG-LAPSE-1"})
+    assert again.status_code == 200
+
+
+def test_an_unbound_registration_lapses_by_itself(sim, client):
+    body = client.call("POST", CREDENTIALS, json={"nodeId": "REG-T-1", "timeout": 1}).json()
+    assert wait_until(lambda: sim.devices(nodeId="REG-T-1") == [], timeout=5)
+    assert sim.bind("REG-T-1", body["verifyCode"])["bound"] is False
+
+
+def test_a_bound_registration_stays(sim, client):
+    body = client.call("POST", CREDENTIALS, json={"nodeId": "REG-B-1", "timeout": 300}).json()
+    assert sim.bind("REG-B-1", body["verifyCode"])["bound"] is True
+    assert sim.expire_bindings() == {"expired": 0}
+    assert sim.device(body["deviceId"])["activated"] is True
