@@ -199,8 +199,10 @@ class Handler(BaseHTTPRequestHandler):
         released = state.released
         app_key = self.headers.get("app_key") or self.headers.get("x-app-key")
         fault = state.take_fault(path)
-        if fault is not None and fault.latency_ms:
-            released.wait(fault.latency_ms / 1000)
+        if fault is not None and fault.latency_ms and released.wait(fault.latency_ms / 1000):
+            # A reset (or shutdown) during the delay: the call belongs to the old registry.
+            self._drop_connection(reset=False)
+            return
         mode = fault.mode if fault is not None else "none"
         answer: Answer | None = None
         identity = app_key
