@@ -119,6 +119,9 @@ class SimulatorHandle:
         appliedAt (unix time)."""
         return self._get("/simulator/journal")["refreshes"]
 
+    def faults_in_force(self) -> dict[str, Any]:
+        return self._get("/simulator/faults")
+
     def clear_faults(self) -> dict[str, Any]:
         return self._post("/simulator/faults", {})
 
