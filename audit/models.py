@@ -38,6 +38,7 @@ class AuditAction(models.TextChoices):
     SWAP_APPROVED = "swap_approved", "Swap approved"
     SWAP_REJECTED = "swap_rejected", "Swap rejected"
     SWAP_SENT = "swap_sent", "Sent to the platform"
+    SWAP_ATTEMPTED = "swap_attempted", "Refresh sent to the platform"
     CODE_ISSUED = "code_issued", "Code issued"
     CODE_VIEWED = "code_viewed", "Code viewed"
     SWAP_REISSUED = "swap_reissued", "Swap re-issued"

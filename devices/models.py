@@ -133,7 +133,8 @@ class Swap(models.Model):
     verify_code_mode = models.CharField(
         max_length=16, choices=VerifyCodeMode.choices, default=VerifyCodeMode.PLATFORM
     )
-    # A custom verifyCode waiting to be sent is a secret too: encrypted, erased once sent.
+    # The verifyCode to send, chosen before the first attempt (a custom one, or one we generated
+    # for a "platform" code): every attempt sends the same one. Encrypted, erased once sent.
     custom_verify_code_encrypted = models.TextField(blank=True)
     timeout_seconds = models.PositiveIntegerField(default=180, help_text="0 = never expires")
     reason = models.CharField(max_length=500, blank=True, help_text="Reason or ticket reference")
@@ -144,6 +145,9 @@ class Swap(models.Model):
     # Set when a send may have reached the platform unanswered: reconcile before any re-send.
     needs_reconcile = models.BooleanField(default=False)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # While SENDING: when the claim lapses (the longest one send can take); another worker may
+    # take over an expired claim, never a live one.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_text = models.TextField(blank=True, help_text="Handling text for staff")
     # The verifyCode: encrypted while valid; once bound/expired only a hint and a hash remain.
@@ -184,6 +188,7 @@ class Swap(models.Model):
             models.Index(fields=["-created_at", "-id"], name="swap_created_idx"),
             models.Index(fields=["requested_by", "-created_at"], name="swap_requester_idx"),
             models.Index(fields=["state", "updated_at"], name="swap_state_updated_idx"),
+            models.Index(fields=["state", "lease_expires_at"], name="swap_state_lease_idx"),
         ]
         permissions = [
             ("request_swap", "Can request a swap"),
@@ -201,6 +206,41 @@ class Swap(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_SWAP_STATES
+
+
+class SwapAttemptOutcome(models.TextChoices):
+    IN_PROGRESS = "in_progress", "In progress"
+    OK = "ok", "Code issued"
+    ERROR = "error", "Refused"
+    RETRYABLE = "retryable", "Platform error (retried)"
+    THROTTLED = "throttled", "Throttled"
+    OUTCOME_UNKNOWN = "outcome_unknown", "No answer (outcome unknown)"
+
+
+class SwapAttempt(models.Model):
+    """One refresh-device-key call of a swap, as sent: the platform may have applied any of them."""
+
+    swap = models.ForeignKey(Swap, on_delete=models.CASCADE, related_name="send_attempts")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(
+        max_length=20, choices=SwapAttemptOutcome.choices, default=SwapAttemptOutcome.IN_PROGRESS
+    )
+    http_status = models.PositiveIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    # HMAC of the verifyCode sent (devices.codes.hash_code); empty when the platform chose it
+    # and never answered. Never the code itself.
+    code_hash = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        ordering = ["swap", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["swap", "number"], name="one_attempt_number_per_swap"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of swap {self.swap_id}: {self.outcome}"
 
 
 class SwapCodeView(models.Model):

@@ -90,6 +90,13 @@ def can_view_swap(user: Any, swap: Swap) -> bool:
     )
 
 
+def can_view_attempts(user: Any) -> bool:
+    """Each platform call of a swap (never its code): helpdesk and supervisors."""
+    if not _is_active(user):
+        return False
+    return bool(user.has_perm("devices.manage_any_swap") or user.has_perm("devices.view_history"))
+
+
 def can_see_code(user: Any, swap: Swap) -> bool:
     """Only the requester (with view_own_codes) or helpdesk; never a read-only role."""
     if not _is_active(user):

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from devices.identifiers import node_search_key
-from devices.models import OPEN_SWAP_STATES, Device, Swap, SwapState
+from devices.models import OPEN_SWAP_STATES, Device, Swap, SwapAttempt, SwapState
 from devices.roles import can_view_swap
 
 MAX_PAGE_SIZE = 200
@@ -230,6 +230,11 @@ def device_live_status(*, device: Device, max_wait: float = 5.0) -> LiveStatus:
     return LiveStatus(
         status=info.status, status_detail=detail, node_id=info.node_id, activated=activated
     )
+
+
+def swap_attempts(*, swap: Swap) -> list[SwapAttempt]:
+    """Every refresh sent for `swap`, oldest first (no codes: only their hashes are stored)."""
+    return list(SwapAttempt.objects.filter(swap=swap).order_by("number"))
 
 
 def open_swap_for_device(*, device: Device) -> Swap | None:

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready
+from django.conf import settings
 
 from devices.services.lifecycle import swap_release_interrupted
+from devices.services.lifecycle import swaps_recover as swaps_recover_service
 from devices.services.lifecycle import swaps_sweep as swaps_sweep_service
-from devices.services.send import SwapRetryLater, retry_delay
+from devices.services.send import LEASE_RECHECK_MARGIN, SwapRetryLater, retry_delay
 from devices.services.send import swap_send as swap_send_service
+from devices.services.transitions import swap_live_lease_remaining
 
 logger = logging.getLogger(__name__)
 
-# Both well under the broker's visibility timeout (3600 s), so a late ack never redelivers.
-SWAP_SEND_SOFT_TIME_LIMIT = 60
-SWAP_SEND_TIME_LIMIT = 90
+# Past the send's two leases (settings.py), and under the broker's visibility timeout, so a
+# late ack never redelivers. The task runs on its own queue (settings.CELERY_TASK_ROUTES).
+SWAP_SEND_SOFT_TIME_LIMIT = settings.SWAP_SEND_SOFT_TIME_LIMIT
+SWAP_SEND_TIME_LIMIT = settings.SWAP_SEND_TIME_LIMIT
 
 
 # No task retry limit: the one budget is settings.SWAP_MAX_ATTEMPTS, which the service applies
@@ -38,6 +44,23 @@ def swap_send(self, swap_id: int) -> None:
         if swap_release_interrupted(swap_id=swap_id):
             logger.warning("swap %s: send interrupted by the time limit; will reconcile", swap_id)
             raise self.retry(countdown=retry_delay(1)) from None
+        remaining = swap_live_lease_remaining(swap_id=swap_id)
+        if remaining is not None:  # still under a live lease: look again once it lapses
+            raise self.retry(countdown=remaining + LEASE_RECHECK_MARGIN) from None
+
+
+@shared_task(acks_late=True, soft_time_limit=30, time_limit=45)
+def swaps_recover() -> int:
+    return swaps_recover_service()
+
+
+@worker_ready.connect
+def recover_swaps_on_worker_start(sender: Any = None, **kwargs: Any) -> None:
+    """A worker starting (maybe after a crash) asks for every send whose claim lapsed."""
+    try:
+        swaps_recover.delay()
+    except Exception:  # the broker being down must not stop the worker; beat recovers later
+        logger.exception("could not enqueue the swap recovery at worker start")
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
@@ -46,7 +69,11 @@ def swaps_sweep() -> dict[str, int]:
     return {"requeued": result.requeued, "recovered": result.recovered, "expired": result.expired}
 
 
-@shared_task(acks_late=True, soft_time_limit=1500, time_limit=1800)
+@shared_task(
+    acks_late=True,
+    soft_time_limit=settings.DEVICES_SYNC_TIME_LIMIT - 300,
+    time_limit=settings.DEVICES_SYNC_TIME_LIMIT,
+)
 def devices_sync() -> None:
     from devices.services.sync import SyncAlreadyRunning
     from devices.services.sync import devices_sync as devices_sync_service

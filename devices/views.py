@@ -23,10 +23,15 @@ from devices.forms import (
 )
 from devices.models import Device, Swap, SwapState, VerifyCodeMode
 from devices.qr import qr_svg
-from devices.roles import can_manage_swap, can_see_code
-from devices.selectors import device_search, swap_for_user, swaps_for_device
+from devices.roles import can_manage_swap, can_see_code, can_view_attempts
+from devices.selectors import device_search, swap_attempts, swap_for_user, swaps_for_device
 from devices.services.checks import SwapRefused
-from devices.services.lifecycle import swap_cancel, swap_reissue, swap_reveal_code
+from devices.services.lifecycle import (
+    swap_cancel,
+    swap_recover_lapsed,
+    swap_reissue,
+    swap_reveal_code,
+)
 from devices.services.request import swap_request
 
 DEVICE_PAGE_SIZE = 25
@@ -219,10 +224,19 @@ def _panel_context(request: HttpRequest, swap: Swap) -> dict[str, Any]:
 def swap_detail(request: HttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
     if _is_partial(request):
+        # A send whose worker vanished: hand it to a worker now (no platform call here).
+        if swap_recover_lapsed(swap=swap):
+            swap.refresh_from_db()
         seen = request.GET.get("v", "")
         if seen and seen == _panel_version(swap):
             return HttpResponse(status=204)  # unchanged: htmx keeps the panel (and its countdown)
-    return _render(request, "devices/swap_detail.html", "code-panel", _panel_context(request, swap))
+        return _render(
+            request, "devices/swap_detail.html", "code-panel", _panel_context(request, swap)
+        )
+    context = _panel_context(request, swap)
+    if can_view_attempts(request.user):
+        context["attempts"] = swap_attempts(swap=swap)
+    return _render(request, "devices/swap_detail.html", "code-panel", context)
 
 
 def _after_panel_action(request: HttpRequest, swap: Swap, notice: str = "") -> HttpResponse:

@@ -189,8 +189,8 @@ if CELERY_BROKER_URL == "filesystem://":
         "polling_interval": env_float("CELERY_BROKER_POLLING_INTERVAL", 0.1),
     }
 else:
-    # Time limits below stay well under this, so a late ack never causes a second delivery.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Set below, once the time limits and retry countdowns it must outlast are known.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -199,8 +199,15 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The default for a task that sets none; each of ours sets its own (devices/tasks.py,
+# bulk/tasks.py, devices/tasks_push.py), and the longest is the device sync's.
 CELERY_TASK_SOFT_TIME_LIMIT = 120
-CELERY_TASK_TIME_LIMIT = 180
+CELERY_TASK_TIME_LIMIT = 150
+DEVICES_SYNC_TIME_LIMIT = 1800
+# A technician's send has its own queue, so sync or bulk steps never sit in front of it; every
+# worker (Procfile, tests/support/worker.py) consumes it.
+SWAP_SEND_QUEUE = "platform-send"
+CELERY_TASK_ROUTES = {"devices.tasks.swap_send": {"queue": SWAP_SEND_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_IMPORTS = ["devices.tasks_push"]
@@ -232,6 +239,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "devices.tasks.swaps_sweep",
         "schedule": float(SWAP_SWEEP_INTERVAL_SECONDS),
     },
+    # Sends whose claim (lease) lapsed: one indexed query when nothing is stuck.
+    "recover-swaps": {
+        "task": "devices.tasks.swaps_recover",
+        "schedule": float(env_int("SWAP_RECOVER_INTERVAL_SECONDS", 10)),
+    },
 }
 # Bulk swaps: rows per file; the beat entry resumes a batch whose dispatcher chain was lost.
 BULK_MAX_ROWS = env_int("BULK_MAX_ROWS", 5000)
@@ -259,6 +271,32 @@ IOT_FLOW_COOLDOWN_SECONDS = env_float("IOT_FLOW_COOLDOWN_SECONDS", 10.0)
 IOT_STORE_PREFIX = os.environ.get("IOT_STORE_PREFIX", "iotadmin:")
 IOT_CONNECT_TIMEOUT = env_float("IOT_CONNECT_TIMEOUT", 5.0)
 IOT_READ_TIMEOUT = env_float("IOT_READ_TIMEOUT", 15.0)
+# Codes of "platform" swaps are generated here and sent in every attempt (a late-applied attempt
+# then pends the same code). IOT_PLATFORM_GENERATES_CODES lets the platform choose instead; then
+# a re-send after an unanswered or failed refresh waits IOT_LATE_APPLY_SECONDS (the longest the
+# platform has been seen to apply a call late) plus the backoff. See README.
+IOT_PLATFORM_GENERATES_CODES = env_bool("IOT_PLATFORM_GENERATES_CODES", False)
+IOT_LATE_APPLY_SECONDS = env_float("IOT_LATE_APPLY_SECONDS", 60.0)
+# A send's claim (lease) lasts two platform exchanges (a login and the call), the wait for a
+# flow slot (SEND_MAX_WAIT, 2 s) and this margin; then anyone may take it over
+# (devices.services.transitions.swap_lease_seconds reads these at run time).
+SWAP_LEASE_MARGIN_SECONDS = env_float("SWAP_LEASE_MARGIN_SECONDS", 5.0)
+# The send task's limits: a send holds at most two leases (the claim, renewed once before the
+# refresh), so the soft limit is past both (the task then releases a lapsed claim nobody took
+# over) and the hard one a little later.
+SWAP_SEND_SOFT_TIME_LIMIT = int(
+    2 * (2 * (IOT_CONNECT_TIMEOUT + IOT_READ_TIMEOUT) + 2.0 + SWAP_LEASE_MARGIN_SECONDS) + 1
+)
+SWAP_SEND_TIME_LIMIT = SWAP_SEND_SOFT_TIME_LIMIT + 15
+if CELERY_BROKER_URL != "filesystem://":
+    # A message unacked for longer is delivered again: it must outlast the longest task (acks
+    # late) plus the longest retry countdown (an ETA message is held unacked until it is due).
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = int(
+        max(DEVICES_SYNC_TIME_LIMIT, SWAP_SEND_TIME_LIMIT, CELERY_TASK_TIME_LIMIT)
+        + SWAP_RETRY_MAX_SECONDS
+        + (IOT_LATE_APPLY_SECONDS if IOT_PLATFORM_GENERATES_CODES else 0)
+        + 600
+    )
 IOT_APP_KEY_HEADER = os.environ.get("IOT_APP_KEY_HEADER", "app_key")
 # Push notifications: the platform POSTs to IOT_CALLBACK_URL, which carries IOT_PUSH_SECRET.
 IOT_PUSH_SECRET = env_file_or_value("IOT_PUSH_SECRET", "dev-push-secret")

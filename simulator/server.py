@@ -199,11 +199,21 @@ class Handler(BaseHTTPRequestHandler):
         released = state.released
         app_key = self.headers.get("app_key") or self.headers.get("x-app-key")
         fault = state.take_fault(path)
-        if fault is not None and fault.latency_ms:
-            released.wait(fault.latency_ms / 1000)
+        if fault is not None and fault.latency_ms and released.wait(fault.latency_ms / 1000):
+            # A reset (or shutdown) during the delay: the call belongs to the old registry.
+            self._drop_connection(reset=False)
+            return
         mode = fault.mode if fault is not None else "none"
         answer: Answer | None = None
         identity = app_key
+        if mode == "no_answer" and fault is not None and fault.apply_after_seconds is not None:
+            # Late application: the answer is lost and the call takes effect only later.
+            self._finish_call(path, query, identity, arrived, None, None, mode)
+            if not released.wait(fault.apply_after_seconds):
+                self._route(path, query, body, app_key)
+                log.info("%s %s applied late", self.command, path)
+            self._drop_connection(reset=False)
+            return
         if mode == "none" or fault is None or fault.processed:
             identity, answer = self._route(path, query, body, app_key)
         if mode == "none" and answer is not None:
@@ -374,6 +384,8 @@ class Handler(BaseHTTPRequestHandler):
                 case ("GET", "/simulator/calls"):
                     since = query.get("since")
                     result = {"calls": state.calls_json(since=float(since) if since else None)}
+                case ("GET", "/simulator/journal"):
+                    result = {"refreshes": state.journal_json()}
                 case ("GET", "/simulator/faults"):
                     result = state.faults.as_json()
                 case ("POST", "/simulator/faults"):

@@ -157,6 +157,8 @@ class Faults:
     path_contains: str | None = None
     processed: bool = False
     duplicate_pushes: bool = False
+    # no_answer + processed: apply the call this many seconds after it arrived (late), not at once
+    apply_after_seconds: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -166,6 +168,7 @@ class Faults:
             "path_contains": self.path_contains,
             "processed": self.processed,
             "duplicate_pushes": self.duplicate_pushes,
+            "apply_after_seconds": self.apply_after_seconds,
         }
 
 
@@ -174,6 +177,7 @@ class FaultAction:
     latency_ms: int
     mode: str
     processed: bool
+    apply_after_seconds: float | None = None
 
 
 @dataclass
@@ -237,6 +241,7 @@ class PlatformState:
                 maxlen=MAX_RECORDED_CALLS
             )
             self.subscriptions: dict[str, dict[str, Any]] = {}
+            self.journal: list[dict[str, Any]] = []
             old = getattr(self, "released", None)
             self.released = threading.Event()
         if old is not None:
@@ -297,9 +302,25 @@ class PlatformState:
             raise ControlError("processed must be true or false")
         if not isinstance(duplicate_pushes, bool):
             raise ControlError("duplicate_pushes must be true or false")
+        apply_after = body.get("apply_after_seconds")
+        if apply_after is not None:
+            if (
+                not isinstance(apply_after, int | float)
+                or isinstance(apply_after, bool)
+                or apply_after < 0
+            ):
+                raise ControlError("apply_after_seconds must be null or a non-negative number")
+            if mode != "no_answer" or not processed:
+                raise ControlError("apply_after_seconds needs mode no_answer and processed true")
         with self.lock:
             self.faults = Faults(
-                latency, mode, count, path_contains or None, processed, duplicate_pushes
+                latency,
+                mode,
+                count,
+                path_contains or None,
+                processed,
+                duplicate_pushes,
+                float(apply_after) if apply_after is not None else None,
             )
             return self.faults.as_json()
 
@@ -311,7 +332,7 @@ class PlatformState:
                 return None
             if f.path_contains and f.path_contains not in path:
                 return None
-            action = FaultAction(f.latency_ms, f.mode, f.processed)
+            action = FaultAction(f.latency_ms, f.mode, f.processed, f.apply_after_seconds)
             if f.count is not None:
                 f.count -= 1
                 if f.count <= 0:
@@ -529,7 +550,20 @@ class PlatformState:
                 raise PlatformAnswer(400, "100426")
             code = verify_code if verify_code is not None else self._new_verify_code(new_node)
             self._pend(device, new_node, code, timeout)
+            self.journal.append(
+                {
+                    "deviceId": device.device_id,
+                    "nodeId": new_node,
+                    "verifyCode": code,
+                    "appliedAt": time.time(),
+                }
+            )
             return {"verifyCode": code, "timeout": timeout}
+
+    def journal_json(self) -> list[dict[str, Any]]:
+        """Every refresh-device-key the platform applied, in order (test-only: codes in clear)."""
+        with self.lock:
+            return [dict(entry) for entry in self.journal]
 
     def register_device(self, caller: App, app_id_query: str | None, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):

@@ -7,9 +7,11 @@ from devices.services.lifecycle import (
     swap_cancel,
     swap_mark_bound,
     swap_mark_expired,
+    swap_recover_lapsed,
     swap_reissue,
     swap_release_interrupted,
     swap_reveal_code,
+    swaps_recover,
     swaps_sweep,
 )
 from devices.services.push import (
@@ -42,11 +44,13 @@ __all__ = [
     "swap_mark_bound",
     "swap_mark_expired",
     "swap_precheck",
+    "swap_recover_lapsed",
     "swap_reissue",
     "swap_reject",
     "swap_release_interrupted",
     "swap_request",
     "swap_reveal_code",
     "swap_send",
+    "swaps_recover",
     "swaps_sweep",
 ]

@@ -228,13 +228,20 @@ def swaps_sweep() -> SweepResult:
         Swap.objects.filter(pk=swap_id, state=SwapState.QUEUED).update(updated_at=now)
         swap_enqueue_send(swap_id=swap_id)
         requeued += 1
-    # A send still SENDING after the hard time limit lost its worker mid-call: the refresh may
-    # have reached the platform, so the next attempt reconciles before sending again.
-    stuck_before = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT) - grace
+    # A send whose lease lapsed (or, claimed before leases, still SENDING after the send task's
+    # hard time limit) lost its worker mid-call: the refresh may have reached the platform, so
+    # the next attempt reconciles before sending again. swaps_recover does this every few
+    # seconds; this is the backstop.
+    stuck_before = now - timedelta(seconds=settings.SWAP_SEND_TIME_LIMIT) - grace
     recovered = 0
-    for swap_id in Swap.objects.filter(
-        state=SwapState.SENDING, updated_at__lte=stuck_before
-    ).values_list("pk", flat=True)[:500]:
+    for swap_id in (
+        Swap.objects.filter(state=SwapState.SENDING)
+        .filter(
+            Q(lease_expires_at__lte=now - grace)
+            | Q(lease_expires_at__isnull=True, updated_at__lte=stuck_before)
+        )
+        .values_list("pk", flat=True)[:500]
+    ):
         if swap_release_sending(swap_id=swap_id, stuck_before=stuck_before):
             swap_enqueue_send(swap_id=swap_id)
             recovered += 1
@@ -250,5 +257,44 @@ def swaps_sweep() -> SweepResult:
 
 
 def swap_release_interrupted(*, swap_id: int) -> bool:
-    """A send was cut off (time limit) mid-call: queue it again, reconciling first."""
+    """A send was cut off (time limit) mid-call: queue it again, reconciling first.
+
+    Only once its lease has lapsed: a live lease may be another worker's that took over.
+    """
     return swap_release_sending(swap_id=swap_id)
+
+
+def swaps_recover(*, limit: int = 100) -> int:
+    """Hand every send whose lease lapsed to a worker, which takes it over (and reconciles).
+
+    One indexed query (state, lease_expires_at) when nothing is stuck: it runs every few
+    seconds from beat, and when a worker starts.
+    """
+    now = timezone.now()
+    lapsed = list(
+        Swap.objects.filter(state=SwapState.SENDING, lease_expires_at__lte=now).values_list(
+            "pk", flat=True
+        )[:limit]
+    )
+    for swap_id in lapsed:
+        swap_enqueue_send(swap_id=swap_id)
+    if lapsed:
+        logger.warning("recover: %s send(s) with a lapsed claim handed to a worker", len(lapsed))
+    return len(lapsed)
+
+
+def swap_recover_lapsed(*, swap: Swap) -> bool:
+    """A page looking at a SENDING swap whose lease lapsed asks a worker to take it over.
+
+    Makes no platform call; the task claims the swap (a live lease is left alone). Released to
+    QUEUED first, so the next poll finds nothing to do and does not enqueue again.
+    """
+    if swap.state != SwapState.SENDING or swap.lease_expires_at is None:
+        return False
+    if swap.lease_expires_at > timezone.now():
+        return False
+    if not swap_release_sending(swap_id=swap.pk):
+        return False
+    swap_enqueue_send(swap_id=swap.pk)
+    logger.warning("swap %s: claim lapsed while a page watched it; handed to a worker", swap.pk)
+    return True

@@ -8,11 +8,12 @@ encrypted while valid, never logged, never audited, never put in a task argument
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from audit.models import AuditAction
@@ -20,6 +21,9 @@ from audit.services import audit_record
 from devices.models import Device, DeviceStatus, Swap, SwapState
 
 logger = logging.getLogger(__name__)
+
+# Seconds a send accepts to wait for a flow-control slot before it retries later instead.
+SEND_FLOW_WAIT_SECONDS = 2.0
 
 
 def swap_audit(*, swap: Swap, action: str, **fields: Any) -> None:
@@ -41,28 +45,77 @@ def swap_enqueue_send(*, swap_id: int) -> None:
     transaction.on_commit(send)
 
 
+def swap_lease_seconds() -> float:
+    """How long one send may hold its claim: a login and the call, the flow wait, a margin."""
+    exchange = float(settings.IOT_CONNECT_TIMEOUT) + float(settings.IOT_READ_TIMEOUT)
+    return 2 * exchange + SEND_FLOW_WAIT_SECONDS + float(settings.SWAP_LEASE_MARGIN_SECONDS)
+
+
+def _lapsed(now: datetime) -> Q:
+    return Q(lease_expires_at__lte=now) | Q(lease_expires_at__isnull=True)
+
+
 def swap_claim_for_send(*, swap_id: int) -> bool:
-    """QUEUED -> SENDING, counting one attempt; False when someone else has it (or it ended)."""
+    """QUEUED -> SENDING with a lease, counting one attempt; False when someone else has it.
+
+    A SENDING swap whose lease has lapsed (its worker died or hung) is taken over at once, and
+    reconciled first; a live lease is never touched. `attempts` doubles as the claim's fencing
+    token: every later guarded update of the send names the attempt it belongs to.
+    """
+    now = timezone.now()
+    lapsed_send = Q(state=SwapState.SENDING, lease_expires_at__lte=now)
     return bool(
-        Swap.objects.filter(pk=swap_id, state=SwapState.QUEUED).update(
+        Swap.objects.filter(Q(state=SwapState.QUEUED) | lapsed_send, pk=swap_id).update(
+            needs_reconcile=Case(
+                When(state=SwapState.SENDING, then=Value(True)), default=F("needs_reconcile")
+            ),
             state=SwapState.SENDING,
             attempts=F("attempts") + 1,
+            lease_expires_at=now + timedelta(seconds=swap_lease_seconds()),
             next_attempt_at=None,
-            updated_at=timezone.now(),
+            updated_at=now,
         )
     )
+
+
+def swap_renew_lease(*, swap: Swap) -> bool:
+    """Extend this attempt's own claim (before the platform call); False if it was taken over."""
+    now = timezone.now()
+    lease = now + timedelta(seconds=swap_lease_seconds())
+    renewed = Swap.objects.filter(
+        pk=swap.pk, state=SwapState.SENDING, attempts=swap.attempts
+    ).update(lease_expires_at=lease, updated_at=now)
+    swap.lease_expires_at = lease
+    return bool(renewed)
+
+
+def swap_live_lease_remaining(*, swap_id: int) -> float | None:
+    """Seconds left on a SENDING swap's live lease; None when it is not SENDING or has lapsed."""
+    lease = (
+        Swap.objects.filter(pk=swap_id, state=SwapState.SENDING)
+        .values_list("lease_expires_at", flat=True)
+        .first()
+    )
+    if lease is None:
+        return None
+    remaining = (lease - timezone.now()).total_seconds()
+    return remaining if remaining > 0 else None
 
 
 def swap_release_sending(*, swap_id: int, stuck_before: datetime | None = None) -> bool:
     """SENDING -> QUEUED with reconcile first: the refresh may have reached the platform.
 
-    With `stuck_before`, only a send not touched since then (the sweeper's lost workers).
+    Only a claim whose lease has lapsed (a live one is never touched); with `stuck_before`,
+    only a send not touched since then either (the sweeper's lost workers).
     """
-    claimed = Swap.objects.filter(pk=swap_id, state=SwapState.SENDING)
+    now = timezone.now()
+    claimed = Swap.objects.filter(_lapsed(now), pk=swap_id, state=SwapState.SENDING)
     if stuck_before is not None:
         claimed = claimed.filter(updated_at__lte=stuck_before)
     return bool(
-        claimed.update(state=SwapState.QUEUED, needs_reconcile=True, updated_at=timezone.now())
+        claimed.update(
+            state=SwapState.QUEUED, needs_reconcile=True, lease_expires_at=None, updated_at=now
+        )
     )
 
 
@@ -71,6 +124,7 @@ def swap_set_bound(*, swap: Swap, node_id: str, at: datetime) -> bool:
     with transaction.atomic():
         bound = Swap.objects.filter(pk=swap.pk, state=swap.state).update(
             state=SwapState.BOUND,
+            lease_expires_at=None,
             bound_at=at,
             finished_at=at,
             verify_code_encrypted="",

@@ -4,6 +4,7 @@ import pytest
 import requests
 
 from tests.simulator.helpers import CREDENTIALS, DEVICES, Client, error_code, one
+from tests.support.worker import wait_for
 
 
 @pytest.fixture
@@ -96,3 +97,47 @@ def test_reset_clears_faults(sim, client):
     sim.faults(mode="http500")
     sim.reset()
     assert Client(sim).call("GET", DEVICES).status_code == 200
+
+
+def test_late_application_applies_the_refresh_after_the_client_gave_up(sim, client):
+    device = one(sim, status="OFFLINE", owner=sim.app_id)
+    sim.faults(
+        mode="no_answer",
+        count=1,
+        processed=True,
+        apply_after_seconds=1.0,
+        path_contains="deviceCredentials",
+    )
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        client.refresh_key(
+            device["deviceId"], {"nodeId": "SER-LATE", "verifyCode": "LATE0001"}, timeout=(2, 0.3)
+        )
+    assert sim.device(device["deviceId"])["binding"] is None  # not applied yet
+    entries = wait_for(sim.journal, timeout=10)
+    assert [(e["deviceId"], e["nodeId"], e["verifyCode"]) for e in entries] == [
+        (device["deviceId"], "SER-LATE", "LATE0001")
+    ]
+    binding = sim.device(device["deviceId"])["binding"]
+    assert (binding["nodeId"], binding["verifyCode"]) == ("SER-LATE", "LATE0001")
+
+
+def test_late_application_needs_a_processed_no_answer_fault(sim):
+    with pytest.raises(AssertionError, match="apply_after_seconds"):
+        sim.faults(mode="http500", apply_after_seconds=1)
+    assert (
+        sim.faults(mode="no_answer", processed=True, apply_after_seconds=2)["apply_after_seconds"]
+        == 2.0
+    )
+
+
+def test_journal_lists_each_applied_refresh_and_reset_clears_it(sim, client):
+    device = one(sim, status="OFFLINE", owner=sim.app_id)
+    assert client.refresh_key(device["deviceId"], {"verifyCode": "FIRST001"}).status_code == 200
+    assert client.refresh_key(device["deviceId"], {}).status_code == 200
+    entries = sim.journal()
+    assert [e["deviceId"] for e in entries] == [device["deviceId"]] * 2
+    assert entries[0]["verifyCode"] == "FIRST001"
+    assert entries[1]["verifyCode"] == sim.device(device["deviceId"])["binding"]["verifyCode"]
+    assert entries[0]["appliedAt"] <= entries[1]["appliedAt"]
+    sim.reset()
+    assert sim.journal() == []

@@ -114,6 +114,14 @@ class SimulatorHandle:
         """e.g. faults(mode="reset", count=1, path_contains="deviceCredentials", latency_ms=0)."""
         return self._post("/simulator/faults", kw)
 
+    def journal(self) -> list[dict[str, Any]]:
+        """The refreshes the simulator applied, oldest first: deviceId, nodeId, verifyCode,
+        appliedAt (unix time)."""
+        return self._get("/simulator/journal")["refreshes"]
+
+    def faults_in_force(self) -> dict[str, Any]:
+        return self._get("/simulator/faults")
+
     def clear_faults(self) -> dict[str, Any]:
         return self._post("/simulator/faults", {})
 

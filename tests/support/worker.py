@@ -8,6 +8,7 @@ rows inside the test's own transaction.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,7 +25,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 60.0
-QUEUE = "celery"
+# The default queue and the swap send queue (settings.SWAP_SEND_QUEUE): the worker takes both.
+QUEUES = ("celery", "platform-send")
 
 # Settings handed to the worker as environment variables of the same name.
 _PASSED_SETTINGS = {
@@ -42,6 +44,9 @@ _PASSED_SETTINGS = {
     "IOT_STORE_PREFIX": "IOT_STORE_PREFIX",
     "IOT_CONNECT_TIMEOUT": "IOT_CONNECT_TIMEOUT",
     "IOT_READ_TIMEOUT": "IOT_READ_TIMEOUT",
+    "IOT_PLATFORM_GENERATES_CODES": "IOT_PLATFORM_GENERATES_CODES",
+    "IOT_LATE_APPLY_SECONDS": "IOT_LATE_APPLY_SECONDS",
+    "SWAP_LEASE_MARGIN_SECONDS": "SWAP_LEASE_MARGIN_SECONDS",
     "IOT_APP_KEY_HEADER": "IOT_APP_KEY_HEADER",
     "IOT_CODE_ENCRYPTION_KEY": "IOT_CODE_ENCRYPTION_KEY",
     "IOT_AUTHORIZING_APP_IDS": "IOT_AUTHORIZING_APP_IDS",
@@ -66,6 +71,14 @@ class WorkerHandle:
         self.process = process
         self.log_path = log_path
         self.env = env
+
+    def pool_children(self) -> list[int]:
+        """Pids of the worker's child processes (the prefork pool's), from /proc."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            return [int(pid) for pid in path.read_text().split()]
+        except OSError:
+            return []
 
     def log(self) -> str:
         try:
@@ -125,10 +138,11 @@ def purge_queue(settings: Any) -> None:
     options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
     with Connection(settings.CELERY_BROKER_URL, transport_options=options) as conn:
         channel = conn.default_channel
-        try:
-            channel.queue_purge(QUEUE)
-        except Exception:  # a queue that was never declared has nothing to purge
-            pass
+        for queue in QUEUES:
+            try:
+                channel.queue_purge(queue)
+            except Exception:  # a queue that was never declared has nothing to purge
+                pass
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -142,13 +156,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-@pytest.fixture
-def celery_worker_process(
-    request: pytest.FixtureRequest, settings: Any, transactional_db: None
+@contextlib.contextmanager
+def run_worker(
+    settings: Any, *, pool: str = "threads", concurrency: int = 2
 ) -> Iterator[WorkerHandle]:
-    """A `celery worker` subprocess sharing the test database and settings; stopped after."""
-    if "platform_settings" in request.fixturenames:
-        request.getfixturevalue("platform_settings")  # its overrides must reach the worker
+    """A `celery worker` subprocess (its pool: threads, or prefork for child processes)."""
     env = worker_environment(settings)
     purge_queue(settings)
     log_path = Path(tempfile.mkstemp(prefix="iotadmin-worker-", suffix=".log")[1])
@@ -160,11 +172,11 @@ def celery_worker_process(
         "iotadmin",
         "worker",
         "--pool",
-        "threads",
+        pool,
         "--concurrency",
-        "2",
+        str(concurrency),
         "-Q",
-        QUEUE,
+        ",".join(QUEUES),
         "--without-heartbeat",
         "--without-gossip",
         "--without-mingle",
@@ -191,6 +203,30 @@ def celery_worker_process(
             print(f"worker log kept at {log_path}")
         else:
             log_path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def celery_worker_process(
+    request: pytest.FixtureRequest, settings: Any, transactional_db: None
+) -> Iterator[WorkerHandle]:
+    """A `celery worker` subprocess sharing the test database and settings; stopped after."""
+    if "platform_settings" in request.fixturenames:
+        request.getfixturevalue("platform_settings")  # its overrides must reach the worker
+    with run_worker(settings) as handle:
+        yield handle
+
+
+@pytest.fixture
+def celery_prefork_worker_process(
+    request: pytest.FixtureRequest, settings: Any, transactional_db: None
+) -> Iterator[WorkerHandle]:
+    """The same with a prefork pool of one child (`handle.pool_children()`), the process that
+    runs every task: a test may kill it mid-task (killing an idle child could leave the pool's
+    shared queue lock held)."""
+    if "platform_settings" in request.fixturenames:
+        request.getfixturevalue("platform_settings")
+    with run_worker(settings, pool="prefork", concurrency=1) as handle:
+        yield handle
 
 
 def wait_for(predicate: Any, *, timeout: float = 30.0, interval: float = 0.1) -> Any:

@@ -1,0 +1,203 @@
+"""Leases instead of guesses: a send's claim lapses after the longest time one send can take;
+then a redelivered task, a starting worker, the beat recovery or a page's poll hands it to a
+worker at once, while a live claim is never touched."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditAction, AuditEvent
+from devices.codes import decrypt_code
+from devices.models import Swap, SwapAttempt, SwapAttemptOutcome, SwapState
+from devices.services import SwapRetryLater, swap_send, swaps_recover
+from devices.services.transitions import swap_lease_seconds
+from tests.devices.factories import make_swap, make_user
+from tests.devices.swap_support import (
+    REFRESH_PATH,
+    offline_device,
+    pending_binding,
+    refresh_calls,
+    request,
+)
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def device(sim, platform_settings):
+    return offline_device(sim)
+
+
+@pytest.fixture
+def field_user():
+    return make_user(role="field_service")
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    sent = []
+    monkeypatch.setattr("devices.tasks.swap_send.delay", lambda swap_id: sent.append(swap_id))
+    return sent
+
+
+def sending(swap, *, lease_in: float, attempts: int = 1):
+    Swap.objects.filter(pk=swap.pk).update(
+        state=SwapState.SENDING,
+        attempts=attempts,
+        lease_expires_at=timezone.now() + timedelta(seconds=lease_in),
+    )
+    swap.refresh_from_db()
+    return swap
+
+
+def test_lease_covers_a_login_and_the_call_the_flow_wait_and_the_margin(settings):
+    settings.IOT_CONNECT_TIMEOUT = 5
+    settings.IOT_READ_TIMEOUT = 15
+    settings.SWAP_LEASE_MARGIN_SECONDS = 5
+    assert swap_lease_seconds() == 2 * (5 + 15) + 2 + 5
+
+
+def test_claim_carries_a_lease_and_ends_it_with_the_send(sim, device, field_user):
+    swap = request(device, field_user)
+    swap_send(swap_id=swap.pk)
+    swap.refresh_from_db()
+    assert swap.state == SwapState.CODE_ISSUED
+    assert swap.lease_expires_at is None
+
+
+def test_a_lapsed_claim_is_taken_over_reconciled_and_sent_at_once(sim, device, field_user):
+    swap = sending(request(device, field_user), lease_in=-1)
+    lost = SwapAttempt.objects.create(swap=swap, number=1, started_at=timezone.now())
+    since = time.time()
+    swap_send(swap_id=swap.pk)
+    swap.refresh_from_db()
+    assert swap.state == SwapState.CODE_ISSUED
+    assert swap.attempts == 2
+    assert decrypt_code(swap.verify_code_encrypted) == pending_binding(sim, device)["verifyCode"]
+    lost.refresh_from_db()
+    assert lost.outcome == SwapAttemptOutcome.OUTCOME_UNKNOWN
+    assert AuditEvent.objects.filter(
+        swap_id=swap.pk, action=AuditAction.SWAP_ATTEMPTED, after__attempt=1
+    ).exists()
+    calls = [
+        (c["method"], c["path"]) for c in sim.calls(since=since) if device.device_id in c["path"]
+    ]
+    assert calls == [
+        ("GET", f"/iocm/app/dm/v1.4.0/devices/{device.device_id}"),
+        ("PUT", REFRESH_PATH + device.device_id),
+    ]
+
+
+def test_a_live_lease_is_left_alone_and_looked_at_again_when_it_lapses(sim, device, field_user):
+    swap = sending(request(device, field_user), lease_in=30)
+    lease = swap.lease_expires_at
+    with pytest.raises(SwapRetryLater) as later:
+        swap_send(swap_id=swap.pk)
+    assert 29 < later.value.countdown <= 31
+    swap.refresh_from_db()
+    assert (swap.state, swap.attempts, swap.lease_expires_at) == (SwapState.SENDING, 1, lease)
+    assert refresh_calls(sim, device) == []
+
+
+def test_a_stale_worker_cannot_store_over_a_takeover(sim, device, field_user):
+    from devices.services.send import _fail
+
+    swap = sending(request(device, field_user), lease_in=-1)
+    stale = Swap.objects.select_related("device").get(pk=swap.pk)
+    swap_send(swap_id=swap.pk)  # the takeover (attempt 2) issues the code
+    _fail(stale, "50252", "the old worker's late view")  # attempt 1 ends afterwards
+    swap.refresh_from_db()
+    assert swap.state == SwapState.CODE_ISSUED
+
+
+def test_beat_recovery_is_one_query_when_nothing_is_stuck(django_assert_num_queries):
+    sending(make_swap(), lease_in=30)
+    make_swap()
+    make_swap(verify_code="ISSUED01")
+    with django_assert_num_queries(1):
+        assert swaps_recover() == 0
+
+
+def test_beat_recovery_hands_only_lapsed_claims_to_a_worker(
+    enqueued, django_capture_on_commit_callbacks
+):
+    lapsed = sending(make_swap(), lease_in=-1)
+    sending(make_swap(), lease_in=30)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert swaps_recover() == 1
+    assert enqueued == [lapsed.pk]
+    assert Swap.objects.get(pk=lapsed.pk).state == SwapState.SENDING  # the task takes it over
+
+
+def test_a_starting_worker_asks_for_recovery(monkeypatch):
+    from devices import tasks
+
+    asked = []
+    monkeypatch.setattr(tasks.swaps_recover, "delay", lambda: asked.append(True))
+    tasks.recover_swaps_on_worker_start(sender=None)
+    assert asked == [True]
+
+
+def test_the_send_task_runs_on_its_own_queue_with_limits_past_two_leases(settings):
+    from devices.tasks import swap_send as swap_send_task
+
+    route = settings.CELERY_TASK_ROUTES[swap_send_task.name]
+    assert route == {"queue": settings.SWAP_SEND_QUEUE}
+    assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
+    assert swap_send_task.soft_time_limit == settings.SWAP_SEND_SOFT_TIME_LIMIT
+    assert swap_send_task.soft_time_limit > 2 * swap_lease_seconds()  # the claim, renewed once
+    assert swap_send_task.time_limit > swap_send_task.soft_time_limit
+
+
+def test_code_panel_poll_hands_a_lapsed_send_to_a_worker(
+    client, enqueued, django_capture_on_commit_callbacks
+):
+    tech = make_user(role="field_service")
+    swap = sending(make_swap(requested_by=tech), lease_in=-1)
+    client.force_login(tech)
+    url = reverse("devices:swap_detail", args=[swap.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.get(url, **HTMX).status_code == 200
+        client.get(url, **HTMX)  # the next poll finds it queued: nothing more
+    assert enqueued == [swap.pk]
+    swap.refresh_from_db()
+    assert (swap.state, swap.needs_reconcile) == (SwapState.QUEUED, True)
+
+
+def test_code_panel_poll_leaves_a_live_send_alone(client, enqueued):
+    tech = make_user(role="field_service")
+    swap = sending(make_swap(requested_by=tech), lease_in=30)
+    client.force_login(tech)
+    client.get(reverse("devices:swap_detail", args=[swap.pk]), **HTMX)
+    assert enqueued == []
+    assert Swap.objects.get(pk=swap.pk).state == SwapState.SENDING
+
+
+def test_swap_page_lists_the_attempts_for_helpdesk_only(client):
+    tech = make_user(role="field_service")
+    swap = make_swap(requested_by=tech, verify_code="SHOWN123", attempts=2)
+    now = timezone.now()
+    SwapAttempt.objects.create(
+        swap=swap,
+        number=1,
+        started_at=now,
+        finished_at=now,
+        outcome=SwapAttemptOutcome.OUTCOME_UNKNOWN,
+        code_hash="feedface",
+    )
+    SwapAttempt.objects.create(
+        swap=swap, number=2, started_at=now, finished_at=now, outcome="ok", http_status=200
+    )
+    url = reverse("devices:swap_detail", args=[swap.pk])
+    client.force_login(make_user(role="helpdesk"))
+    page = client.get(url).content.decode()
+    assert 'id="swap-attempts"' in page
+    assert "No answer (outcome unknown)" in page
+    assert "feedface" not in page
+    client.force_login(tech)
+    assert 'id="swap-attempts"' not in client.get(url).content.decode()
