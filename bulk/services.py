@@ -206,6 +206,8 @@ def _recover_stale_claims(batch: BulkBatch) -> None:
             )
             .order_by("-created_at", "-id")
             .first()
+            if row.device_id is not None
+            else None  # the device was deleted since: it has no swap to link
         )
         if swap is not None:
             BulkRow.objects.filter(pk=row.pk, state=RowState.SUBMITTING).update(

@@ -133,7 +133,7 @@ class SwapForm(forms.Form):
             result = parse_identifier(
                 raw=str(raw), kind=str(kind), chipset=str(cleaned.get("chipset") or "")
             )
-            if result.error_field:
+            if result.node_id is None:
                 self.add_error(result.error_field, result.error)
             else:
                 self.node_id = result.node_id

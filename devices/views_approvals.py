@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from devices.approvals import approval_queue, approval_swap
 from devices.models import Swap
@@ -25,8 +26,8 @@ MAX_REASON_INPUT = 2000  # longer input is refused by the service's own limit, n
 
 
 def _is_partial(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
+    htmx: HtmxDetails | None = getattr(request, "htmx", None)
+    return bool(htmx and not htmx.boosted)
 
 
 def _require_approver(request: HttpRequest) -> None:

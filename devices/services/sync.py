@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -112,7 +112,9 @@ def _text(value: object, field: str) -> str:
     """A platform string fit for its column: no NUL (PostgreSQL refuses it), not over-long."""
     if value is None:
         return ""
-    max_length = Device._meta.get_field(field).max_length
+    column = Device._meta.get_field(field)
+    assert isinstance(column, models.Field)  # a concrete column, never a relation
+    max_length = column.max_length
     return str(value).replace("\x00", "")[:max_length]
 
 

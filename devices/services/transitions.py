@@ -22,7 +22,7 @@ from devices.models import Device, DeviceStatus, Swap, SwapState
 logger = logging.getLogger(__name__)
 
 
-def swap_audit(*, swap: Swap, action: str, **fields: Any) -> None:
+def swap_audit(*, swap: Swap, action: AuditAction, **fields: Any) -> None:
     """One audit event about `swap` (its device and id filled in); never pass a code."""
     audit_record(action=action, device_id=swap.device.device_id, swap_id=swap.pk, **fields)
 
