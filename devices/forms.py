@@ -3,7 +3,7 @@
 import re
 
 from django import forms
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 
 from devices.identifiers import InvalidNodeId, NodeId, node_search_key
 from devices.models import Chipset, Device, NodeIdKind, VerifyCodeMode
@@ -94,7 +94,7 @@ class SwapForm(forms.Form):
         self,
         *args: object,
         device: Device,
-        user: AbstractBaseUser | AnonymousUser,
+        user: User,
         **kwargs: object,
     ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

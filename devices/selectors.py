@@ -11,7 +11,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import connections
@@ -23,6 +23,9 @@ from django.utils.dateparse import parse_datetime
 from devices.identifiers import node_search_key
 from devices.models import OPEN_SWAP_STATES, Device, Swap, SwapState
 from devices.roles import can_view_swap
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 MAX_PAGE_SIZE = 200
 MAX_QUERY_LENGTH = 300
@@ -257,7 +260,7 @@ def _swaps() -> QuerySet[Swap]:
     return Swap.objects.select_related("device", "requested_by", "decided_by", "reissue_of")
 
 
-def swap_for_user(*, user: Any, swap_id: int) -> Swap:
+def swap_for_user(*, user: User, swap_id: int) -> Swap:
     """The swap if this user may see it: Swap.DoesNotExist or PermissionDenied otherwise."""
     swap = _swaps().get(pk=swap_id)
     if not can_view_swap(user, swap):
@@ -265,7 +268,7 @@ def swap_for_user(*, user: Any, swap_id: int) -> Swap:
     return swap
 
 
-def _visible_swaps(user: Any) -> QuerySet[Swap]:
+def _visible_swaps(user: User) -> QuerySet[Swap]:
     swaps = _swaps()
     if not (
         user.has_perm("devices.manage_any_swap")
@@ -276,14 +279,14 @@ def _visible_swaps(user: Any) -> QuerySet[Swap]:
     return swaps
 
 
-def swaps_for_device(*, device: Device, user: Any, limit: int = 20) -> list[Swap]:
+def swaps_for_device(*, device: Device, user: User, limit: int = 20) -> list[Swap]:
     """The latest swaps of one device this user may see, newest first."""
     return list(_visible_swaps(user).filter(device=device).order_by("-created_at", "-id")[:limit])
 
 
 def swap_history(
     *,
-    user: Any,
+    user: User,
     state: str = "",
     device_query: str = "",
     requested_by_id: int | None = None,

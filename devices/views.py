@@ -29,6 +29,7 @@ from devices.selectors import device_search, swap_for_user, swaps_for_device
 from devices.services.checks import SwapRefused
 from devices.services.lifecycle import swap_cancel, swap_reissue, swap_reveal_code
 from devices.services.request import swap_request
+from iotadmin.http import AuthenticatedHttpRequest
 
 DEVICE_PAGE_SIZE = 25
 DEVICE_HISTORY_SIZE = 20
@@ -55,7 +56,7 @@ def _require(request: HttpRequest, permission: str) -> None:
         raise PermissionDenied
 
 
-def _swap(request: HttpRequest, pk: int) -> Swap:
+def _swap(request: AuthenticatedHttpRequest, pk: int) -> Swap:
     """The swap if this user may see it (object-level check in the selector)."""
     try:
         return swap_for_user(user=request.user, swap_id=pk)
@@ -92,7 +93,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def device_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     _require(request, SEARCH_PERMISSION)
     device = get_object_or_404(Device, pk=pk)
     may_request = request.user.has_perm(REQUEST_PERMISSION)
@@ -104,6 +105,7 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
         form = SwapForm(request.POST, device=device, user=request.user)
         if form.is_valid():
             data = form.cleaned_data
+            assert form.node_id is not None  # clean() parses it on every valid form
             try:
                 swap = swap_request(
                     device=device,
@@ -191,7 +193,7 @@ def _panel_version(swap: Swap) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
-def _panel_context(request: HttpRequest, swap: Swap) -> dict[str, Any]:
+def _panel_context(request: AuthenticatedHttpRequest, swap: Swap) -> dict[str, Any]:
     user = request.user
     may_see_code = can_see_code(user, swap)
     verify_code = ""
@@ -217,7 +219,7 @@ def _panel_context(request: HttpRequest, swap: Swap) -> dict[str, Any]:
 
 @never_cache
 @require_GET
-def swap_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
     if _is_partial(request):
         seen = request.GET.get("v", "")
@@ -226,7 +228,9 @@ def swap_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render(request, "devices/swap_detail.html", "code-panel", _panel_context(request, swap))
 
 
-def _after_panel_action(request: HttpRequest, swap: Swap, notice: str = "") -> HttpResponse:
+def _after_panel_action(
+    request: AuthenticatedHttpRequest, swap: Swap, notice: str = ""
+) -> HttpResponse:
     if _is_partial(request):
         context = _panel_context(request, swap)
         context["notice"] = notice
@@ -236,7 +240,7 @@ def _after_panel_action(request: HttpRequest, swap: Swap, notice: str = "") -> H
     return redirect("devices:swap_detail", pk=swap.pk)
 
 
-def _refusal(request: HttpRequest, swap: Swap, message: str) -> HttpResponse:
+def _refusal(request: AuthenticatedHttpRequest, swap: Swap, message: str) -> HttpResponse:
     if _is_partial(request):
         context = _panel_context(request, swap)
         context["problem"] = message
@@ -247,7 +251,7 @@ def _refusal(request: HttpRequest, swap: Swap, message: str) -> HttpResponse:
 
 @never_cache
 @require_POST
-def swap_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_cancel_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
     if not can_manage_swap(request.user, swap):
         raise PermissionDenied
@@ -260,7 +264,7 @@ def swap_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @never_cache
 @require_POST
-def swap_reissue_view(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_reissue_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
     if not can_manage_swap(request.user, swap):
         raise PermissionDenied
@@ -276,7 +280,7 @@ def swap_reissue_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @never_cache
 @require_POST
-def swap_demo_bind(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_demo_bind(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
     if not can_see_code(request.user, swap):
         raise PermissionDenied

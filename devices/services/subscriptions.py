@@ -8,7 +8,7 @@ the logs and the exceptions raised here.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
@@ -17,6 +17,9 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from devices.platform_wiring import get_client
 from oceanconnect import PlatformError, Subscription
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +93,7 @@ def callback_url_masked(url: str) -> str:
 
 
 def notifications_subscribe(
-    *, callback_url: str, actor: Any = None, max_wait: float | None = None
+    *, callback_url: str, actor: User | None = None, max_wait: float | None = None
 ) -> list[Subscription]:
     """Subscribe `callback_url` to the four notify types, in order; one audit event names the
     types subscribed and the masked URL. Subscribing again is harmless (the platform keeps one

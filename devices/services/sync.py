@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models, transaction
@@ -27,6 +27,9 @@ from devices.identifiers import node_search_key
 from devices.models import Device, DeviceStatus
 from devices.platform_wiring import get_client
 from oceanconnect import PlatformDevice
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +227,7 @@ def _mark_unseen_deleted(*, app_ids: Iterable[str], run_started_at: datetime) ->
     )
 
 
-def devices_sync(*, actor: Any = None, max_wait: float | None = None) -> SyncResult:
+def devices_sync(*, actor: User | None = None, max_wait: float | None = None) -> SyncResult:
     """Pull every page of the platform's device lists (ours and each authorizing app's).
 
     Raises SyncAlreadyRunning when another process holds the sync lock.
@@ -239,7 +242,7 @@ def devices_sync(*, actor: Any = None, max_wait: float | None = None) -> SyncRes
         client.store.release_lock(SYNC_LOCK_KEY, owner=owner)
 
 
-def _devices_sync(*, client: Any, actor: Any, max_wait: float | None) -> SyncResult:
+def _devices_sync(*, client: Any, actor: User | None, max_wait: float | None) -> SyncResult:
     run_started_at = timezone.now()
     app_ids = ["", *authorizing_app_ids()]
     pages = created = updated = restored = 0
