@@ -159,6 +159,7 @@ def _user_post_delete(sender: Any, instance: UserModel, **kwargs: Any) -> None:
 def _group_pre_save(sender: Any, instance: Group, raw: bool, **kwargs: Any) -> None:
     if raw or instance.pk is None:
         return
+    # Stashed on the instance for _group_post_save; not a model field.
     instance._audit_name = (  # type: ignore[attr-defined]
         Group.objects.filter(pk=instance.pk).values_list("name", flat=True).first()
     )

@@ -1,6 +1,7 @@
 """The swap form: what a technician types, validated with the same rules the services use."""
 
 import re
+from typing import Any
 
 from django import forms
 from django.contrib.auth.models import User
@@ -92,12 +93,12 @@ class SwapForm(forms.Form):
 
     def __init__(
         self,
-        *args: object,
+        *args: Any,
         device: Device,
         user: User,
-        **kwargs: object,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
         self.device = device
         self.user = user
         self.may_issue_never_expiring = user.has_perm(NEVER_EXPIRES_PERMISSION)
