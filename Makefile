@@ -36,6 +36,7 @@ run: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE= $(BIN)/pytest -p no:django tests/oceanconnect
 	$(BIN)/pytest --ignore=tests/oceanconnect $(PYTEST_ARGS)

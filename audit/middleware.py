@@ -2,12 +2,17 @@
 
 import contextvars
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.http import HttpRequest, HttpResponse
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
 # Holds request.user (lazy: only evaluated when a signal actually records something).
-current_actor: contextvars.ContextVar[Any] = contextvars.ContextVar("current_actor", default=None)
+current_actor: "contextvars.ContextVar[User | AnonymousUser | None]" = contextvars.ContextVar(
+    "current_actor", default=None
+)
 
 
 class AuditActorMiddleware:

@@ -1,17 +1,18 @@
 """Writing to the audit trail: the one way anything is recorded."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from audit.models import AuditAction, AuditEvent
 from iotadmin.middleware import current_client_ip, current_request_id
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
 
-def _actor_and_name(actor: Any) -> tuple[Any, str]:
-    if actor is None or not getattr(actor, "is_authenticated", False) or actor.pk is None:
+def _actor_and_name(
+    actor: "User | AnonymousUser | None",
+) -> "tuple[User | None, str]":
+    if actor is None or not actor.is_authenticated or actor.pk is None:
         return None, ""
     return actor, actor.get_username()
 
@@ -19,7 +20,7 @@ def _actor_and_name(actor: Any) -> tuple[Any, str]:
 def audit_record(
     *,
     action: AuditAction,
-    actor: "AbstractBaseUser | AnonymousUser | None" = None,
+    actor: "User | AnonymousUser | None" = None,
     device_id: str = "",
     swap_id: int | None = None,
     before: dict | None = None,

@@ -4,7 +4,9 @@ Business actions (swaps, syncs, pushes) are recorded by their services, not here
 hash is never recorded: a change of it shows as "password_changed": true.
 """
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model, user_logged_in, user_logged_out, user_login_failed
 from django.contrib.auth.models import Group, Permission
@@ -16,6 +18,9 @@ from django.http import HttpRequest
 from audit.middleware import current_actor
 from audit.models import AuditAction
 from audit.services import audit_record
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User as UserModel
 
 User = get_user_model()
 
@@ -41,19 +46,19 @@ def _request_id(request: HttpRequest | None) -> str | None:
     return getattr(request, "request_id", None) if request is not None else None
 
 
-def _acting_user() -> Any:
+def _acting_user() -> UserModel | None:
     actor = current_actor.get()
-    if actor is None or not getattr(actor, "is_authenticated", False):
+    if actor is None or not actor.is_authenticated:
         return None
     return actor
 
 
-def _user_fields(user: Any) -> dict[str, Any]:
+def _user_fields(user: UserModel) -> dict[str, Any]:
     return {name: getattr(user, name) for name in USER_FIELDS if hasattr(user, name)}
 
 
 @receiver(user_logged_in, dispatch_uid="audit_login")
-def _on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+def _on_login(sender: Any, request: HttpRequest | None, user: UserModel, **kwargs: Any) -> None:
     audit_record(
         action=AuditAction.LOGIN,
         actor=user,
@@ -63,7 +68,9 @@ def _on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any
 
 
 @receiver(user_logged_out, dispatch_uid="audit_logout")
-def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+def _on_logout(
+    sender: Any, request: HttpRequest | None, user: UserModel | None, **kwargs: Any
+) -> None:
     audit_record(
         action=AuditAction.LOGOUT,
         actor=user,
@@ -107,7 +114,7 @@ def _user_pre_save(
 
 @receiver(post_save, sender=User, dispatch_uid="audit_user_post_save")
 def _user_post_save(
-    sender: Any, instance: Any, created: bool, raw: bool, update_fields: Any, **kwargs: Any
+    sender: Any, instance: UserModel, created: bool, raw: bool, update_fields: Any, **kwargs: Any
 ) -> None:
     if raw or _only_last_login(update_fields):
         return
@@ -139,7 +146,7 @@ def _user_post_save(
 
 
 @receiver(post_delete, sender=User, dispatch_uid="audit_user_post_delete")
-def _user_post_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
+def _user_post_delete(sender: Any, instance: UserModel, **kwargs: Any) -> None:
     audit_record(
         action=AuditAction.USER_CHANGED,
         actor=_acting_user(),
@@ -152,6 +159,7 @@ def _user_post_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
 def _group_pre_save(sender: Any, instance: Group, raw: bool, **kwargs: Any) -> None:
     if raw or instance.pk is None:
         return
+    # Stashed on the instance for _group_post_save; not a model field.
     instance._audit_name = (  # type: ignore[attr-defined]
         Group.objects.filter(pk=instance.pk).values_list("name", flat=True).first()
     )

@@ -368,6 +368,9 @@ def proposed_sql(query: str, after: tuple[str, int] | None) -> tuple[str, list[A
 
 def measure_proposed(runs: int, count: int) -> None:
     from django.db import connection
+    from django.db.backends.postgresql.operations import (
+        DatabaseOperations as PostgresOperations,
+    )
 
     print()
     print(f"--try-fix: {FIX_INDEX}; the proposed query (raw SQL, same shapes, 26 rows fetched)")
@@ -389,6 +392,7 @@ def measure_proposed(runs: int, count: int) -> None:
             last = found[PAGE_SIZE - 1] if len(found) > PAGE_SIZE else None
             first_pages[shape.query] = (last[-1], last[0]) if last else None
         timings = time_calls(call, runs)
+        assert isinstance(connection.ops, PostgresOperations)
         plan = explain(connection.ops.compose_sql(sql, params), "postgresql")
         print(
             f"{shape.label:<44} {min(len(found), PAGE_SIZE):>4} rows  median "

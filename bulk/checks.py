@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bulk.csv_parsing import CsvLine
 from devices.identifiers import InvalidNodeId, NodeId, node_search_key
 from devices.models import Chipset, Device, NodeIdKind, VerifyCodeMode
 from devices.services.checks import SwapRefused, swap_precheck
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # The swap's reason holds the ticket and the bulk reference, within the reason's 500 characters.
 MAX_TICKET_LENGTH = 450
@@ -171,7 +174,7 @@ def _check_swap_rules(verdict: RowVerdict) -> None:
         verdict.refuse(exc.code, exc.message)
 
 
-def check_bulk_lines(lines: list[CsvLine], *, actor: Any) -> list[RowVerdict]:
+def check_bulk_lines(lines: list[CsvLine], *, actor: User) -> list[RowVerdict]:
     """The dry run over every line, in file order. Reads only."""
     verdicts = [RowVerdict(source=line) for line in lines]
     for verdict in verdicts:

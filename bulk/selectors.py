@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
@@ -13,6 +13,9 @@ from django.db.models import Count, Q, QuerySet
 from bulk.models import BatchState, BulkBatch, BulkRow, RowState
 from devices.models import SwapState
 from oceanconnect import FlowUsage, StoreUnavailable
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 BULK_PERMISSION = "devices.bulk_swap"
 ROWS_PAGE_SIZE = 100
@@ -87,14 +90,14 @@ def eta_seconds(*, remaining: int, usage: FlowUsage) -> int:
     return math.ceil(max(paced, overflow * usage.window))
 
 
-def batch_for_user(*, user: Any, batch_id: int) -> BulkBatch:
+def batch_for_user(*, user: User, batch_id: int) -> BulkBatch:
     """The batch if this user may see bulk batches: DoesNotExist or PermissionDenied."""
     if not user.has_perm(BULK_PERMISSION):
         raise PermissionDenied("You may not use bulk swaps.")
     return BulkBatch.objects.select_related("uploaded_by").get(pk=batch_id)
 
 
-def batches_recent(*, user: Any, limit: int = 10) -> list[BulkBatch]:
+def batches_recent(*, user: User, limit: int = 10) -> list[BulkBatch]:
     if not user.has_perm(BULK_PERMISSION):
         return []
     return list(

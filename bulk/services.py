@@ -12,7 +12,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -28,6 +28,9 @@ from devices.identifiers import InvalidNodeId, NodeId
 from devices.models import Swap, SwapState
 from devices.services.checks import SwapRefused
 from devices.services.request import swap_request
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ def _enqueue_dispatch(batch_id: int) -> None:
     transaction.on_commit(send)
 
 
-def _require_uploader(batch: BulkBatch, actor: Any) -> None:
+def _require_uploader(batch: BulkBatch, actor: User) -> None:
     if not actor.has_perm(BULK_PERMISSION):
         raise PermissionDenied("You may not use bulk swaps.")
     if batch.uploaded_by_id != actor.pk:
@@ -76,7 +79,7 @@ def _require_uploader(batch: BulkBatch, actor: Any) -> None:
 # --- upload (dry run) ---------------------------------------------------------------------------
 
 
-def bulk_upload(*, actor: Any, filename: str, data: bytes) -> BulkBatch:
+def bulk_upload(*, actor: User, filename: str, data: bytes) -> BulkBatch:
     """Parse and check the file, store the batch in preview. Nothing is sent.
 
     Raises BulkFileRefused (nothing stored) for a file that cannot be used at all.
@@ -121,7 +124,7 @@ def bulk_upload(*, actor: Any, filename: str, data: bytes) -> BulkBatch:
 # --- confirm, discard, retry ----------------------------------------------------------------
 
 
-def bulk_confirm(*, batch: BulkBatch, actor: Any) -> BulkBatch:
+def bulk_confirm(*, batch: BulkBatch, actor: User) -> BulkBatch:
     """Queue the batch's ready rows for sending (the dispatcher paces them)."""
     _require_uploader(batch, actor)
     with transaction.atomic():
@@ -143,7 +146,7 @@ def bulk_confirm(*, batch: BulkBatch, actor: Any) -> BulkBatch:
     return batch
 
 
-def bulk_discard(*, batch: BulkBatch, actor: Any) -> BulkBatch:
+def bulk_discard(*, batch: BulkBatch, actor: User) -> BulkBatch:
     """Drop a batch still in preview (nothing was sent)."""
     _require_uploader(batch, actor)
     discarded = BulkBatch.objects.filter(pk=batch.pk, state=BatchState.PREVIEW).update(
@@ -155,7 +158,7 @@ def bulk_discard(*, batch: BulkBatch, actor: Any) -> BulkBatch:
     return batch
 
 
-def bulk_retry_failed(*, batch: BulkBatch, actor: Any, row_id: int | None = None) -> int:
+def bulk_retry_failed(*, batch: BulkBatch, actor: User, row_id: int | None = None) -> int:
     """Send failed rows (refused, or whose swap failed) again; returns how many were queued."""
     _require_uploader(batch, actor)
     if batch.state != BatchState.CONFIRMED:
@@ -206,6 +209,8 @@ def _recover_stale_claims(batch: BulkBatch) -> None:
             )
             .order_by("-created_at", "-id")
             .first()
+            if row.device_id is not None
+            else None  # the device was deleted since: it has no swap to link
         )
         if swap is not None:
             BulkRow.objects.filter(pk=row.pk, state=RowState.SUBMITTING).update(
@@ -227,7 +232,7 @@ def _reason(row: BulkRow) -> str:
     return f"{row.ticket} ({reference})" if row.ticket else f"Bulk upload: {reference}"
 
 
-def _submit_row(row_id: int, actor: Any) -> bool:
+def _submit_row(row_id: int, actor: User) -> bool:
     """Turn one waiting row into a swap; True when the swap was created."""
     now = timezone.now()
     if not BulkRow.objects.filter(pk=row_id, state=RowState.WAITING).update(
@@ -366,7 +371,7 @@ def _row_outcome(row: BulkRow) -> tuple[str, str, str]:
     return row.get_state_display(), row.error_code, row.message
 
 
-def bulk_result_rows(*, batch: BulkBatch, actor: Any) -> list[list[str]]:
+def bulk_result_rows(*, batch: BulkBatch, actor: User) -> list[list[str]]:
     """The result file: one line per row. verifyCodes only for the uploader, only while valid;
     revealing them goes through the swap core, which audits the first view of each code."""
     from bulk.selectors import batch_result_rows

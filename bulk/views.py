@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
 
 from bulk.csv_parsing import COLUMNS, BulkFileRefused
 from bulk.models import BatchState, BulkBatch
@@ -36,13 +37,14 @@ from bulk.services import (
     bulk_upload,
 )
 from bulk.uploads import CappedUploadHandler
+from iotadmin.http import AuthenticatedHttpRequest
 
 UPLOAD_FIELD = "file"
 
 
 def _is_partial(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
+    htmx: HtmxDetails | None = getattr(request, "htmx", None)
+    return bool(htmx and not htmx.boosted)
 
 
 def _require(request: HttpRequest) -> None:
@@ -50,7 +52,7 @@ def _require(request: HttpRequest) -> None:
         raise PermissionDenied
 
 
-def _batch(request: HttpRequest, pk: int) -> BulkBatch:
+def _batch(request: AuthenticatedHttpRequest, pk: int) -> BulkBatch:
     try:
         return batch_for_user(user=request.user, batch_id=pk)
     except BulkBatch.DoesNotExist:
@@ -68,7 +70,9 @@ def _too_big_message() -> str:
     )
 
 
-def _upload_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
+def _upload_page(
+    request: AuthenticatedHttpRequest, *, error: str = "", status: int = 200
+) -> HttpResponse:
     context = {
         "error": error,
         "columns": COLUMNS,
@@ -84,7 +88,7 @@ def _upload_page(request: HttpRequest, *, error: str = "", status: int = 200) ->
 
 @csrf_exempt  # CSRF is checked in _upload_post, once the size-capped upload handler is in place
 @require_http_methods(["GET", "POST"])
-def bulk_upload_view(request: HttpRequest) -> HttpResponse:
+def bulk_upload_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require(request)
     if request.method != "POST":
         return _upload_page(request)
@@ -98,7 +102,7 @@ def bulk_upload_view(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_protect
-def _upload_post(request: HttpRequest, handler: CappedUploadHandler) -> HttpResponse:
+def _upload_post(request: AuthenticatedHttpRequest, handler: CappedUploadHandler) -> HttpResponse:
     upload = request.FILES.get(UPLOAD_FIELD)
     if handler.too_big:
         return _upload_page(request, error=_too_big_message(), status=413)
@@ -140,7 +144,7 @@ def _batch_context(request: HttpRequest, batch: BulkBatch) -> dict[str, Any]:
 
 
 @require_GET
-def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def batch_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     batch = _batch(request, pk)
     template = "bulk/batch.html"
     if _is_partial(request):
@@ -156,7 +160,7 @@ def _done(request: HttpRequest, batch: BulkBatch) -> HttpResponse:
 
 
 @require_POST
-def batch_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+def batch_confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     batch = _batch(request, pk)
     try:
         batch = bulk_confirm(batch=batch, actor=request.user)
@@ -168,7 +172,7 @@ def batch_confirm(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def batch_discard(request: HttpRequest, pk: int) -> HttpResponse:
+def batch_discard(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     batch = _batch(request, pk)
     try:
         bulk_discard(batch=batch, actor=request.user)
@@ -180,7 +184,7 @@ def batch_discard(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def batch_retry(request: HttpRequest, pk: int) -> HttpResponse:
+def batch_retry(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     batch = _batch(request, pk)
     row_id = None
     if request.POST.get("row"):
@@ -198,7 +202,7 @@ def batch_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def batch_result_csv(request: HttpRequest, pk: int) -> HttpResponse:
+def batch_result_csv(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     batch = _batch(request, pk)
     buffer = io.StringIO()
     csv.writer(buffer).writerows(bulk_result_rows(batch=batch, actor=request.user))

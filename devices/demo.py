@@ -7,7 +7,7 @@ client (its TLS settings and session), and only when settings.IOT_DEMO_MODE is o
 import logging
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 
 from devices.models import Swap, SwapState
 from devices.platform_wiring import get_client
@@ -27,7 +27,7 @@ class DemoRefused(Exception):
         self.message = message
 
 
-def demo_plug_in_unit(*, swap: Swap, actor: AbstractBaseUser | AnonymousUser) -> None:
+def demo_plug_in_unit(*, swap: Swap, actor: User) -> None:
     """Make the simulator connect the swap's new unit with the issued verifyCode."""
     if not settings.IOT_DEMO_MODE:
         raise DemoRefused("Demo mode is off: plug in the real replacement unit instead.")

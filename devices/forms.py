@@ -1,9 +1,10 @@
 """The swap form: what a technician types, validated with the same rules the services use."""
 
 import re
+from typing import Any
 
 from django import forms
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 
 from devices.identifiers import InvalidNodeId, NodeId, node_search_key
 from devices.models import Chipset, Device, NodeIdKind, VerifyCodeMode
@@ -92,12 +93,12 @@ class SwapForm(forms.Form):
 
     def __init__(
         self,
-        *args: object,
+        *args: Any,
         device: Device,
-        user: AbstractBaseUser | AnonymousUser,
-        **kwargs: object,
+        user: User,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
         self.device = device
         self.user = user
         self.may_issue_never_expiring = user.has_perm(NEVER_EXPIRES_PERMISSION)
@@ -133,7 +134,7 @@ class SwapForm(forms.Form):
             result = parse_identifier(
                 raw=str(raw), kind=str(kind), chipset=str(cleaned.get("chipset") or "")
             )
-            if result.error_field:
+            if result.node_id is None:
                 self.add_error(result.error_field, result.error)
             else:
                 self.node_id = result.node_id

@@ -13,7 +13,7 @@ database share one flow window (which is what one platform application needs any
 import functools
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.db import DatabaseError, IntegrityError, transaction
 
@@ -35,7 +35,7 @@ def _store_errors(method: F) -> F:
         except DatabaseError as exc:
             raise StoreUnavailable(f"database store unavailable ({type(exc).__name__})") from None
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)  # functools.wraps keeps the signature mypy cannot follow
 
 
 class DatabaseStore:

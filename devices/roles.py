@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import User
 
     from devices.models import Swap
 
@@ -73,11 +73,11 @@ def sync_role_groups(apps: Any = None) -> None:
         group.permissions.set(wanted)
 
 
-def _is_active(user: AbstractBaseUser | AnonymousUser) -> bool:
+def _is_active(user: User) -> bool:
     return bool(getattr(user, "is_authenticated", False) and getattr(user, "is_active", False))
 
 
-def can_view_swap(user: Any, swap: Swap) -> bool:
+def can_view_swap(user: User, swap: Swap) -> bool:
     """The swap page itself (state, history): requester, helpdesk, supervisors."""
     if not _is_active(user):
         return False
@@ -90,14 +90,14 @@ def can_view_swap(user: Any, swap: Swap) -> bool:
     )
 
 
-def can_view_attempts(user: Any) -> bool:
+def can_view_attempts(user: User) -> bool:
     """Each platform call of a swap (never its code): helpdesk and supervisors."""
     if not _is_active(user):
         return False
     return bool(user.has_perm("devices.manage_any_swap") or user.has_perm("devices.view_history"))
 
 
-def can_see_code(user: Any, swap: Swap) -> bool:
+def can_see_code(user: User, swap: Swap) -> bool:
     """Only the requester (with view_own_codes) or helpdesk; never a read-only role."""
     if not _is_active(user):
         return False
@@ -106,7 +106,7 @@ def can_see_code(user: Any, swap: Swap) -> bool:
     return swap.requested_by_id == user.pk and user.has_perm("devices.view_own_codes")
 
 
-def can_manage_swap(user: Any, swap: Swap) -> bool:
+def can_manage_swap(user: User, swap: Swap) -> bool:
     """Cancel and re-issue: the requester (who may still request swaps) or helpdesk."""
     if not _is_active(user):
         return False

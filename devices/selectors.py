@@ -11,7 +11,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import connections
@@ -23,6 +23,9 @@ from django.utils.dateparse import parse_datetime
 from devices.identifiers import node_search_key
 from devices.models import OPEN_SWAP_STATES, Device, Swap, SwapAttempt, SwapState
 from devices.roles import can_view_swap
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 MAX_PAGE_SIZE = 200
 MAX_QUERY_LENGTH = 300
@@ -81,6 +84,7 @@ _PAST_PREFIX = "\U0010ffff"
 # The ways of matching, in page order, and the column each one is ordered by (then by id).
 _BY_DEVICE_ID, _BY_NODE_KEY, _BY_NAME = 0, 1, 2
 _BRANCH_KEY = {_BY_DEVICE_ID: "device_id", _BY_NODE_KEY: "node_key", _BY_NAME: "name_key"}
+_BRANCH_COLUMN = "search_branch"  # the column _union_all adds to each raw row (not a model field)
 
 
 def _code_point_order(column: str) -> Any:
@@ -178,28 +182,33 @@ def device_search(
             )
         branches.append((branch, branch_rows.order_by(ordered, "id")[: limit + 1]))
     rows = _union_all(branches)
-    rows.sort(key=lambda row: (row.search_branch, _sort_value(row), row.pk))
+    rows.sort(key=lambda row: (_branch(row), _sort_value(row), row.pk))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = encode_cursor([last.search_branch, _sort_value(last), last.pk])
+        next_cursor = encode_cursor([_branch(last), _sort_value(last), last.pk])
     return DevicePage(items=rows, next_cursor=next_cursor)
 
 
+def _branch(device: Device) -> int:
+    return getattr(device, _BRANCH_COLUMN)
+
+
 def _sort_value(device: Device) -> str:
-    return getattr(device, _BRANCH_KEY[device.search_branch])
+    return getattr(device, _BRANCH_KEY[_branch(device)])
 
 
 def _union_all(branches: list[tuple[int, QuerySet[Device]]]) -> list[Device]:
     """One query: each branch (ordered and limited) wrapped as a subquery, so both SQLite and
     PostgreSQL accept its ORDER BY and LIMIT inside the UNION ALL; rows carry search_branch."""
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[object] = []
     for branch, branch_rows in branches:
         sql, branch_params = branch_rows.query.sql_with_params()
         # Only our compiled SQL and an int go in the text; the values stay parameters.
         alias = f"b{int(branch)}"
-        select = f"SELECT {alias}.*, {int(branch)} AS search_branch FROM ({sql}) {alias}"  # noqa: S608
+        select = f"SELECT {alias}.*, {int(branch)} AS {_BRANCH_COLUMN} FROM ({sql}) {alias}"  # noqa: S608
         parts.append(select)
         params.extend(branch_params)
     return list(Device.objects.raw(" UNION ALL ".join(parts), params))
@@ -256,7 +265,7 @@ def _swaps() -> QuerySet[Swap]:
     return Swap.objects.select_related("device", "requested_by", "decided_by", "reissue_of")
 
 
-def swap_for_user(*, user: Any, swap_id: int) -> Swap:
+def swap_for_user(*, user: User, swap_id: int) -> Swap:
     """The swap if this user may see it: Swap.DoesNotExist or PermissionDenied otherwise."""
     swap = _swaps().get(pk=swap_id)
     if not can_view_swap(user, swap):
@@ -264,7 +273,7 @@ def swap_for_user(*, user: Any, swap_id: int) -> Swap:
     return swap
 
 
-def _visible_swaps(user: Any) -> QuerySet[Swap]:
+def _visible_swaps(user: User) -> QuerySet[Swap]:
     swaps = _swaps()
     if not (
         user.has_perm("devices.manage_any_swap")
@@ -275,14 +284,14 @@ def _visible_swaps(user: Any) -> QuerySet[Swap]:
     return swaps
 
 
-def swaps_for_device(*, device: Device, user: Any, limit: int = 20) -> list[Swap]:
+def swaps_for_device(*, device: Device, user: User, limit: int = 20) -> list[Swap]:
     """The latest swaps of one device this user may see, newest first."""
     return list(_visible_swaps(user).filter(device=device).order_by("-created_at", "-id")[:limit])
 
 
 def swap_history(
     *,
-    user: Any,
+    user: User,
     state: str = "",
     device_query: str = "",
     requested_by_id: int | None = None,

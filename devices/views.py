@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
 
 from devices.demo import DemoRefused, demo_plug_in_unit
 from devices.forms import (
@@ -33,6 +34,7 @@ from devices.services.lifecycle import (
     swap_reveal_code,
 )
 from devices.services.request import swap_request
+from iotadmin.http import AuthenticatedHttpRequest
 
 DEVICE_PAGE_SIZE = 25
 DEVICE_HISTORY_SIZE = 20
@@ -42,8 +44,8 @@ REQUEST_PERMISSION = "devices.request_swap"
 
 
 def _is_partial(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
+    htmx: HtmxDetails | None = getattr(request, "htmx", None)
+    return bool(htmx and not htmx.boosted)
 
 
 def _render(
@@ -59,7 +61,7 @@ def _require(request: HttpRequest, permission: str) -> None:
         raise PermissionDenied
 
 
-def _swap(request: HttpRequest, pk: int) -> Swap:
+def _swap(request: AuthenticatedHttpRequest, pk: int) -> Swap:
     """The swap if this user may see it (object-level check in the selector)."""
     try:
         return swap_for_user(user=request.user, swap_id=pk)
@@ -96,7 +98,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def device_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     _require(request, SEARCH_PERMISSION)
     device = get_object_or_404(Device, pk=pk)
     may_request = request.user.has_perm(REQUEST_PERMISSION)
@@ -108,6 +110,7 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
         form = SwapForm(request.POST, device=device, user=request.user)
         if form.is_valid():
             data = form.cleaned_data
+            assert form.node_id is not None  # clean() parses it on every valid form
             try:
                 swap = swap_request(
                     device=device,
@@ -195,7 +198,7 @@ def _panel_version(swap: Swap) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
-def _panel_context(request: HttpRequest, swap: Swap) -> dict[str, Any]:
+def _panel_context(request: AuthenticatedHttpRequest, swap: Swap) -> dict[str, Any]:
     user = request.user
     may_see_code = can_see_code(user, swap)
     verify_code = ""
@@ -221,7 +224,7 @@ def _panel_context(request: HttpRequest, swap: Swap) -> dict[str, Any]:
 
 @never_cache
 @require_GET
-def swap_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
     if _is_partial(request):
         # A send whose worker vanished: hand it to a worker now (no platform call here).
@@ -239,7 +242,9 @@ def swap_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render(request, "devices/swap_detail.html", "code-panel", context)
 
 
-def _after_panel_action(request: HttpRequest, swap: Swap, notice: str = "") -> HttpResponse:
+def _after_panel_action(
+    request: AuthenticatedHttpRequest, swap: Swap, notice: str = ""
+) -> HttpResponse:
     if _is_partial(request):
         context = _panel_context(request, swap)
         context["notice"] = notice
@@ -249,7 +254,7 @@ def _after_panel_action(request: HttpRequest, swap: Swap, notice: str = "") -> H
     return redirect("devices:swap_detail", pk=swap.pk)
 
 
-def _refusal(request: HttpRequest, swap: Swap, message: str) -> HttpResponse:
+def _refusal(request: AuthenticatedHttpRequest, swap: Swap, message: str) -> HttpResponse:
     if _is_partial(request):
         context = _panel_context(request, swap)
         context["problem"] = message
@@ -260,7 +265,7 @@ def _refusal(request: HttpRequest, swap: Swap, message: str) -> HttpResponse:
 
 @never_cache
 @require_POST
-def swap_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_cancel_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
     if not can_manage_swap(request.user, swap):
         raise PermissionDenied
@@ -273,7 +278,7 @@ def swap_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @never_cache
 @require_POST
-def swap_reissue_view(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_reissue_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
     if not can_manage_swap(request.user, swap):
         raise PermissionDenied
@@ -289,7 +294,7 @@ def swap_reissue_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @never_cache
 @require_POST
-def swap_demo_bind(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_demo_bind(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
     if not can_see_code(request.user, swap):
         raise PermissionDenied

@@ -14,19 +14,21 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from devices.approvals import approval_queue, approval_swap
 from devices.models import Swap
 from devices.services.approvals import APPROVE_PERMISSION, swap_approve, swap_reject
 from devices.services.checks import SwapRefused
+from iotadmin.http import AuthenticatedHttpRequest
 
 QUEUE_TEMPLATE = "approvals/queue.html"
 MAX_REASON_INPUT = 2000  # longer input is refused by the service's own limit, not stored
 
 
 def _is_partial(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
+    htmx: HtmxDetails | None = getattr(request, "htmx", None)
+    return bool(htmx and not htmx.boosted)
 
 
 def _require_approver(request: HttpRequest) -> None:
@@ -76,7 +78,7 @@ def _answer(
 
 @never_cache
 @require_POST
-def swap_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_approve_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     _require_approver(request)
     swap = _swap(pk)
     try:
@@ -89,7 +91,7 @@ def swap_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @never_cache
 @require_POST
-def swap_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_reject_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     _require_approver(request)
     swap = _swap(pk)
     reason = request.POST.get("reason", "")[:MAX_REASON_INPUT]

@@ -23,7 +23,9 @@ class Channel(filesystem.Channel):
         if self.store_processed:
             os.makedirs(self.processed_folder, exist_ok=True)
 
-    def _put(self, queue, payload, **kwargs):
+    # kombu's filesystem.Channel already renames AbstractChannel._put's `message` to `payload`;
+    # we keep the direct parent's signature, so the grandparent's mismatch is kombu's.
+    def _put(self, queue, payload, **kwargs):  # type: ignore[override]
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
         partial = os.path.join(self.data_folder_out, f".{uuid.uuid4()}.partial")

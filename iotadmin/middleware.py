@@ -26,6 +26,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        # Our own attribute on the request, read back with getattr(request, "request_id", "").
         request.request_id = request_id  # type: ignore[attr-defined]
         token = current_request_id.set(request_id)
         ip_token = current_client_ip.set(request.META.get("REMOTE_ADDR", ""))

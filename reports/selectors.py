@@ -260,6 +260,7 @@ def swap_summary(*, date_from: date, date_to: date) -> Summary:
         for created_at, bound_at in swaps.filter(
             state=SwapState.BOUND, bound_at__isnull=False
         ).values_list("created_at", "bound_at")
+        if bound_at is not None  # the filter's guarantee, spelled out for the type checker
     )
 
     error_rows = list(

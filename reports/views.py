@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django_htmx.middleware import HtmxDetails
 
 from devices.models import Device, SwapState
 from devices.templatetags.devices_ui import swap_tone
@@ -43,8 +44,8 @@ def _require_history(request: HttpRequest) -> None:
 
 
 def _is_partial(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
+    htmx: HtmxDetails | None = getattr(request, "htmx", None)
+    return bool(htmx and not htmx.boosted)
 
 
 class _DateInput(forms.DateInput):
@@ -59,7 +60,7 @@ class DateRangeForm(forms.Form):
     date_to = forms.DateField(label="To (inclusive)", required=False, widget=_DateInput())
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", "“To” is before “From”: swap the two dates.")
@@ -162,7 +163,7 @@ def swap_history_view(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_GET
-def swap_history_export(request: HttpRequest) -> HttpResponse:
+def swap_history_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     _require_history(request)
     form = HistoryFilterForm(request.GET or None)
     if form.is_bound and not form.is_valid():

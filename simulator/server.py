@@ -407,12 +407,12 @@ class Handler(BaseHTTPRequestHandler):
                     result = {"expired": state.expire_all_bindings()}
                 case ("GET", "/simulator/pushes"):
                     result = {"pushes": pusher.records(), "pending": pusher.pending()}
-                case ("GET", _) if CONTROL_DEVICE.match(path):
-                    result = state.control_device(unquote(CONTROL_DEVICE.match(path)[1]))
+                case ("GET", _) if device_path := CONTROL_DEVICE.match(path):
+                    result = state.control_device(unquote(device_path[1]))
                     if result is None:
                         status, result = 404, {"error": "no such device"}
-                case ("POST", _) if CONTROL_DEVICE.match(path):
-                    result = state.control_set_device(unquote(CONTROL_DEVICE.match(path)[1]), data)
+                case ("POST", _) if device_path := CONTROL_DEVICE.match(path):
+                    result = state.control_set_device(unquote(device_path[1]), data)
                     if result is None:
                         status, result = 404, {"error": "no such device"}
                 case _:

@@ -8,7 +8,7 @@ from devices.models import SwapState
 
 register = template.Library()
 
-_SWAP_LABELS = {
+_SWAP_LABELS: dict[str, str] = {
     SwapState.QUEUED: "Sending",
     SwapState.SENDING: "Sending",
     SwapState.PENDING_APPROVAL: "Waiting for approval",
@@ -19,7 +19,7 @@ _SWAP_LABELS = {
     SwapState.CANCELLED: "Cancelled",
     SwapState.REJECTED: "Rejected",
 }
-_SWAP_TONES = {
+_SWAP_TONES: dict[str, str] = {
     SwapState.CODE_ISSUED: "active",
     SwapState.BOUND: "good",
     SwapState.EXPIRED: "warn",
@@ -28,14 +28,18 @@ _SWAP_TONES = {
     SwapState.REJECTED: "bad",
     SwapState.CANCELLED: "muted",
 }
-_ROW_LABELS = {
+_ROW_LABELS: dict[str, str] = {
     RowState.INVALID: "Not sendable",
     RowState.READY: "Ready",
     RowState.WAITING: "Waiting",
     RowState.SUBMITTING: "Sending",
     RowState.REFUSED: "Refused",
 }
-_ROW_TONES = {RowState.INVALID: "bad", RowState.READY: "good", RowState.REFUSED: "bad"}
+_ROW_TONES: dict[str, str] = {
+    RowState.INVALID: "bad",
+    RowState.READY: "good",
+    RowState.REFUSED: "bad",
+}
 
 
 @register.filter

@@ -8,7 +8,7 @@ swap once; repeating the decision already taken is a quiet no-op, the opposite o
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -19,18 +19,21 @@ from devices.models import Swap, SwapState
 from devices.services.checks import MAX_REASON_LENGTH, SwapRefused
 from devices.services.transitions import swap_audit, swap_enqueue_send
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 logger = logging.getLogger(__name__)
 
 APPROVE_PERMISSION = "devices.approve_swap"
 
 
-def _who(user: Any) -> str:
+def _who(user: User | None) -> str:
     if user is None:
         return "someone"
     return user.get_full_name() or user.get_username()
 
 
-def _check_decider(swap: Swap, actor: Any, verb: str) -> None:
+def _check_decider(swap: Swap, actor: User, verb: str) -> None:
     if not (getattr(actor, "is_active", False) and actor.has_perm(APPROVE_PERMISSION)):
         raise PermissionDenied(f"You may not {verb} swaps; a helpdesk or supervisor user must.")
     if swap.requested_by_id == actor.pk:
@@ -60,7 +63,7 @@ def _not_pending(swap: Swap, verb: str) -> SwapRefused:
     )
 
 
-def swap_approve(*, swap: Swap, actor: Any) -> Swap:
+def swap_approve(*, swap: Swap, actor: User) -> Swap:
     """Let a held-back swap go: PENDING_APPROVAL -> QUEUED, audited, sent after commit."""
     _check_decider(swap, actor, "approve")
     now = timezone.now()
@@ -90,7 +93,7 @@ def swap_approve(*, swap: Swap, actor: Any) -> Swap:
     raise _not_pending(swap, "approve")
 
 
-def swap_reject(*, swap: Swap, actor: Any, reason: str) -> Swap:
+def swap_reject(*, swap: Swap, actor: User, reason: str) -> Swap:
     """End a held-back swap with the reason the requester will read; audited."""
     _check_decider(swap, actor, "reject")
     # One line of printable text: tabs, line breaks and other control characters become spaces.

@@ -6,13 +6,16 @@ swap form, the bulk dry run (`swap_precheck(live_check=False)`) and swap_request
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db.models import Q
 
 from devices.identifiers import MAX_NODE_ID_LENGTH, NodeId, node_search_key
 from devices.models import OPEN_SWAP_STATES, Device, DeviceStatus, Swap, VerifyCodeMode
 from devices.selectors import device_live_status, open_swap_for_device
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 MAX_VERIFY_CODE_LENGTH = 256
 MAX_TIMEOUT_SECONDS = 2_147_483_647
@@ -72,7 +75,7 @@ def check_verify_code(*, mode: str, custom_verify_code: str) -> str:
     return code
 
 
-def check_timeout(*, timeout_seconds: int, actor: Any) -> int:
+def check_timeout(*, timeout_seconds: int, actor: User) -> int:
     if isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, int):
         raise SwapRefused(
             "The validity is a whole number of seconds.",

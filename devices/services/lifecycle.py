@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -30,6 +30,9 @@ from devices.services.transitions import (
     swap_release_sending,
     swap_set_bound,
 )
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +116,7 @@ def swap_mark_expired(*, swap: Swap) -> Swap:
 # --- cancel, re-issue, reveal ---------------------------------------------------------------
 
 
-def swap_cancel(*, swap: Swap, actor: Any) -> Swap:
+def swap_cancel(*, swap: Swap, actor: User) -> Swap:
     """Cancel a swap that is not being sent; its code (if any) is erased."""
     if not can_manage_swap(actor, swap):
         raise PermissionDenied("You may not cancel this swap.")
@@ -155,7 +158,7 @@ def swap_cancel(*, swap: Swap, actor: Any) -> Swap:
     return swap
 
 
-def swap_reissue(*, swap: Swap, actor: Any) -> Swap:
+def swap_reissue(*, swap: Swap, actor: User) -> Swap:
     """A new swap with the same inputs as an expired, failed or cancelled one."""
     if not can_manage_swap(actor, swap):
         raise PermissionDenied("You may not re-issue this swap.")
@@ -192,7 +195,7 @@ def swap_reissue(*, swap: Swap, actor: Any) -> Swap:
     return new_swap
 
 
-def swap_reveal_code(*, swap: Swap, actor: Any) -> str:
+def swap_reveal_code(*, swap: Swap, actor: User) -> str:
     """The plaintext verifyCode for someone allowed to see it; audited once per user and swap."""
     if not can_see_code(actor, swap):
         raise PermissionDenied("You may not see the code of this swap.")

@@ -7,7 +7,7 @@ creates the swap and queues its sending after commit (services/transitions.py).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -29,6 +29,9 @@ from devices.services.checks import (
 )
 from devices.services.transitions import swap_audit, swap_enqueue_send
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 logger = logging.getLogger(__name__)
 
 
@@ -40,7 +43,7 @@ def swap_request(
     custom_verify_code: str = "",
     timeout_seconds: int = 180,
     reason: str = "",
-    actor: Any,
+    actor: User,
     request_id: str = "",
     ip: str = "",
     allow_same_node_id: bool = False,

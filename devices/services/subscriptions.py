@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
@@ -18,6 +18,9 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from devices.platform_wiring import get_client
 from oceanconnect import PlatformClient, PlatformError, Subscription
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +129,7 @@ def notifications_drift(
 
 
 def notifications_subscribe(
-    *, callback_url: str, actor: Any = None, max_wait: float | None = None
+    *, callback_url: str, actor: User | None = None, max_wait: float | None = None
 ) -> list[Subscription]:
     """Make the platform push the four notify types to `callback_url`; returns the four
     subscriptions in NOTIFY_TYPES order. Idempotent: a type already subscribed to this URL is

@@ -15,10 +15,10 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -29,6 +29,9 @@ from devices.models import Device, DeviceStatus
 from devices.platform_wiring import get_client
 from oceanconnect import PlatformDevice, PlatformError
 from oceanconnect.catalogue import DEVICE_GONE_CODES
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +117,9 @@ def _text(value: object, field: str) -> str:
     """A platform string fit for its column: no NUL (PostgreSQL refuses it), not over-long."""
     if value is None:
         return ""
-    max_length = Device._meta.get_field(field).max_length
+    column = Device._meta.get_field(field)
+    assert isinstance(column, models.Field)  # a concrete column, never a relation
+    max_length = column.max_length
     return str(value).replace("\x00", "")[:max_length]
 
 
@@ -265,7 +270,7 @@ def _mark_unseen_deleted(
     return marked, seen_again
 
 
-def devices_sync(*, actor: Any = None, max_wait: float | None = None) -> SyncResult:
+def devices_sync(*, actor: User | None = None, max_wait: float | None = None) -> SyncResult:
     """Pull every page of the platform's device lists (ours and each authorizing app's).
 
     Raises SyncAlreadyRunning when another process holds the sync lock.
@@ -280,7 +285,7 @@ def devices_sync(*, actor: Any = None, max_wait: float | None = None) -> SyncRes
         client.store.release_lock(SYNC_LOCK_KEY, owner=owner)
 
 
-def _devices_sync(*, client: Any, actor: Any, max_wait: float | None) -> SyncResult:
+def _devices_sync(*, client: Any, actor: User | None, max_wait: float | None) -> SyncResult:
     run_started_at = timezone.now()
     app_ids = ["", *authorizing_app_ids()]
     pages = created = updated = restored = 0

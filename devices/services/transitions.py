@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 SEND_FLOW_WAIT_SECONDS = 2.0
 
 
-def swap_audit(*, swap: Swap, action: str, **fields: Any) -> None:
+def swap_audit(*, swap: Swap, action: AuditAction, **fields: Any) -> None:
     """One audit event about `swap` (its device and id filled in); never pass a code."""
     audit_record(action=action, device_id=swap.device.device_id, swap_id=swap.pk, **fields)
 

@@ -40,6 +40,8 @@ def server_certificate(config: PlatformConfig) -> x509.Certificate:
         server_hostname = host if config.verify_hostname else None
         with context.wrap_socket(raw, server_hostname=server_hostname) as tls:
             der = tls.getpeercert(binary_form=True)
+    if der is None:  # only without a handshake; wrap_socket has done one
+        raise ConnectionError("the platform presented no certificate")
     return x509.load_der_x509_certificate(der)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
@@ -17,9 +17,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from devices.identifiers import IMEI_PREFIX, InvalidNodeId, NodeId
-from devices.models import Chipset, Device, NodeIdKind, SwapState, VerifyCodeMode
+from devices.models import Chipset, Device, NodeIdKind, Swap, SwapState, VerifyCodeMode
 from devices.roles import HELPDESK, sync_role_groups
 from devices.services import SwapRefused, swap_request, swap_reveal_code
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 CLI_USERNAME = "cli"
 WAIT_STATES = (SwapState.PENDING_APPROVAL, SwapState.QUEUED, SwapState.SENDING)
@@ -122,7 +125,7 @@ class Command(BaseCommand):
             code = sys.stdin.readline().rstrip("\r\n")
         return VerifyCodeMode.CUSTOM, code
 
-    def _actor(self, username: str) -> Any:
+    def _actor(self, username: str) -> User:
         user_model = get_user_model()
         user = user_model.objects.filter(username=username).first()
         if user is not None:
@@ -147,7 +150,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Created the system user {CLI_USERNAME!r} (Helpdesk) for CLI swaps.")
         return user_model.objects.get(pk=user.pk)
 
-    def _wait(self, swap: Any, actor: Any, wait_seconds: float) -> None:
+    def _wait(self, swap: Swap, actor: User, wait_seconds: float) -> None:
         deadline = time.monotonic() + wait_seconds
         swap.refresh_from_db()
         while swap.state in WAIT_STATES:
