@@ -14,7 +14,6 @@ from devices.codes import decrypt_code
 from devices.models import Swap, SwapAttempt, SwapAttemptOutcome, SwapState
 from devices.services import SwapRetryLater, swap_send, swaps_recover
 from devices.services.transitions import swap_lease_seconds
-from tests.devices.factories import make_swap, make_user
 from tests.devices.swap_support import (
     REFRESH_PATH,
     offline_device,
@@ -22,6 +21,7 @@ from tests.devices.swap_support import (
     refresh_calls,
     request,
 )
+from tests.factories import SwapFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def device(sim, platform_settings):
 
 @pytest.fixture
 def field_user():
-    return make_user(role="field_service")
+    return UserFactory(field_service=True)
 
 
 @pytest.fixture
@@ -116,9 +116,9 @@ def test_a_stale_worker_cannot_store_over_a_takeover(sim, device, field_user):
 
 
 def test_beat_recovery_is_one_query_when_nothing_is_stuck(django_assert_num_queries):
-    sending(make_swap(), lease_in=30)
-    make_swap()
-    make_swap(verify_code="ISSUED01")
+    sending(SwapFactory(), lease_in=30)
+    SwapFactory()
+    SwapFactory(issued=True, verify_code="ISSUED01")
     with django_assert_num_queries(1):
         assert swaps_recover() == 0
 
@@ -126,8 +126,8 @@ def test_beat_recovery_is_one_query_when_nothing_is_stuck(django_assert_num_quer
 def test_beat_recovery_hands_only_lapsed_claims_to_a_worker(
     enqueued, django_capture_on_commit_callbacks
 ):
-    lapsed = sending(make_swap(), lease_in=-1)
-    sending(make_swap(), lease_in=30)
+    lapsed = sending(SwapFactory(), lease_in=-1)
+    sending(SwapFactory(), lease_in=30)
     with django_capture_on_commit_callbacks(execute=True):
         assert swaps_recover() == 1
     assert enqueued == [lapsed.pk]
@@ -157,8 +157,8 @@ def test_the_send_task_runs_on_its_own_queue_with_limits_past_two_leases(setting
 def test_code_panel_poll_hands_a_lapsed_send_to_a_worker(
     client, enqueued, django_capture_on_commit_callbacks
 ):
-    tech = make_user(role="field_service")
-    swap = sending(make_swap(requested_by=tech), lease_in=-1)
+    tech = UserFactory(field_service=True)
+    swap = sending(SwapFactory(requested_by=tech), lease_in=-1)
     client.force_login(tech)
     url = reverse("devices:swap_detail", args=[swap.pk])
     with django_capture_on_commit_callbacks(execute=True):
@@ -170,8 +170,8 @@ def test_code_panel_poll_hands_a_lapsed_send_to_a_worker(
 
 
 def test_code_panel_poll_leaves_a_live_send_alone(client, enqueued):
-    tech = make_user(role="field_service")
-    swap = sending(make_swap(requested_by=tech), lease_in=30)
+    tech = UserFactory(field_service=True)
+    swap = sending(SwapFactory(requested_by=tech), lease_in=30)
     client.force_login(tech)
     client.get(reverse("devices:swap_detail", args=[swap.pk]), **HTMX)
     assert enqueued == []
@@ -179,8 +179,8 @@ def test_code_panel_poll_leaves_a_live_send_alone(client, enqueued):
 
 
 def test_swap_page_lists_the_attempts_for_helpdesk_only(client):
-    tech = make_user(role="field_service")
-    swap = make_swap(requested_by=tech, verify_code="SHOWN123", attempts=2)
+    tech = UserFactory(field_service=True)
+    swap = SwapFactory(issued=True, requested_by=tech, verify_code="SHOWN123", attempts=2)
     now = timezone.now()
     SwapAttempt.objects.create(
         swap=swap,
@@ -194,7 +194,7 @@ def test_swap_page_lists_the_attempts_for_helpdesk_only(client):
         swap=swap, number=2, started_at=now, finished_at=now, outcome="ok", http_status=200
     )
     url = reverse("devices:swap_detail", args=[swap.pk])
-    client.force_login(make_user(role="helpdesk"))
+    client.force_login(UserFactory(helpdesk=True))
     page = client.get(url).content.decode()
     assert 'id="swap-attempts"' in page
     assert "No answer (outcome unknown)" in page

@@ -11,7 +11,6 @@ from devices.codes import decrypt_code, hash_code
 from devices.models import SwapAttempt, SwapAttemptOutcome, SwapState, VerifyCodeMode
 from devices.platform_wiring import reset_client
 from devices.services import SwapRetryLater, swap_send
-from tests.devices.factories import make_user
 from tests.devices.swap_support import (
     REFRESH_PATH,
     offline_device,
@@ -19,6 +18,7 @@ from tests.devices.swap_support import (
     refresh_calls,
     request,
 )
+from tests.factories import UserFactory
 from tests.support.worker import wait_for
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def device(sim, platform_settings):
 
 @pytest.fixture
 def field_user():
-    return make_user(role="field_service")
+    return UserFactory(field_service=True)
 
 
 @pytest.fixture

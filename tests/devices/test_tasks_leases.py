@@ -13,8 +13,8 @@ from devices.codes import decrypt_code
 from devices.models import Swap, SwapAttempt, SwapAttemptOutcome, SwapState
 from devices.platform_wiring import reset_client
 from devices.services.transitions import swap_lease_seconds
-from tests.devices.factories import make_user
 from tests.devices.swap_support import REFRESH_PATH, offline_device, refresh_calls, request
+from tests.factories import UserFactory
 from tests.support.worker import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,7 +48,7 @@ def issued(swap, *, timeout):
 def test_redelivered_send_takes_over_a_lapsed_claim_at_once(sim, device, celery_worker_process):
     from devices.tasks import swap_send
 
-    swap = request(device, make_user(role="field_service"))
+    swap = request(device, UserFactory(field_service=True))
     Swap.objects.filter(pk=swap.pk).update(
         state=SwapState.SENDING,
         attempts=1,
@@ -68,7 +68,7 @@ def test_worker_killed_mid_send_shows_the_code_within_the_lease(
     worker = celery_prefork_worker_process
     # The first refresh is held by the simulator long enough to kill the worker during it.
     sim.faults(latency_ms=60_000, count=1, path_contains=REFRESH_PATH)
-    swap = request(device, make_user(role="field_service"))
+    swap = request(device, UserFactory(field_service=True))
     attempt = wait_for(
         lambda: SwapAttempt.objects.filter(swap=swap).first(), timeout=30, interval=0.02
     )
