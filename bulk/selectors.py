@@ -12,9 +12,9 @@ from django.db.models import Count, Q, QuerySet
 
 from bulk.models import BatchState, BulkBatch, BulkRow, RowState
 from devices.models import SwapState
+from devices.permissions import Perm
 from oceanconnect import FlowUsage, StoreUnavailable
 
-BULK_PERMISSION = "devices.bulk_swap"
 ROWS_PAGE_SIZE = 100
 
 # A sent row is "open" while its swap waits to be (re)sent; one waiting for a person's approval
@@ -89,13 +89,13 @@ def eta_seconds(*, remaining: int, usage: FlowUsage) -> int:
 
 def batch_for_user(*, user: Any, batch_id: int) -> BulkBatch:
     """The batch if this user may see bulk batches: DoesNotExist or PermissionDenied."""
-    if not user.has_perm(BULK_PERMISSION):
+    if not user.has_perm(Perm.BULK_SWAP):
         raise PermissionDenied("You may not use bulk swaps.")
     return BulkBatch.objects.select_related("uploaded_by").get(pk=batch_id)
 
 
 def batches_recent(*, user: Any, limit: int = 10) -> list[BulkBatch]:
-    if not user.has_perm(BULK_PERMISSION):
+    if not user.has_perm(Perm.BULK_SWAP):
         return []
     return list(
         BulkBatch.objects.select_related("uploaded_by")

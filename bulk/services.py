@@ -23,9 +23,10 @@ from django.utils import timezone
 from bulk.checks import check_bulk_lines
 from bulk.csv_parsing import BulkFileRefused, parse_bulk_file
 from bulk.models import BatchState, BulkBatch, BulkRow, RowState
-from bulk.selectors import BULK_PERMISSION, FAILED_ROW, flow_usage
+from bulk.selectors import FAILED_ROW, flow_usage
 from devices.identifiers import InvalidNodeId, NodeId
 from devices.models import Swap, SwapState
+from devices.permissions import Perm
 from devices.services.checks import SwapRefused
 from devices.services.request import swap_request
 
@@ -67,7 +68,7 @@ def _enqueue_dispatch(batch_id: int) -> None:
 
 
 def _require_uploader(batch: BulkBatch, actor: Any) -> None:
-    if not actor.has_perm(BULK_PERMISSION):
+    if not actor.has_perm(Perm.BULK_SWAP):
         raise PermissionDenied("You may not use bulk swaps.")
     if batch.uploaded_by_id != actor.pk:
         raise PermissionDenied("Only the person who uploaded this file can do that.")
@@ -81,7 +82,7 @@ def bulk_upload(*, actor: Any, filename: str, data: bytes) -> BulkBatch:
 
     Raises BulkFileRefused (nothing stored) for a file that cannot be used at all.
     """
-    if not (actor.has_perm(BULK_PERMISSION) and actor.has_perm("devices.request_swap")):
+    if not (actor.has_perm(Perm.BULK_SWAP) and actor.has_perm(Perm.REQUEST_SWAP)):
         raise PermissionDenied("You may not use bulk swaps.")
     lines = parse_bulk_file(data, max_rows=settings.BULK_MAX_ROWS)
     verdicts = check_bulk_lines(lines, actor=actor)
@@ -373,7 +374,7 @@ def bulk_result_rows(*, batch: BulkBatch, actor: Any) -> list[list[str]]:
     from devices.codes import CodeUnavailable
     from devices.services.lifecycle import swap_reveal_code
 
-    if not actor.has_perm(BULK_PERMISSION):
+    if not actor.has_perm(Perm.BULK_SWAP):
         raise PermissionDenied("You may not use bulk swaps.")
     with_codes = batch.uploaded_by_id == actor.pk
     now = timezone.now()

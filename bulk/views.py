@@ -20,7 +20,6 @@ from django_htmx.http import HttpResponseClientRedirect
 from bulk.csv_parsing import COLUMNS, BulkFileRefused
 from bulk.models import BatchState, BulkBatch
 from bulk.selectors import (
-    BULK_PERMISSION,
     ROW_FILTERS,
     batch_for_user,
     batch_progress,
@@ -36,6 +35,7 @@ from bulk.services import (
     bulk_upload,
 )
 from bulk.uploads import CappedUploadHandler
+from devices.permissions import Perm
 
 UPLOAD_FIELD = "file"
 
@@ -46,7 +46,7 @@ def _is_partial(request: HttpRequest) -> bool:
 
 
 def _require(request: HttpRequest) -> None:
-    if not request.user.has_perm(BULK_PERMISSION):
+    if not request.user.has_perm(Perm.BULK_SWAP):
         raise PermissionDenied
 
 

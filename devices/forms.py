@@ -7,12 +7,12 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from devices.identifiers import InvalidNodeId, NodeId, node_search_key
 from devices.models import Chipset, Device, NodeIdKind, VerifyCodeMode
+from devices.permissions import Perm
 
 MAX_IDENTIFIER_LENGTH = 256
 MAX_VERIFY_CODE_LENGTH = 256
 MAX_TIMEOUT_SECONDS = 2_147_483_647
 DEFAULT_TIMEOUT_SECONDS = 180
-NEVER_EXPIRES_PERMISSION = "devices.issue_never_expiring_code"
 
 _MAC_LIKE = re.compile(
     r"^(?:[0-9a-f]{2}[:-]){5}[0-9a-f]{2}$|^(?:[0-9a-f]{4}\.){2}[0-9a-f]{4}$", re.I
@@ -100,7 +100,7 @@ class SwapForm(forms.Form):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.device = device
         self.user = user
-        self.may_issue_never_expiring = user.has_perm(NEVER_EXPIRES_PERMISSION)
+        self.may_issue_never_expiring = user.has_perm(Perm.ISSUE_NEVER_EXPIRING_CODE)
         kind, chipset = guess_identifier(device.node_id)
         self.fields["kind"].initial = kind
         self.fields["chipset"].initial = chipset or None

@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
 
+from devices.permissions import Perm
+
 
 class DeviceStatus(models.TextChoices):
     ONLINE = "ONLINE", "Online"
@@ -56,7 +58,7 @@ class Device(models.Model):
             models.Index(fields=["name_key", "id"], name="device_name_key_idx"),
         ]
         permissions = [
-            ("search_devices", "Can search devices"),
+            (Perm.SEARCH_DEVICES.codename, "Can search devices"),
         ]
 
     def __str__(self) -> str:
@@ -186,13 +188,13 @@ class Swap(models.Model):
             models.Index(fields=["state", "updated_at"], name="swap_state_updated_idx"),
         ]
         permissions = [
-            ("request_swap", "Can request a swap"),
-            ("view_own_codes", "Can see the verifyCodes of own swaps"),
-            ("manage_any_swap", "Can see codes of, cancel and re-issue anyone's swaps"),
-            ("issue_never_expiring_code", "Can issue a verifyCode that never expires"),
-            ("view_history", "Can read the swap history and summary"),
-            ("approve_swap", "Can approve or reject risky swaps"),
-            ("bulk_swap", "Can upload bulk swap files"),
+            (Perm.REQUEST_SWAP.codename, "Can request a swap"),
+            (Perm.VIEW_OWN_CODES.codename, "Can see the verifyCodes of own swaps"),
+            (Perm.MANAGE_ANY_SWAP.codename, "Can see codes of, cancel and re-issue anyone's swaps"),
+            (Perm.ISSUE_NEVER_EXPIRING_CODE.codename, "Can issue a verifyCode that never expires"),
+            (Perm.VIEW_HISTORY.codename, "Can read the swap history and summary"),
+            (Perm.APPROVE_SWAP.codename, "Can approve or reject risky swaps"),
+            (Perm.BULK_SWAP.codename, "Can upload bulk swap files"),
         ]
 
     def __str__(self) -> str:

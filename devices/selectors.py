@@ -22,6 +22,7 @@ from django.utils.dateparse import parse_datetime
 
 from devices.identifiers import node_search_key
 from devices.models import OPEN_SWAP_STATES, Device, Swap, SwapState
+from devices.permissions import Perm
 from devices.roles import can_view_swap
 
 MAX_PAGE_SIZE = 200
@@ -262,9 +263,9 @@ def swap_for_user(*, user: Any, swap_id: int) -> Swap:
 def _visible_swaps(user: Any) -> QuerySet[Swap]:
     swaps = _swaps()
     if not (
-        user.has_perm("devices.manage_any_swap")
-        or user.has_perm("devices.view_history")
-        or user.has_perm("devices.view_swap")
+        user.has_perm(Perm.MANAGE_ANY_SWAP)
+        or user.has_perm(Perm.VIEW_HISTORY)
+        or user.has_perm(Perm.VIEW_SWAP)
     ):
         swaps = swaps.filter(requested_by_id=user.pk)
     return swaps

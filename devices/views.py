@@ -22,6 +22,7 @@ from devices.forms import (
     same_as_old_message,
 )
 from devices.models import Device, Swap, SwapState, VerifyCodeMode
+from devices.permissions import Perm
 from devices.qr import qr_svg
 from devices.roles import can_manage_swap, can_see_code
 from devices.selectors import device_search, swap_for_user, swaps_for_device
@@ -32,8 +33,6 @@ from devices.services.request import swap_request
 DEVICE_PAGE_SIZE = 25
 DEVICE_HISTORY_SIZE = 20
 MAX_QUERY_LENGTH = 300
-SEARCH_PERMISSION = "devices.search_devices"
-REQUEST_PERMISSION = "devices.request_swap"
 
 
 def _is_partial(request: HttpRequest) -> bool:
@@ -77,7 +76,7 @@ _REFUSAL_FIELDS = {
 
 @require_GET
 def device_list(request: HttpRequest) -> HttpResponse:
-    _require(request, SEARCH_PERMISSION)
+    _require(request, Perm.SEARCH_DEVICES)
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
     after = request.GET.get("after") or None
     page = device_search(query=query, after=after, limit=DEVICE_PAGE_SIZE)
@@ -92,9 +91,9 @@ def device_list(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, SEARCH_PERMISSION)
+    _require(request, Perm.SEARCH_DEVICES)
     device = get_object_or_404(Device, pk=pk)
-    may_request = request.user.has_perm(REQUEST_PERMISSION)
+    may_request = request.user.has_perm(Perm.REQUEST_SWAP)
     form = SwapForm(device=device, user=request.user) if may_request else None
     refused = ""
     if request.method == "POST":
@@ -149,7 +148,7 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def node_id_preview(request: HttpRequest, pk: int) -> HttpResponse:
     """The final nodeId for what is being typed, or why it is not valid (same rules as submit)."""
-    _require(request, REQUEST_PERMISSION)
+    _require(request, Perm.REQUEST_SWAP)
     device = get_object_or_404(Device, pk=pk)
     raw = request.POST.get("new_identifier", "").strip()
     context: dict[str, Any] = {"device": device, "raw": raw}

@@ -17,7 +17,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from devices.approvals import approval_queue, approval_swap
 from devices.models import Swap
-from devices.services.approvals import APPROVE_PERMISSION, swap_approve, swap_reject
+from devices.permissions import Perm
+from devices.services.approvals import swap_approve, swap_reject
 from devices.services.checks import SwapRefused
 
 QUEUE_TEMPLATE = "approvals/queue.html"
@@ -30,7 +31,7 @@ def _is_partial(request: HttpRequest) -> bool:
 
 
 def _require_approver(request: HttpRequest) -> None:
-    if not request.user.has_perm(APPROVE_PERMISSION):
+    if not request.user.has_perm(Perm.APPROVE_SWAP):
         raise PermissionDenied
 
 

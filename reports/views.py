@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from devices.models import Device, SwapState
+from devices.permissions import Perm
 from devices.templatetags.devices_ui import swap_tone
 from reports import charts
 from reports.export import export_csv, export_filename
@@ -31,14 +32,13 @@ from reports.selectors import (
     swap_summary,
 )
 
-HISTORY_PERMISSION = "devices.view_history"
 MAX_CURSOR_LENGTH = 512
 TECHNICIAN_CHOICES_LIMIT = 500
 _ERROR_CODE = re.compile(r"^[0-9A-Za-z_.\-]+$")
 
 
 def _require_history(request: HttpRequest) -> None:
-    if not request.user.has_perm(HISTORY_PERMISSION):
+    if not request.user.has_perm(Perm.VIEW_HISTORY):
         raise PermissionDenied("Only supervisors may read the swap history.")
 
 

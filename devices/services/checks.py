@@ -12,6 +12,7 @@ from django.db.models import Q
 
 from devices.identifiers import MAX_NODE_ID_LENGTH, NodeId, node_search_key
 from devices.models import OPEN_SWAP_STATES, Device, DeviceStatus, Swap, VerifyCodeMode
+from devices.permissions import Perm
 from devices.selectors import device_live_status, open_swap_for_device
 
 MAX_VERIFY_CODE_LENGTH = 256
@@ -85,7 +86,7 @@ def check_timeout(*, timeout_seconds: int, actor: Any) -> int:
             code="invalid_timeout",
             field="timeout_seconds",
         )
-    if timeout_seconds == 0 and not actor.has_perm("devices.issue_never_expiring_code"):
+    if timeout_seconds == 0 and not actor.has_perm(Perm.ISSUE_NEVER_EXPIRING_CODE):
         raise SwapRefused(
             "A code that never expires (validity 0) needs the permission to issue "
             "never-expiring codes; ask a supervisor, or choose a validity in seconds.",

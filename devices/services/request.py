@@ -18,6 +18,7 @@ from devices.approvals import swap_approval_reasons
 from devices.codes import encrypt_code
 from devices.identifiers import NodeId
 from devices.models import Device, Swap, SwapState
+from devices.permissions import Perm
 from devices.selectors import open_swap_for_device
 from devices.services.checks import (
     check_new_node_id_length,
@@ -56,7 +57,7 @@ def swap_request(
     refresh itself is refused with 100611/100610 when the device is online or never activated,
     so a row costs one platform call instead of two.
     """
-    if not actor.has_perm("devices.request_swap"):
+    if not actor.has_perm(Perm.REQUEST_SWAP):
         raise PermissionDenied("You may not request swaps.")
     if not isinstance(new_node_id, NodeId):
         raise TypeError("new_node_id must be a NodeId (parse it with NodeId.parse)")
