@@ -25,6 +25,7 @@ from bulk.csv_parsing import BulkFileRefused, parse_bulk_file
 from bulk.models import BatchState, BulkBatch, BulkRow, RowState
 from bulk.selectors import FAILED_ROW, flow_usage
 from devices.identifiers import InvalidNodeId, NodeId
+from devices.limits import MAX_REASON_LENGTH
 from devices.models import Swap, SwapState
 from devices.permissions import Perm
 from devices.services.checks import SwapRefused
@@ -104,7 +105,7 @@ def bulk_upload(*, actor: Any, filename: str, data: bytes) -> BulkBatch:
                     kind=v.kind[:16],
                     chipset=v.chipset[:16],
                     verify_code_mode=v.verify_code_mode[:20],
-                    ticket=v.source.ticket[:500],
+                    ticket=v.source.ticket[:MAX_REASON_LENGTH],
                     device=v.device,
                     new_node_id=v.node_id.value if v.node_id else "",
                     state=RowState.READY if v.ok else RowState.INVALID,

@@ -6,6 +6,13 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
 
+from devices.limits import (
+    DEFAULT_TIMEOUT_SECONDS,
+    MAX_DEVICE_ID_LENGTH,
+    MAX_DEVICE_TEXT_LENGTH,
+    MAX_NODE_ID_LENGTH,
+    MAX_REASON_LENGTH,
+)
 from devices.permissions import Perm
 
 
@@ -20,25 +27,25 @@ class DeviceStatus(models.TextChoices):
 class Device(models.Model):
     """A device registered on the platform, as last seen by a sync or a push."""
 
-    device_id = models.CharField(max_length=256, unique=True)
-    node_id = models.CharField(max_length=256, db_index=True)
+    device_id = models.CharField(max_length=MAX_DEVICE_ID_LENGTH, unique=True)
+    node_id = models.CharField(max_length=MAX_NODE_ID_LENGTH, db_index=True)
     # Normalised search key: lower-case nodeId without "urn:imei:" and MAC separators.
-    node_key = models.CharField(max_length=256, editable=False, default="")
+    node_key = models.CharField(max_length=MAX_NODE_ID_LENGTH, editable=False, default="")
     app_id = models.CharField(
-        max_length=256, blank=True, help_text="Owning app; empty for our own app"
+        max_length=MAX_DEVICE_TEXT_LENGTH, blank=True, help_text="Owning app; empty for our own app"
     )
-    name = models.CharField(max_length=256, blank=True)
+    name = models.CharField(max_length=MAX_DEVICE_TEXT_LENGTH, blank=True)
     # The search box's sort and prefix key: the database computes it (UPPER(name)) on every
     # write, bulk upserts and COPY included. Searched and ordered in code-point order (COLLATE
     # "C" on PostgreSQL): see devices.selectors.device_search and migration 0005.
     name_key = models.GeneratedField(
         expression=Upper("name"),
-        output_field=models.CharField(max_length=256),
+        output_field=models.CharField(max_length=MAX_DEVICE_TEXT_LENGTH),
         db_persist=True,
     )
-    manufacturer = models.CharField(max_length=256, blank=True)
-    model = models.CharField(max_length=256, blank=True)
-    device_type = models.CharField(max_length=256, blank=True)
+    manufacturer = models.CharField(max_length=MAX_DEVICE_TEXT_LENGTH, blank=True)
+    model = models.CharField(max_length=MAX_DEVICE_TEXT_LENGTH, blank=True)
+    device_type = models.CharField(max_length=MAX_DEVICE_TEXT_LENGTH, blank=True)
     protocol = models.CharField(max_length=64, blank=True)
     status = models.CharField(
         max_length=16, choices=DeviceStatus.choices, default=DeviceStatus.UNKNOWN
@@ -128,8 +135,8 @@ class Swap(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="swaps"
     )
-    old_node_id = models.CharField(max_length=256)
-    new_node_id = models.CharField(max_length=256)
+    old_node_id = models.CharField(max_length=MAX_NODE_ID_LENGTH)
+    new_node_id = models.CharField(max_length=MAX_NODE_ID_LENGTH)
     node_id_kind = models.CharField(max_length=16, choices=NodeIdKind.choices)
     chipset = models.CharField(max_length=16, choices=Chipset.choices, blank=True)
     verify_code_mode = models.CharField(
@@ -137,8 +144,12 @@ class Swap(models.Model):
     )
     # A custom verifyCode waiting to be sent is a secret too: encrypted, erased once sent.
     custom_verify_code_encrypted = models.TextField(blank=True)
-    timeout_seconds = models.PositiveIntegerField(default=180, help_text="0 = never expires")
-    reason = models.CharField(max_length=500, blank=True, help_text="Reason or ticket reference")
+    timeout_seconds = models.PositiveIntegerField(
+        default=DEFAULT_TIMEOUT_SECONDS, help_text="0 = never expires"
+    )
+    reason = models.CharField(
+        max_length=MAX_REASON_LENGTH, blank=True, help_text="Reason or ticket reference"
+    )
     state = models.CharField(
         max_length=20, choices=SwapState.choices, default=SwapState.QUEUED, db_index=True
     )
@@ -169,7 +180,7 @@ class Swap(models.Model):
         related_name="decided_swaps",
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    rejection_reason = models.CharField(max_length=500, blank=True)
+    rejection_reason = models.CharField(max_length=MAX_REASON_LENGTH, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -16,13 +16,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from devices.approvals import approval_queue, approval_swap
+from devices.limits import MAX_REASON_LENGTH
 from devices.models import Swap
 from devices.permissions import Perm
 from devices.services.approvals import swap_approve, swap_reject
 from devices.services.checks import SwapRefused
 
 QUEUE_TEMPLATE = "approvals/queue.html"
-MAX_REASON_INPUT = 2000  # longer input is refused by the service's own limit, not stored
 
 
 def _is_partial(request: HttpRequest) -> bool:
@@ -46,7 +46,11 @@ def _swap(pk: int) -> Swap:
 @require_GET
 def approval_queue_view(request: HttpRequest) -> HttpResponse:
     _require_approver(request)
-    context = {"queue": approval_queue(), "now": timezone.now()}
+    context = {
+        "queue": approval_queue(),
+        "now": timezone.now(),
+        "reason_max_length": MAX_REASON_LENGTH,
+    }
     return render(request, QUEUE_TEMPLATE, context)
 
 
@@ -64,7 +68,8 @@ def _answer(
             "swap": swap,
             "notice": notice,
             "problem": problem,
-            "reason_value": reason,
+            "reason_value": reason[:MAX_REASON_LENGTH],
+            "reason_max_length": MAX_REASON_LENGTH,
             "now": timezone.now(),
         }
         return render(request, f"{QUEUE_TEMPLATE}#approval-item", context)
@@ -93,7 +98,8 @@ def swap_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
 def swap_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
     _require_approver(request)
     swap = _swap(pk)
-    reason = request.POST.get("reason", "")[:MAX_REASON_INPUT]
+    # Whole: the service counts what was typed and refuses past MAX_REASON_LENGTH.
+    reason = request.POST.get("reason", "")
     try:
         swap = swap_reject(swap=swap, actor=request.user, reason=reason)
     except SwapRefused as exc:

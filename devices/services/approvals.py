@@ -15,9 +15,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditAction
+from devices.limits import MAX_REASON_LENGTH
 from devices.models import Swap, SwapState
 from devices.permissions import Perm
-from devices.services.checks import MAX_REASON_LENGTH, SwapRefused
+from devices.services.checks import SwapRefused
 from devices.services.transitions import swap_audit, swap_enqueue_send
 
 logger = logging.getLogger(__name__)

@@ -32,6 +32,7 @@ from django.utils import timezone
 from audit.models import AuditAction
 from audit.services import audit_record
 from devices.identifiers import node_search_key
+from devices.limits import MAX_DEVICE_ID_LENGTH
 from devices.models import Device, DeviceStatus, Swap, SwapState
 from devices.services.lifecycle import swap_mark_bound, swap_mark_expired
 from devices.services.sync import device_activated, device_status
@@ -40,17 +41,22 @@ logger = logging.getLogger(__name__)
 
 NOTIFY_TYPES = ("bindDevice", "deviceInfoChanged", "deviceAdded", "deviceDeleted")
 BIND_RESULTS = ("succeeded", "expired")
-MAX_ID_LENGTH = 256
+MAX_ID_LENGTH = MAX_DEVICE_ID_LENGTH
+# deviceInfo key on the wire -> the Device field it updates.
+_DEVICE_INFO_COLUMNS = {
+    "nodeId": "node_id",
+    "name": "name",
+    "manufacturerName": "manufacturer",
+    "model": "model",
+    "deviceType": "device_type",
+    "protocolType": "protocol",
+    "status": "status",
+    "statusDetail": "status_detail",
+}
 # deviceInfo key on the wire -> (Device field, longest value the column takes).
 DEVICE_INFO_FIELDS: dict[str, tuple[str, int]] = {
-    "nodeId": ("node_id", 256),
-    "name": ("name", 256),
-    "manufacturerName": ("manufacturer", 256),
-    "model": ("model", 256),
-    "deviceType": ("device_type", 256),
-    "protocolType": ("protocol", 64),
-    "status": ("status", 64),
-    "statusDetail": ("status_detail", 64),
+    key: (column, int(Device._meta.get_field(column).max_length or 0))
+    for key, column in _DEVICE_INFO_COLUMNS.items()
 }
 EVENT_TIME_KEYS = ("eventTime", "timestamp")
 

@@ -17,6 +17,7 @@ from audit.models import AuditAction
 from devices.approvals import swap_approval_reasons
 from devices.codes import encrypt_code
 from devices.identifiers import NodeId
+from devices.limits import DEFAULT_TIMEOUT_SECONDS
 from devices.models import Device, Swap, SwapState
 from devices.permissions import Perm
 from devices.selectors import open_swap_for_device
@@ -39,7 +40,7 @@ def swap_request(
     new_node_id: NodeId,
     verify_code_mode: str,
     custom_verify_code: str = "",
-    timeout_seconds: int = 180,
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
     reason: str = "",
     actor: Any,
     request_id: str = "",
