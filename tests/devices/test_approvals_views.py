@@ -137,9 +137,7 @@ class TestQueueActions:
         client.force_login(make_user(role="helpdesk"))
         response = client.post(reject_url(swap), {"reason": "x" * 5000}, **HTMX)
         row = response.content.decode()
-        assert (
-            f"The reason has at most {MAX_REASON_LENGTH} characters; this one has 5000." in row
-        )
+        assert f"The reason has at most {MAX_REASON_LENGTH} characters; this one has 5000." in row
         assert f'name="reason" maxlength="{MAX_REASON_LENGTH}"' in row
         assert Swap.objects.get(pk=swap.pk).state == SwapState.PENDING_APPROVAL
 
