@@ -11,17 +11,16 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 
 from bulk.models import BatchState, BulkBatch, BulkRow, RowState
-from devices.models import SwapState
+from devices.models import IN_FLIGHT_SWAP_STATES, SwapState
 from devices.permissions import Perm
 from oceanconnect import FlowUsage, StoreUnavailable
 
 ROWS_PAGE_SIZE = 100
 
-# A sent row is "open" while its swap waits to be (re)sent; one waiting for a person's approval
-# is not (the page stops polling; the approval queue takes it from there).
-OPEN_SWAP_STATES = (SwapState.QUEUED, SwapState.SENDING)
+# A sent row is "open" while its swap is in flight; one waiting for a person's approval is not
+# (the page stops polling; the approval queue takes it from there).
 OPEN_ROW = Q(state__in=(RowState.WAITING, RowState.SUBMITTING)) | Q(
-    state=RowState.SUBMITTED, swap__state__in=OPEN_SWAP_STATES
+    state=RowState.SUBMITTED, swap__state__in=IN_FLIGHT_SWAP_STATES
 )
 FAILED_ROW = Q(state=RowState.REFUSED) | Q(state=RowState.SUBMITTED, swap__state=SwapState.FAILED)
 SENT_ROW = Q(
@@ -156,5 +155,5 @@ def row_is_open(row: BulkRow) -> bool:
     return (
         row.state == RowState.SUBMITTED
         and row.swap is not None
-        and (row.swap.state in OPEN_SWAP_STATES)
+        and (row.swap.state in IN_FLIGHT_SWAP_STATES)
     )

@@ -26,7 +26,7 @@ from bulk.models import BatchState, BulkBatch, BulkRow, RowState
 from bulk.selectors import FAILED_ROW, flow_usage
 from devices.identifiers import InvalidNodeId, NodeId
 from devices.limits import MAX_REASON_LENGTH
-from devices.models import Swap, SwapState
+from devices.models import IN_FLIGHT_SWAP_STATES, Swap, SwapState
 from devices.permissions import Perm
 from devices.services.checks import SwapRefused
 from devices.services.request import swap_request
@@ -221,7 +221,7 @@ def _recover_stale_claims(batch: BulkBatch) -> None:
 
 def _in_flight() -> int:
     """Swaps waiting for their refresh call: each will take a slot the limiter does not show yet."""
-    return Swap.objects.filter(state__in=(SwapState.QUEUED, SwapState.SENDING)).count()
+    return Swap.objects.filter(state__in=IN_FLIGHT_SWAP_STATES).count()
 
 
 def _reason(row: BulkRow) -> str:

@@ -113,19 +113,16 @@ class SwapState(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
+# Not finished yet: a device has at most one open swap, and a new nodeId one open claim.
 OPEN_SWAP_STATES = (
     SwapState.PENDING_APPROVAL,
     SwapState.QUEUED,
     SwapState.SENDING,
     SwapState.CODE_ISSUED,
 )
-FINAL_SWAP_STATES = (
-    SwapState.BOUND,
-    SwapState.EXPIRED,
-    SwapState.FAILED,
-    SwapState.CANCELLED,
-    SwapState.REJECTED,
-)
+# In flight: waiting for (or in) its refresh call, so about to take a flow-limit slot. One
+# waiting for a person's approval is not (the approval queue takes it from there).
+IN_FLIGHT_SWAP_STATES = (SwapState.QUEUED, SwapState.SENDING)
 
 
 class Swap(models.Model):
