@@ -30,6 +30,7 @@ from devices.models import IN_FLIGHT_SWAP_STATES, Swap, SwapState
 from devices.permissions import Perm
 from devices.services.checks import SwapRefused
 from devices.services.request import swap_request
+from iotadmin.csvsafe import csv_safe_row
 
 logger = logging.getLogger(__name__)
 
@@ -350,12 +351,6 @@ RESULT_COLUMNS = (
     "handling_text",
     "verify_code",
 )
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: str) -> str:
-    """Text a spreadsheet will not run as a formula."""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 def _row_outcome(row: BulkRow) -> tuple[str, str, str]:
@@ -396,15 +391,18 @@ def bulk_result_rows(*, batch: BulkBatch, actor: Any) -> list[list[str]]:
             except (SwapRefused, PermissionDenied, CodeUnavailable):
                 verify_code = ""
         device = row.device.device_id if row.device is not None else row.device_ref
+        # Every column, the verifyCode too: a custom code may start like a formula.
         lines.append(
-            [
-                str(row.line),
-                _cell(device),
-                _cell(row.new_node_id or row.new_node_id_raw),
-                _cell(state),
-                _cell(code),
-                _cell(text),
-                verify_code,
-            ]
+            csv_safe_row(
+                [
+                    str(row.line),
+                    device,
+                    row.new_node_id or row.new_node_id_raw,
+                    state,
+                    code,
+                    text,
+                    verify_code,
+                ]
+            )
         )
     return lines
