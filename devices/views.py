@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -29,31 +29,27 @@ from devices.selectors import device_search, swap_for_user, swaps_for_device
 from devices.services.checks import SwapRefused
 from devices.services.lifecycle import swap_cancel, swap_reissue, swap_reveal_code
 from devices.services.request import swap_request
+from iotadmin.htmx import HtmxHttpRequest, is_partial
 
 DEVICE_PAGE_SIZE = 25
 DEVICE_HISTORY_SIZE = 20
 MAX_QUERY_LENGTH = 300
 
 
-def _is_partial(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
-
-
 def _render(
-    request: HttpRequest, template: str, partial: str, context: dict[str, Any]
+    request: HtmxHttpRequest, template: str, partial: str, context: dict[str, Any]
 ) -> HttpResponse:
     """One view, two renderings: the page, or only its partial for an htmx request."""
-    name = f"{template}#{partial}" if _is_partial(request) else template
+    name = f"{template}#{partial}" if is_partial(request) else template
     return render(request, name, context)
 
 
-def _require(request: HttpRequest, permission: str) -> None:
+def _require(request: HtmxHttpRequest, permission: str) -> None:
     if not request.user.has_perm(permission):
         raise PermissionDenied
 
 
-def _swap(request: HttpRequest, pk: int) -> Swap:
+def _swap(request: HtmxHttpRequest, pk: int) -> Swap:
     """The swap if this user may see it (object-level check in the selector)."""
     try:
         return swap_for_user(user=request.user, swap_id=pk)
@@ -75,7 +71,7 @@ _REFUSAL_FIELDS = {
 
 
 @require_GET
-def device_list(request: HttpRequest) -> HttpResponse:
+def device_list(request: HtmxHttpRequest) -> HttpResponse:
     _require(request, Perm.SEARCH_DEVICES)
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
     after = request.GET.get("after") or None
@@ -90,7 +86,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def device_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     _require(request, Perm.SEARCH_DEVICES)
     device = get_object_or_404(Device, pk=pk)
     may_request = request.user.has_perm(Perm.REQUEST_SWAP)
@@ -123,7 +119,7 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     refused = exc.message
             else:
                 url = reverse("devices:swap_detail", args=[swap.pk])
-                if _is_partial(request):
+                if is_partial(request):
                     return HttpResponseClientRedirect(url)
                 return redirect(url)
     swaps = swaps_for_device(device=device, user=request.user, limit=DEVICE_HISTORY_SIZE)
@@ -146,7 +142,7 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def node_id_preview(request: HttpRequest, pk: int) -> HttpResponse:
+def node_id_preview(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The final nodeId for what is being typed, or why it is not valid (same rules as submit)."""
     _require(request, Perm.REQUEST_SWAP)
     device = get_object_or_404(Device, pk=pk)
@@ -189,7 +185,7 @@ def _panel_version(swap: Swap) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
-def _panel_context(request: HttpRequest, swap: Swap) -> dict[str, Any]:
+def _panel_context(request: HtmxHttpRequest, swap: Swap) -> dict[str, Any]:
     user = request.user
     may_see_code = can_see_code(user, swap)
     verify_code = ""
@@ -215,17 +211,17 @@ def _panel_context(request: HttpRequest, swap: Swap) -> dict[str, Any]:
 
 @never_cache
 @require_GET
-def swap_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
-    if _is_partial(request):
+    if is_partial(request):
         seen = request.GET.get("v", "")
         if seen and seen == _panel_version(swap):
             return HttpResponse(status=204)  # unchanged: htmx keeps the panel (and its countdown)
     return _render(request, "devices/swap_detail.html", "code-panel", _panel_context(request, swap))
 
 
-def _after_panel_action(request: HttpRequest, swap: Swap, notice: str = "") -> HttpResponse:
-    if _is_partial(request):
+def _after_panel_action(request: HtmxHttpRequest, swap: Swap, notice: str = "") -> HttpResponse:
+    if is_partial(request):
         context = _panel_context(request, swap)
         context["notice"] = notice
         return render(request, "devices/swap_detail.html#code-panel", context)
@@ -234,8 +230,8 @@ def _after_panel_action(request: HttpRequest, swap: Swap, notice: str = "") -> H
     return redirect("devices:swap_detail", pk=swap.pk)
 
 
-def _refusal(request: HttpRequest, swap: Swap, message: str) -> HttpResponse:
-    if _is_partial(request):
+def _refusal(request: HtmxHttpRequest, swap: Swap, message: str) -> HttpResponse:
+    if is_partial(request):
         context = _panel_context(request, swap)
         context["problem"] = message
         return render(request, "devices/swap_detail.html#code-panel", context)
@@ -245,7 +241,7 @@ def _refusal(request: HttpRequest, swap: Swap, message: str) -> HttpResponse:
 
 @never_cache
 @require_POST
-def swap_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_cancel_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
     if not can_manage_swap(request.user, swap):
         raise PermissionDenied
@@ -258,7 +254,7 @@ def swap_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @never_cache
 @require_POST
-def swap_reissue_view(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_reissue_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
     if not can_manage_swap(request.user, swap):
         raise PermissionDenied
@@ -267,14 +263,14 @@ def swap_reissue_view(request: HttpRequest, pk: int) -> HttpResponse:
     except SwapRefused as exc:
         return _refusal(request, swap, exc.message)
     url = reverse("devices:swap_detail", args=[new_swap.pk])
-    if _is_partial(request):
+    if is_partial(request):
         return HttpResponseClientRedirect(url)
     return redirect(url)
 
 
 @never_cache
 @require_POST
-def swap_demo_bind(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_demo_bind(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
     if not can_see_code(request.user, swap):
         raise PermissionDenied

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -21,16 +21,12 @@ from devices.models import Swap
 from devices.permissions import Perm
 from devices.services.approvals import swap_approve, swap_reject
 from devices.services.checks import SwapRefused
+from iotadmin.htmx import HtmxHttpRequest, is_partial
 
 QUEUE_TEMPLATE = "approvals/queue.html"
 
 
-def _is_partial(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
-
-
-def _require_approver(request: HttpRequest) -> None:
+def _require_approver(request: HtmxHttpRequest) -> None:
     if not request.user.has_perm(Perm.APPROVE_SWAP):
         raise PermissionDenied
 
@@ -44,7 +40,7 @@ def _swap(pk: int) -> Swap:
 
 @never_cache
 @require_GET
-def approval_queue_view(request: HttpRequest) -> HttpResponse:
+def approval_queue_view(request: HtmxHttpRequest) -> HttpResponse:
     _require_approver(request)
     context = {
         "queue": approval_queue(),
@@ -55,7 +51,7 @@ def approval_queue_view(request: HttpRequest) -> HttpResponse:
 
 
 def _answer(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     swap: Swap,
     *,
     notice: str = "",
@@ -63,7 +59,7 @@ def _answer(
     reason: str = "",
 ) -> HttpResponse:
     """The swap's row for htmx; otherwise back to the queue with the outcome as a message."""
-    if _is_partial(request):
+    if is_partial(request):
         context: dict[str, Any] = {
             "swap": swap,
             "notice": notice,
@@ -82,7 +78,7 @@ def _answer(
 
 @never_cache
 @require_POST
-def swap_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_approve_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     _require_approver(request)
     swap = _swap(pk)
     try:
@@ -95,7 +91,7 @@ def swap_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @never_cache
 @require_POST
-def swap_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
+def swap_reject_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     _require_approver(request)
     swap = _swap(pk)
     # Whole: the service counts what was typed and refuses past MAX_REASON_LENGTH.

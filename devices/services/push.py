@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import CharField
 from django.utils import timezone
 
 from audit.models import AuditAction
@@ -41,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 NOTIFY_TYPES = ("bindDevice", "deviceInfoChanged", "deviceAdded", "deviceDeleted")
 BIND_RESULTS = ("succeeded", "expired")
-MAX_ID_LENGTH = MAX_DEVICE_ID_LENGTH
 # deviceInfo key on the wire -> the Device field it updates.
 _DEVICE_INFO_COLUMNS = {
     "nodeId": "node_id",
@@ -53,10 +53,18 @@ _DEVICE_INFO_COLUMNS = {
     "status": "status",
     "statusDetail": "status_detail",
 }
+
+
+def _column_length(column: str) -> int:
+    field = Device._meta.get_field(column)
+    if not isinstance(field, CharField):
+        raise TypeError(f"Device.{column} is not a text column")
+    return int(field.max_length or 0)
+
+
 # deviceInfo key on the wire -> (Device field, longest value the column takes).
 DEVICE_INFO_FIELDS: dict[str, tuple[str, int]] = {
-    key: (column, int(Device._meta.get_field(column).max_length or 0))
-    for key, column in _DEVICE_INFO_COLUMNS.items()
+    key: (column, _column_length(column)) for key, column in _DEVICE_INFO_COLUMNS.items()
 }
 EVENT_TIME_KEYS = ("eventTime", "timestamp")
 
@@ -129,7 +137,7 @@ def _parse_event_time(raw: object) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _string(value: object, *, name: str, max_length: int = MAX_ID_LENGTH) -> str:
+def _string(value: object, *, name: str, max_length: int = MAX_DEVICE_ID_LENGTH) -> str:
     if not isinstance(value, str):
         raise InvalidPush(f"{name} must be a string")
     if len(value) > max_length:
