@@ -13,5 +13,8 @@ MIN_TIMEOUT_SECONDS = 0
 MAX_TIMEOUT_SECONDS = 2_147_483_647
 DEFAULT_TIMEOUT_SECONDS = 180
 
+# What the device search box reads of a query.
+MAX_SEARCH_QUERY_LENGTH = 300
+
 # A swap's reason (or ticket reference), and the reason a swap was rejected.
 MAX_REASON_LENGTH = 500

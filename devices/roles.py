@@ -41,11 +41,6 @@ ROLE_PERMISSIONS: dict[str, tuple[Perm, ...]] = {
         Perm.VIEW_SWAP,
     ),
 }
-ROLE_ALIASES = {
-    "field_service": FIELD_SERVICE,
-    "helpdesk": HELPDESK,
-    "supervisor": SUPERVISOR,
-}
 
 
 def sync_role_groups(apps: Any = None) -> None:

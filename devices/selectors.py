@@ -15,13 +15,13 @@ from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Collate, Upper
 
 from devices.identifiers import node_search_key
+from devices.limits import MAX_SEARCH_QUERY_LENGTH
 from devices.models import OPEN_SWAP_STATES, Device, Swap
 from devices.permissions import Perm
 from devices.roles import can_view_swap
 from iotadmin.paging import after_position, decode_cursor, encode_cursor
 
 MAX_PAGE_SIZE = 200
-MAX_QUERY_LENGTH = 300
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def device_search(
     limit + 1 index entries. A device is listed in the first branch it matches only. The
     branches are one UNION ALL query; the cursor holds (branch, key, id) of the page's last row.
     """
-    query = (query or "").strip()[:MAX_QUERY_LENGTH]
+    query = (query or "").strip()[:MAX_SEARCH_QUERY_LENGTH]
     if not _storable(query):
         return DevicePage(items=[], next_cursor=None)  # no stored text holds it
     limit = _limit(limit)

@@ -21,6 +21,7 @@ from devices.forms import (
     parse_identifier,
     same_as_old_message,
 )
+from devices.limits import MAX_SEARCH_QUERY_LENGTH
 from devices.models import Device, Swap, SwapState, VerifyCodeMode
 from devices.permissions import Perm
 from devices.qr import qr_svg
@@ -33,7 +34,6 @@ from iotadmin.htmx import HtmxHttpRequest, is_partial
 
 DEVICE_PAGE_SIZE = 25
 DEVICE_HISTORY_SIZE = 20
-MAX_QUERY_LENGTH = 300
 
 
 def _render(
@@ -73,10 +73,15 @@ _REFUSAL_FIELDS = {
 @require_GET
 def device_list(request: HtmxHttpRequest) -> HttpResponse:
     _require(request, Perm.SEARCH_DEVICES)
-    query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    query = request.GET.get("q", "").strip()[:MAX_SEARCH_QUERY_LENGTH]
     after = request.GET.get("after") or None
     page = device_search(query=query, after=after, limit=DEVICE_PAGE_SIZE)
-    context = {"q": query, "page": page, "after": after}
+    context = {
+        "q": query,
+        "page": page,
+        "after": after,
+        "max_query_length": MAX_SEARCH_QUERY_LENGTH,
+    }
     partial = "device-rows" if after else "device-results"
     return _render(request, "devices/device_list.html", partial, context)
 

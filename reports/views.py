@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from devices.limits import MAX_NODE_ID_LENGTH
 from devices.models import Device, SwapState
 from devices.permissions import Perm
 from devices.templatetags.devices_ui import swap_tone
@@ -69,7 +70,7 @@ class HistoryFilterForm(DateRangeForm):
     device = forms.CharField(
         label="Device",
         required=False,
-        max_length=256,
+        max_length=MAX_NODE_ID_LENGTH,
         help_text="deviceId, or any nodeId it has had (IMEI, urn:imei:…, MAC)",
     )
     outcome = forms.ChoiceField(
@@ -177,9 +178,6 @@ def swap_history_export(request: HtmxHttpRequest) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{export_filename()}"'
     response["X-Content-Type-Options"] = "nosniff"
     return response
-
-
-_DAY_TONES = {"bound": "good", "failed": "bad", "other": "muted"}
 
 
 @never_cache

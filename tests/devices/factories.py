@@ -11,9 +11,16 @@ from django.contrib.auth.models import Group, Permission
 from devices.codes import code_hint, encrypt_code, hash_code
 from devices.identifiers import luhn_check_digit
 from devices.models import Device, DeviceStatus, NodeIdKind, Swap, SwapState
-from devices.roles import ROLE_ALIASES, sync_role_groups
+from devices.roles import FIELD_SERVICE, HELPDESK, SUPERVISOR, sync_role_groups
 
 _counter = itertools.count(1)
+
+# The role names tests may use for the groups.
+ROLE_ALIASES = {
+    "field_service": FIELD_SERVICE,
+    "helpdesk": HELPDESK,
+    "supervisor": SUPERVISOR,
+}
 
 
 def make_imei(n: int | None = None) -> str:
