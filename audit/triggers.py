@@ -13,10 +13,8 @@ from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 TABLE = "audit_auditevent"
-MAINTENANCE_TABLE = "audit_maintenance"
 TRIGGERS = ("audit_auditevent_no_update", "audit_auditevent_no_delete")
 PG_TRIGGERS = (*TRIGGERS, "audit_auditevent_no_truncate")
-MESSAGE = "audit events are append-only"
 
 _PG_INSTALL = [
     "CREATE TABLE IF NOT EXISTS audit_maintenance (allow_delete boolean NOT NULL DEFAULT true)",

@@ -108,10 +108,13 @@ def _maxrss_kib() -> int:
 
 def measure(var_dir: Path, compare: bool) -> None:
     _setup_django(var_dir)
+    from typing import cast
+
     from django.contrib.auth import get_user_model
     from django.http import StreamingHttpResponse
     from django.test import RequestFactory
 
+    from iotadmin.htmx import HtmxHttpRequest
     from reports.export import _EXPORT_COLUMNS
     from reports.selectors import HistoryFilters, history_queryset
     from reports.views import swap_history_export
@@ -122,7 +125,7 @@ def measure(var_dir: Path, compare: bool) -> None:
     rss_before = _maxrss_kib()
     tracemalloc.start()
     began = time.perf_counter()
-    response = swap_history_export(request)
+    response = swap_history_export(cast(HtmxHttpRequest, request))
     assert isinstance(response, StreamingHttpResponse), "the export must be streamed"
     total_bytes = 0
     lines = 0

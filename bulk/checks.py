@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING
 
 from bulk.csv_parsing import CsvLine
 from devices.identifiers import InvalidNodeId, NodeId, node_search_key
+from devices.limits import MAX_REASON_LENGTH
 from devices.models import Chipset, Device, NodeIdKind, VerifyCodeMode
 from devices.services.checks import SwapRefused, swap_precheck
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-# The swap's reason holds the ticket and the bulk reference, within the reason's 500 characters.
-MAX_TICKET_LENGTH = 450
+# The swap's reason holds the ticket and " (bulk #<batch> line <line>)", within the reason's limit.
+BULK_REFERENCE_ROOM = 50
+MAX_TICKET_LENGTH = MAX_REASON_LENGTH - BULK_REFERENCE_ROOM
 BULK_VERIFY_CODE_MODES = (VerifyCodeMode.PLATFORM, VerifyCodeMode.SAME_AS_NODE_ID)
 _QUERY_CHUNK = 500
 

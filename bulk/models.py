@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from devices.limits import MAX_NODE_ID_LENGTH, MAX_REASON_LENGTH
+
 
 class BatchState(models.TextChoices):
     PREVIEW = "preview", "Preview (nothing sent)"
@@ -54,11 +56,13 @@ class BulkRow(models.Model):
     kind = models.CharField(max_length=16, blank=True)
     chipset = models.CharField(max_length=16, blank=True)
     verify_code_mode = models.CharField(max_length=20, blank=True)
-    ticket = models.CharField(max_length=500, blank=True)
+    ticket = models.CharField(max_length=MAX_REASON_LENGTH, blank=True)
     device = models.ForeignKey(
         "devices.Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    new_node_id = models.CharField(max_length=256, blank=True, help_text="As it will be sent")
+    new_node_id = models.CharField(
+        max_length=MAX_NODE_ID_LENGTH, blank=True, help_text="As it will be sent"
+    )
     state = models.CharField(max_length=16, choices=RowState.choices, db_index=True)
     error_code = models.CharField(max_length=32, blank=True)
     message = models.TextField(blank=True, help_text="Why the row cannot be sent")

@@ -11,20 +11,19 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 
 from bulk.models import BatchState, BulkBatch, BulkRow, RowState
-from devices.models import SwapState
+from devices.models import IN_FLIGHT_SWAP_STATES, SwapState
+from devices.permissions import Perm
 from oceanconnect import FlowUsage, StoreUnavailable
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-BULK_PERMISSION = "devices.bulk_swap"
 ROWS_PAGE_SIZE = 100
 
-# A sent row is "open" while its swap waits to be (re)sent; one waiting for a person's approval
-# is not (the page stops polling; the approval queue takes it from there).
-OPEN_SWAP_STATES = (SwapState.QUEUED, SwapState.SENDING)
+# A sent row is "open" while its swap is in flight; one waiting for a person's approval is not
+# (the page stops polling; the approval queue takes it from there).
 OPEN_ROW = Q(state__in=(RowState.WAITING, RowState.SUBMITTING)) | Q(
-    state=RowState.SUBMITTED, swap__state__in=OPEN_SWAP_STATES
+    state=RowState.SUBMITTED, swap__state__in=IN_FLIGHT_SWAP_STATES
 )
 FAILED_ROW = Q(state=RowState.REFUSED) | Q(state=RowState.SUBMITTED, swap__state=SwapState.FAILED)
 SENT_ROW = Q(
@@ -92,13 +91,13 @@ def eta_seconds(*, remaining: int, usage: FlowUsage) -> int:
 
 def batch_for_user(*, user: User, batch_id: int) -> BulkBatch:
     """The batch if this user may see bulk batches: DoesNotExist or PermissionDenied."""
-    if not user.has_perm(BULK_PERMISSION):
+    if not user.has_perm(Perm.BULK_SWAP):
         raise PermissionDenied("You may not use bulk swaps.")
     return BulkBatch.objects.select_related("uploaded_by").get(pk=batch_id)
 
 
 def batches_recent(*, user: User, limit: int = 10) -> list[BulkBatch]:
-    if not user.has_perm(BULK_PERMISSION):
+    if not user.has_perm(Perm.BULK_SWAP):
         return []
     return list(
         BulkBatch.objects.select_related("uploaded_by")
@@ -159,5 +158,5 @@ def row_is_open(row: BulkRow) -> bool:
     return (
         row.state == RowState.SUBMITTED
         and row.swap is not None
-        and (row.swap.state in OPEN_SWAP_STATES)
+        and (row.swap.state in IN_FLIGHT_SWAP_STATES)
     )

@@ -23,11 +23,14 @@ from django.utils import timezone
 from bulk.checks import check_bulk_lines
 from bulk.csv_parsing import BulkFileRefused, parse_bulk_file
 from bulk.models import BatchState, BulkBatch, BulkRow, RowState
-from bulk.selectors import BULK_PERMISSION, FAILED_ROW, flow_usage
+from bulk.selectors import FAILED_ROW, flow_usage
 from devices.identifiers import InvalidNodeId, NodeId
-from devices.models import Swap, SwapState
+from devices.limits import MAX_REASON_LENGTH
+from devices.models import IN_FLIGHT_SWAP_STATES, Swap, SwapState
+from devices.permissions import Perm
 from devices.services.checks import SwapRefused
 from devices.services.request import swap_request
+from iotadmin.csvsafe import csv_safe_row
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -70,7 +73,7 @@ def _enqueue_dispatch(batch_id: int) -> None:
 
 
 def _require_uploader(batch: BulkBatch, actor: User) -> None:
-    if not actor.has_perm(BULK_PERMISSION):
+    if not actor.has_perm(Perm.BULK_SWAP):
         raise PermissionDenied("You may not use bulk swaps.")
     if batch.uploaded_by_id != actor.pk:
         raise PermissionDenied("Only the person who uploaded this file can do that.")
@@ -84,7 +87,7 @@ def bulk_upload(*, actor: User, filename: str, data: bytes) -> BulkBatch:
 
     Raises BulkFileRefused (nothing stored) for a file that cannot be used at all.
     """
-    if not (actor.has_perm(BULK_PERMISSION) and actor.has_perm("devices.request_swap")):
+    if not (actor.has_perm(Perm.BULK_SWAP) and actor.has_perm(Perm.REQUEST_SWAP)):
         raise PermissionDenied("You may not use bulk swaps.")
     lines = parse_bulk_file(data, max_rows=settings.BULK_MAX_ROWS)
     verdicts = check_bulk_lines(lines, actor=actor)
@@ -106,7 +109,7 @@ def bulk_upload(*, actor: User, filename: str, data: bytes) -> BulkBatch:
                     kind=v.kind[:16],
                     chipset=v.chipset[:16],
                     verify_code_mode=v.verify_code_mode[:20],
-                    ticket=v.source.ticket[:500],
+                    ticket=v.source.ticket[:MAX_REASON_LENGTH],
                     device=v.device,
                     new_node_id=v.node_id.value if v.node_id else "",
                     state=RowState.READY if v.ok else RowState.INVALID,
@@ -224,7 +227,7 @@ def _recover_stale_claims(batch: BulkBatch) -> None:
 
 def _in_flight() -> int:
     """Swaps waiting for their refresh call: each will take a slot the limiter does not show yet."""
-    return Swap.objects.filter(state__in=(SwapState.QUEUED, SwapState.SENDING)).count()
+    return Swap.objects.filter(state__in=IN_FLIGHT_SWAP_STATES).count()
 
 
 def _reason(row: BulkRow) -> str:
@@ -353,12 +356,6 @@ RESULT_COLUMNS = (
     "handling_text",
     "verify_code",
 )
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: str) -> str:
-    """Text a spreadsheet will not run as a formula."""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 def _row_outcome(row: BulkRow) -> tuple[str, str, str]:
@@ -378,7 +375,7 @@ def bulk_result_rows(*, batch: BulkBatch, actor: User) -> list[list[str]]:
     from devices.codes import CodeUnavailable
     from devices.services.lifecycle import swap_reveal_code
 
-    if not actor.has_perm(BULK_PERMISSION):
+    if not actor.has_perm(Perm.BULK_SWAP):
         raise PermissionDenied("You may not use bulk swaps.")
     with_codes = batch.uploaded_by_id == actor.pk
     now = timezone.now()
@@ -399,15 +396,18 @@ def bulk_result_rows(*, batch: BulkBatch, actor: User) -> list[list[str]]:
             except (SwapRefused, PermissionDenied, CodeUnavailable):
                 verify_code = ""
         device = row.device.device_id if row.device is not None else row.device_ref
+        # Every column, the verifyCode too: a custom code may start like a formula.
         lines.append(
-            [
-                str(row.line),
-                _cell(device),
-                _cell(row.new_node_id or row.new_node_id_raw),
-                _cell(state),
-                _cell(code),
-                _cell(text),
-                verify_code,
-            ]
+            csv_safe_row(
+                [
+                    str(row.line),
+                    device,
+                    row.new_node_id or row.new_node_id_raw,
+                    state,
+                    code,
+                    text,
+                    verify_code,
+                ]
+            )
         )
     return lines

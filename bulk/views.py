@@ -10,18 +10,16 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
-from django_htmx.middleware import HtmxDetails
 
 from bulk.csv_parsing import COLUMNS, BulkFileRefused
 from bulk.models import BatchState, BulkBatch
 from bulk.selectors import (
-    BULK_PERMISSION,
     ROW_FILTERS,
     batch_for_user,
     batch_progress,
@@ -37,22 +35,18 @@ from bulk.services import (
     bulk_upload,
 )
 from bulk.uploads import CappedUploadHandler
-from iotadmin.http import AuthenticatedHttpRequest
+from devices.permissions import Perm
+from iotadmin.htmx import HtmxHttpRequest, is_partial
 
 UPLOAD_FIELD = "file"
 
 
-def _is_partial(request: HttpRequest) -> bool:
-    htmx: HtmxDetails | None = getattr(request, "htmx", None)
-    return bool(htmx and not htmx.boosted)
-
-
-def _require(request: HttpRequest) -> None:
-    if not request.user.has_perm(BULK_PERMISSION):
+def _require(request: HtmxHttpRequest) -> None:
+    if not request.user.has_perm(Perm.BULK_SWAP):
         raise PermissionDenied
 
 
-def _batch(request: AuthenticatedHttpRequest, pk: int) -> BulkBatch:
+def _batch(request: HtmxHttpRequest, pk: int) -> BulkBatch:
     try:
         return batch_for_user(user=request.user, batch_id=pk)
     except BulkBatch.DoesNotExist:
@@ -70,9 +64,7 @@ def _too_big_message() -> str:
     )
 
 
-def _upload_page(
-    request: AuthenticatedHttpRequest, *, error: str = "", status: int = 200
-) -> HttpResponse:
+def _upload_page(request: HtmxHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     context = {
         "error": error,
         "columns": COLUMNS,
@@ -88,7 +80,7 @@ def _upload_page(
 
 @csrf_exempt  # CSRF is checked in _upload_post, once the size-capped upload handler is in place
 @require_http_methods(["GET", "POST"])
-def bulk_upload_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+def bulk_upload_view(request: HtmxHttpRequest) -> HttpResponse:
     _require(request)
     if request.method != "POST":
         return _upload_page(request)
@@ -102,7 +94,7 @@ def bulk_upload_view(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @csrf_protect
-def _upload_post(request: AuthenticatedHttpRequest, handler: CappedUploadHandler) -> HttpResponse:
+def _upload_post(request: HtmxHttpRequest, handler: CappedUploadHandler) -> HttpResponse:
     upload = request.FILES.get(UPLOAD_FIELD)
     if handler.too_big:
         return _upload_page(request, error=_too_big_message(), status=413)
@@ -118,14 +110,14 @@ def _upload_post(request: AuthenticatedHttpRequest, handler: CappedUploadHandler
 # --- the batch page --------------------------------------------------------------------------
 
 
-def _page_number(request: HttpRequest) -> int:
+def _page_number(request: HtmxHttpRequest) -> int:
     try:
         return int(request.GET.get("page", "1"))
     except ValueError:
         return 1
 
 
-def _batch_context(request: HttpRequest, batch: BulkBatch) -> dict[str, Any]:
+def _batch_context(request: HtmxHttpRequest, batch: BulkBatch) -> dict[str, Any]:
     show = request.GET.get("show", "all")
     if show not in ROW_FILTERS:
         show = "all"
@@ -144,23 +136,23 @@ def _batch_context(request: HttpRequest, batch: BulkBatch) -> dict[str, Any]:
 
 
 @require_GET
-def batch_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+def batch_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     batch = _batch(request, pk)
     template = "bulk/batch.html"
-    if _is_partial(request):
+    if is_partial(request):
         template += "#live"
     return render(request, template, _batch_context(request, batch))
 
 
-def _done(request: HttpRequest, batch: BulkBatch) -> HttpResponse:
+def _done(request: HtmxHttpRequest, batch: BulkBatch) -> HttpResponse:
     url = reverse("bulk:batch", kwargs={"pk": batch.pk})
-    if _is_partial(request):
+    if is_partial(request):
         return HttpResponseClientRedirect(url)
     return redirect(url)
 
 
 @require_POST
-def batch_confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+def batch_confirm(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     batch = _batch(request, pk)
     try:
         batch = bulk_confirm(batch=batch, actor=request.user)
@@ -172,7 +164,7 @@ def batch_confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def batch_discard(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+def batch_discard(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     batch = _batch(request, pk)
     try:
         bulk_discard(batch=batch, actor=request.user)
@@ -184,7 +176,7 @@ def batch_discard(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def batch_retry(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+def batch_retry(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     batch = _batch(request, pk)
     row_id = None
     if request.POST.get("row"):
@@ -202,7 +194,7 @@ def batch_retry(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def batch_result_csv(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+def batch_result_csv(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     batch = _batch(request, pk)
     buffer = io.StringIO()
     csv.writer(buffer).writerows(bulk_result_rows(batch=batch, actor=request.user))

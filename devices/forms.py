@@ -7,13 +7,16 @@ from django import forms
 from django.contrib.auth.models import User
 
 from devices.identifiers import InvalidNodeId, NodeId, node_search_key
+from devices.limits import (
+    DEFAULT_TIMEOUT_SECONDS,
+    MAX_NODE_ID_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_TIMEOUT_SECONDS,
+    MAX_VERIFY_CODE_LENGTH,
+    MIN_TIMEOUT_SECONDS,
+)
 from devices.models import Chipset, Device, NodeIdKind, VerifyCodeMode
-
-MAX_IDENTIFIER_LENGTH = 256
-MAX_VERIFY_CODE_LENGTH = 256
-MAX_TIMEOUT_SECONDS = 2_147_483_647
-DEFAULT_TIMEOUT_SECONDS = 180
-NEVER_EXPIRES_PERMISSION = "devices.issue_never_expiring_code"
+from devices.permissions import Perm
 
 _MAC_LIKE = re.compile(
     r"^(?:[0-9a-f]{2}[:-]){5}[0-9a-f]{2}$|^(?:[0-9a-f]{4}\.){2}[0-9a-f]{4}$", re.I
@@ -48,7 +51,7 @@ class SwapForm(forms.Form):
     )
     new_identifier = forms.CharField(
         label="New unit's identifier",
-        max_length=MAX_IDENTIFIER_LENGTH,
+        max_length=MAX_NODE_ID_LENGTH,
         help_text="As printed on the new unit's label: IMEI, MAC address or serial number.",
         widget=forms.TextInput(
             attrs={
@@ -80,14 +83,14 @@ class SwapForm(forms.Form):
     timeout_seconds = forms.IntegerField(
         label="Validity (seconds)",
         initial=DEFAULT_TIMEOUT_SECONDS,
-        min_value=0,
+        min_value=MIN_TIMEOUT_SECONDS,
         max_value=MAX_TIMEOUT_SECONDS,
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "step": "1"}),
     )
     reason = forms.CharField(
         label="Reason or ticket reference",
         required=False,
-        max_length=500,
+        max_length=MAX_REASON_LENGTH,
         widget=forms.TextInput(attrs={"placeholder": "e.g. INC-20417, unit water-damaged"}),
     )
 
@@ -101,25 +104,29 @@ class SwapForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.device = device
         self.user = user
-        self.may_issue_never_expiring = user.has_perm(NEVER_EXPIRES_PERMISSION)
+        self.may_issue_never_expiring = user.has_perm(Perm.ISSUE_NEVER_EXPIRING_CODE)
         kind, chipset = guess_identifier(device.node_id)
         self.fields["kind"].initial = kind
         self.fields["chipset"].initial = chipset or None
         timeout = self.fields["timeout_seconds"]
         if self.may_issue_never_expiring:
-            timeout.help_text = "Default 180. 0 means the code never expires."
+            timeout.help_text = (
+                f"Default {DEFAULT_TIMEOUT_SECONDS}. "
+                f"{MIN_TIMEOUT_SECONDS} means the code never expires."
+            )
         else:
             timeout.widget.attrs["min"] = "1"
-            timeout.help_text = "Default 180."
+            timeout.help_text = f"Default {DEFAULT_TIMEOUT_SECONDS}."
         self.node_id: NodeId | None = None
         self.same_as_old = False
 
     def clean_timeout_seconds(self) -> int:
         value = self.cleaned_data["timeout_seconds"]
-        if value == 0 and not self.may_issue_never_expiring:
+        if value == MIN_TIMEOUT_SECONDS and not self.may_issue_never_expiring:
             raise forms.ValidationError(
-                "Only users allowed to issue never-expiring codes may enter 0. "
-                "Enter a validity in seconds (180 is the default)."
+                "Only users allowed to issue never-expiring codes may enter "
+                f"{MIN_TIMEOUT_SECONDS}. Enter a validity in seconds "
+                f"({DEFAULT_TIMEOUT_SECONDS} is the default)."
             )
         return value
 

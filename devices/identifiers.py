@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from devices.limits import MAX_NODE_ID_LENGTH
 from devices.models import Chipset, NodeIdKind
 
-MAX_NODE_ID_LENGTH = 256
 IMEI_PREFIX = "urn:imei:"
 IMEI_LENGTH = 15
 

@@ -6,6 +6,15 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
 
+from devices.limits import (
+    DEFAULT_TIMEOUT_SECONDS,
+    MAX_DEVICE_ID_LENGTH,
+    MAX_DEVICE_TEXT_LENGTH,
+    MAX_NODE_ID_LENGTH,
+    MAX_REASON_LENGTH,
+)
+from devices.permissions import Perm
+
 
 class DeviceStatus(models.TextChoices):
     ONLINE = "ONLINE", "Online"
@@ -18,25 +27,25 @@ class DeviceStatus(models.TextChoices):
 class Device(models.Model):
     """A device registered on the platform, as last seen by a sync or a push."""
 
-    device_id = models.CharField(max_length=256, unique=True)
-    node_id = models.CharField(max_length=256, db_index=True)
+    device_id = models.CharField(max_length=MAX_DEVICE_ID_LENGTH, unique=True)
+    node_id = models.CharField(max_length=MAX_NODE_ID_LENGTH, db_index=True)
     # Normalised search key: lower-case nodeId without "urn:imei:" and MAC separators.
-    node_key = models.CharField(max_length=256, editable=False, default="")
+    node_key = models.CharField(max_length=MAX_NODE_ID_LENGTH, editable=False, default="")
     app_id = models.CharField(
-        max_length=256, blank=True, help_text="Owning app; empty for our own app"
+        max_length=MAX_DEVICE_TEXT_LENGTH, blank=True, help_text="Owning app; empty for our own app"
     )
-    name = models.CharField(max_length=256, blank=True)
+    name = models.CharField(max_length=MAX_DEVICE_TEXT_LENGTH, blank=True)
     # The search box's sort and prefix key: the database computes it (UPPER(name)) on every
     # write, bulk upserts and COPY included. Searched and ordered in code-point order (COLLATE
     # "C" on PostgreSQL): see devices.selectors.device_search and migration 0005.
     name_key = models.GeneratedField(
         expression=Upper("name"),
-        output_field=models.CharField(max_length=256),
+        output_field=models.CharField(max_length=MAX_DEVICE_TEXT_LENGTH),
         db_persist=True,
     )
-    manufacturer = models.CharField(max_length=256, blank=True)
-    model = models.CharField(max_length=256, blank=True)
-    device_type = models.CharField(max_length=256, blank=True)
+    manufacturer = models.CharField(max_length=MAX_DEVICE_TEXT_LENGTH, blank=True)
+    model = models.CharField(max_length=MAX_DEVICE_TEXT_LENGTH, blank=True)
+    device_type = models.CharField(max_length=MAX_DEVICE_TEXT_LENGTH, blank=True)
     protocol = models.CharField(max_length=64, blank=True)
     status = models.CharField(
         max_length=16, choices=DeviceStatus.choices, default=DeviceStatus.UNKNOWN
@@ -56,7 +65,7 @@ class Device(models.Model):
             models.Index(fields=["name_key", "id"], name="device_name_key_idx"),
         ]
         permissions = [
-            ("search_devices", "Can search devices"),
+            (Perm.SEARCH_DEVICES.codename, "Can search devices"),
         ]
 
     def __str__(self) -> str:
@@ -104,19 +113,16 @@ class SwapState(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
+# Not finished yet: a device has at most one open swap, and a new nodeId one open claim.
 OPEN_SWAP_STATES = (
     SwapState.PENDING_APPROVAL,
     SwapState.QUEUED,
     SwapState.SENDING,
     SwapState.CODE_ISSUED,
 )
-FINAL_SWAP_STATES = (
-    SwapState.BOUND,
-    SwapState.EXPIRED,
-    SwapState.FAILED,
-    SwapState.CANCELLED,
-    SwapState.REJECTED,
-)
+# In flight: waiting for (or in) its refresh call, so about to take a flow-limit slot. One
+# waiting for a person's approval is not (the approval queue takes it from there).
+IN_FLIGHT_SWAP_STATES = (SwapState.QUEUED, SwapState.SENDING)
 
 
 class Swap(models.Model):
@@ -126,8 +132,8 @@ class Swap(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="swaps"
     )
-    old_node_id = models.CharField(max_length=256)
-    new_node_id = models.CharField(max_length=256)
+    old_node_id = models.CharField(max_length=MAX_NODE_ID_LENGTH)
+    new_node_id = models.CharField(max_length=MAX_NODE_ID_LENGTH)
     node_id_kind = models.CharField(max_length=16, choices=NodeIdKind.choices)
     chipset = models.CharField(max_length=16, choices=Chipset.choices, blank=True)
     verify_code_mode = models.CharField(
@@ -136,8 +142,12 @@ class Swap(models.Model):
     # The verifyCode to send, chosen before the first attempt (a custom one, or one we generated
     # for a "platform" code): every attempt sends the same one. Encrypted, erased once sent.
     custom_verify_code_encrypted = models.TextField(blank=True)
-    timeout_seconds = models.PositiveIntegerField(default=180, help_text="0 = never expires")
-    reason = models.CharField(max_length=500, blank=True, help_text="Reason or ticket reference")
+    timeout_seconds = models.PositiveIntegerField(
+        default=DEFAULT_TIMEOUT_SECONDS, help_text="0 = never expires"
+    )
+    reason = models.CharField(
+        max_length=MAX_REASON_LENGTH, blank=True, help_text="Reason or ticket reference"
+    )
     state = models.CharField(
         max_length=20, choices=SwapState.choices, default=SwapState.QUEUED, db_index=True
     )
@@ -171,7 +181,7 @@ class Swap(models.Model):
         related_name="decided_swaps",
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    rejection_reason = models.CharField(max_length=500, blank=True)
+    rejection_reason = models.CharField(max_length=MAX_REASON_LENGTH, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -191,13 +201,13 @@ class Swap(models.Model):
             models.Index(fields=["state", "lease_expires_at"], name="swap_state_lease_idx"),
         ]
         permissions = [
-            ("request_swap", "Can request a swap"),
-            ("view_own_codes", "Can see the verifyCodes of own swaps"),
-            ("manage_any_swap", "Can see codes of, cancel and re-issue anyone's swaps"),
-            ("issue_never_expiring_code", "Can issue a verifyCode that never expires"),
-            ("view_history", "Can read the swap history and summary"),
-            ("approve_swap", "Can approve or reject risky swaps"),
-            ("bulk_swap", "Can upload bulk swap files"),
+            (Perm.REQUEST_SWAP.codename, "Can request a swap"),
+            (Perm.VIEW_OWN_CODES.codename, "Can see the verifyCodes of own swaps"),
+            (Perm.MANAGE_ANY_SWAP.codename, "Can see codes of, cancel and re-issue anyone's swaps"),
+            (Perm.ISSUE_NEVER_EXPIRING_CODE.codename, "Can issue a verifyCode that never expires"),
+            (Perm.VIEW_HISTORY.codename, "Can read the swap history and summary"),
+            (Perm.APPROVE_SWAP.codename, "Can approve or reject risky swaps"),
+            (Perm.BULK_SWAP.codename, "Can upload bulk swap files"),
         ]
 
     def __str__(self) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from devices.permissions import Perm
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
@@ -17,32 +19,27 @@ FIELD_SERVICE = "Field service"
 HELPDESK = "Helpdesk"
 SUPERVISOR = "Supervisor"
 
-# (app_label.codename); the Device/Swap permissions are declared in devices/models.py.
-_FIELD_SERVICE_PERMS = (
-    "devices.search_devices",
-    "devices.request_swap",
-    "devices.view_own_codes",
+# The Device/Swap permissions are declared in devices/models.py.
+_FIELD_SERVICE_PERMS: tuple[Perm, ...] = (
+    Perm.SEARCH_DEVICES,
+    Perm.REQUEST_SWAP,
+    Perm.VIEW_OWN_CODES,
 )
-ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+ROLE_PERMISSIONS: dict[str, tuple[Perm, ...]] = {
     FIELD_SERVICE: _FIELD_SERVICE_PERMS,
     HELPDESK: (
         *_FIELD_SERVICE_PERMS,
-        "devices.manage_any_swap",
-        "devices.bulk_swap",
-        "devices.approve_swap",
+        Perm.MANAGE_ANY_SWAP,
+        Perm.BULK_SWAP,
+        Perm.APPROVE_SWAP,
     ),
     # Supervisors read everything but never see a verifyCode.
     SUPERVISOR: (
-        "devices.search_devices",
-        "devices.view_history",
-        "devices.approve_swap",
-        "devices.view_swap",
+        Perm.SEARCH_DEVICES,
+        Perm.VIEW_HISTORY,
+        Perm.APPROVE_SWAP,
+        Perm.VIEW_SWAP,
     ),
-}
-ROLE_ALIASES = {
-    "field_service": FIELD_SERVICE,
-    "helpdesk": HELPDESK,
-    "supervisor": SUPERVISOR,
 }
 
 
@@ -66,9 +63,10 @@ def sync_role_groups(apps: Any = None) -> None:
         group, _ = group_model.objects.get_or_create(name=group_name)
         wanted = []
         for perm in perms:
-            app_label, codename = perm.split(".", 1)
             wanted.append(
-                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+                permission_model.objects.get(
+                    content_type__app_label=perm.app_label, codename=perm.codename
+                )
             )
         group.permissions.set(wanted)
 
@@ -84,9 +82,9 @@ def can_view_swap(user: User, swap: Swap) -> bool:
     if swap.requested_by_id == user.pk:
         return True
     return bool(
-        user.has_perm("devices.manage_any_swap")
-        or user.has_perm("devices.view_swap")
-        or user.has_perm("devices.view_history")
+        user.has_perm(Perm.MANAGE_ANY_SWAP)
+        or user.has_perm(Perm.VIEW_SWAP)
+        or user.has_perm(Perm.VIEW_HISTORY)
     )
 
 
@@ -101,15 +99,15 @@ def can_see_code(user: User, swap: Swap) -> bool:
     """Only the requester (with view_own_codes) or helpdesk; never a read-only role."""
     if not _is_active(user):
         return False
-    if user.has_perm("devices.manage_any_swap"):
+    if user.has_perm(Perm.MANAGE_ANY_SWAP):
         return True
-    return swap.requested_by_id == user.pk and user.has_perm("devices.view_own_codes")
+    return swap.requested_by_id == user.pk and user.has_perm(Perm.VIEW_OWN_CODES)
 
 
 def can_manage_swap(user: User, swap: Swap) -> bool:
     """Cancel and re-issue: the requester (who may still request swaps) or helpdesk."""
     if not _is_active(user):
         return False
-    if user.has_perm("devices.manage_any_swap"):
+    if user.has_perm(Perm.MANAGE_ANY_SWAP):
         return True
-    return swap.requested_by_id == user.pk and user.has_perm("devices.request_swap")
+    return swap.requested_by_id == user.pk and user.has_perm(Perm.REQUEST_SWAP)

@@ -1,4 +1,4 @@
-"""Reads: device search, swap lookups with object-level checks, swap history, live status.
+"""Reads: device search, swap lookups with object-level checks, live status.
 
 Lists use keyset pagination on their sort key (no OFFSET, no COUNT over the table), so a page
 costs the same at row 10 and at row 1,000,000, and each list is one query whatever its length.
@@ -6,40 +6,30 @@ costs the same at row 10 and at row 1,000,000, and each list is one query whatev
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import connections
 from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Collate, Upper
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from devices.identifiers import node_search_key
-from devices.models import OPEN_SWAP_STATES, Device, Swap, SwapAttempt, SwapState
+from devices.limits import MAX_SEARCH_QUERY_LENGTH
+from devices.models import OPEN_SWAP_STATES, Device, Swap, SwapAttempt
+from devices.permissions import Perm
 from devices.roles import can_view_swap
+from iotadmin.paging import after_position, decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 MAX_PAGE_SIZE = 200
-MAX_QUERY_LENGTH = 300
 
 
 @dataclass(frozen=True)
 class DevicePage:
     items: list[Device]
-    next_cursor: str | None
-
-
-@dataclass(frozen=True)
-class SwapPage:
-    items: list[Swap]
     next_cursor: str | None
 
 
@@ -53,25 +43,6 @@ class LiveStatus:
     activated: bool | None = None
     error: str = ""
     error_code: str = ""
-
-
-def encode_cursor(values: list[Any]) -> str:
-    raw = json.dumps(values, separators=(",", ":")).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
-    """The values of a cursor we made; None (start over) for anything else."""
-    if not cursor or len(cursor) > 2048:
-        return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (binascii.Error, ValueError, UnicodeError):
-        return None
-    if not isinstance(values, list) or len(values) != size:
-        return None
-    return values
 
 
 def _limit(limit: int) -> int:
@@ -139,7 +110,7 @@ def device_search(
     limit + 1 index entries. A device is listed in the first branch it matches only. The
     branches are one UNION ALL query; the cursor holds (branch, key, id) of the page's last row.
     """
-    query = (query or "").strip()[:MAX_QUERY_LENGTH]
+    query = (query or "").strip()[:MAX_SEARCH_QUERY_LENGTH]
     if not _storable(query):
         return DevicePage(items=[], next_cursor=None)  # no stored text holds it
     limit = _limit(limit)
@@ -175,10 +146,8 @@ def device_search(
         ordered = f"{_BRANCH_KEY[branch]}_ordered"
         if position is not None and branch == position[0]:
             _, key_after, pk_after = position
-            # The first condition bounds the index range; the second drops the key's ties.
             branch_rows = branch_rows.filter(
-                Q(**{f"{ordered}__gte": key_after}),
-                Q(**{f"{ordered}__gt": key_after}) | Q(id__gt=pk_after),
+                after_position(column=ordered, value=key_after, pk=pk_after)
             )
         branches.append((branch, branch_rows.order_by(ordered, "id")[: limit + 1]))
     rows = _union_all(branches)
@@ -214,10 +183,6 @@ def _union_all(branches: list[tuple[int, QuerySet[Device]]]) -> list[Device]:
     return list(Device.objects.raw(" UNION ALL ".join(parts), params))
 
 
-def device_get(*, device_id: str) -> Device | None:
-    return Device.objects.filter(device_id=device_id).first()
-
-
 def device_live_status(*, device: Device, max_wait: float = 5.0) -> LiveStatus:
     """Ask the platform for the device's status; platform errors become `error` text."""
     from devices.platform_wiring import get_client
@@ -250,17 +215,6 @@ def open_swap_for_device(*, device: Device) -> Swap | None:
     return device.swaps.filter(state__in=OPEN_SWAP_STATES).order_by("-created_at", "-id").first()
 
 
-def swap_awaiting_binding(*, device_id: str) -> Swap | None:
-    """The swap whose code the device may be binding with (for expired/bound pushes)."""
-    return (
-        Swap.objects.filter(
-            device__device_id=device_id, state__in=(SwapState.SENDING, SwapState.CODE_ISSUED)
-        )
-        .order_by("-created_at", "-id")
-        .first()
-    )
-
-
 def _swaps() -> QuerySet[Swap]:
     return Swap.objects.select_related("device", "requested_by", "decided_by", "reissue_of")
 
@@ -276,9 +230,9 @@ def swap_for_user(*, user: User, swap_id: int) -> Swap:
 def _visible_swaps(user: User) -> QuerySet[Swap]:
     swaps = _swaps()
     if not (
-        user.has_perm("devices.manage_any_swap")
-        or user.has_perm("devices.view_history")
-        or user.has_perm("devices.view_swap")
+        user.has_perm(Perm.MANAGE_ANY_SWAP)
+        or user.has_perm(Perm.VIEW_HISTORY)
+        or user.has_perm(Perm.VIEW_SWAP)
     ):
         swaps = swaps.filter(requested_by_id=user.pk)
     return swaps
@@ -287,48 +241,3 @@ def _visible_swaps(user: User) -> QuerySet[Swap]:
 def swaps_for_device(*, device: Device, user: User, limit: int = 20) -> list[Swap]:
     """The latest swaps of one device this user may see, newest first."""
     return list(_visible_swaps(user).filter(device=device).order_by("-created_at", "-id")[:limit])
-
-
-def swap_history(
-    *,
-    user: User,
-    state: str = "",
-    device_query: str = "",
-    requested_by_id: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after: str | None = None,
-    limit: int = 50,
-) -> SwapPage:
-    """Swaps this user may see, newest first, filtered, one keyset page on (created_at, id)."""
-    limit = _limit(limit)
-    swaps = _visible_swaps(user)
-    if state and state in SwapState.values:
-        swaps = swaps.filter(state=state)
-    if device_query:
-        device_query = device_query.strip()[:MAX_QUERY_LENGTH]
-        key = node_search_key(device_query)
-        match = Q(device__device_id=device_query) | Q(device__name__istartswith=device_query)
-        if key:
-            match |= Q(device__node_key__startswith=key) | Q(new_node_id__iexact=device_query)
-        swaps = swaps.filter(match)
-    if requested_by_id is not None:
-        swaps = swaps.filter(requested_by_id=requested_by_id)
-    if since is not None:
-        swaps = swaps.filter(created_at__gte=since)
-    if until is not None:
-        swaps = swaps.filter(created_at__lt=until)
-    position = decode_cursor(after, 2)
-    if position is not None:
-        created_text, pk = position
-        created = parse_datetime(created_text) if isinstance(created_text, str) else None
-        if created is not None and isinstance(pk, int):
-            if timezone.is_naive(created):
-                created = timezone.make_aware(created, UTC)
-            swaps = swaps.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=pk))
-    rows = list(swaps.order_by("-created_at", "-id")[: limit + 1])
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].pk])
-    return SwapPage(items=rows, next_cursor=next_cursor)

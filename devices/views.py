@@ -6,14 +6,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
-from django_htmx.middleware import HtmxDetails
 
 from devices.demo import DemoRefused, demo_plug_in_unit
 from devices.forms import (
@@ -22,7 +21,9 @@ from devices.forms import (
     parse_identifier,
     same_as_old_message,
 )
+from devices.limits import MAX_SEARCH_QUERY_LENGTH
 from devices.models import Device, Swap, SwapState, VerifyCodeMode
+from devices.permissions import Perm
 from devices.qr import qr_svg
 from devices.roles import can_manage_swap, can_see_code, can_view_attempts
 from devices.selectors import device_search, swap_attempts, swap_for_user, swaps_for_device
@@ -34,34 +35,26 @@ from devices.services.lifecycle import (
     swap_reveal_code,
 )
 from devices.services.request import swap_request
-from iotadmin.http import AuthenticatedHttpRequest
+from iotadmin.htmx import HtmxHttpRequest, is_partial
 
 DEVICE_PAGE_SIZE = 25
 DEVICE_HISTORY_SIZE = 20
-MAX_QUERY_LENGTH = 300
-SEARCH_PERMISSION = "devices.search_devices"
-REQUEST_PERMISSION = "devices.request_swap"
-
-
-def _is_partial(request: HttpRequest) -> bool:
-    htmx: HtmxDetails | None = getattr(request, "htmx", None)
-    return bool(htmx and not htmx.boosted)
 
 
 def _render(
-    request: HttpRequest, template: str, partial: str, context: dict[str, Any]
+    request: HtmxHttpRequest, template: str, partial: str, context: dict[str, Any]
 ) -> HttpResponse:
     """One view, two renderings: the page, or only its partial for an htmx request."""
-    name = f"{template}#{partial}" if _is_partial(request) else template
+    name = f"{template}#{partial}" if is_partial(request) else template
     return render(request, name, context)
 
 
-def _require(request: HttpRequest, permission: str) -> None:
+def _require(request: HtmxHttpRequest, permission: str) -> None:
     if not request.user.has_perm(permission):
         raise PermissionDenied
 
 
-def _swap(request: AuthenticatedHttpRequest, pk: int) -> Swap:
+def _swap(request: HtmxHttpRequest, pk: int) -> Swap:
     """The swap if this user may see it (object-level check in the selector)."""
     try:
         return swap_for_user(user=request.user, swap_id=pk)
@@ -83,12 +76,17 @@ _REFUSAL_FIELDS = {
 
 
 @require_GET
-def device_list(request: HttpRequest) -> HttpResponse:
-    _require(request, SEARCH_PERMISSION)
-    query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
+def device_list(request: HtmxHttpRequest) -> HttpResponse:
+    _require(request, Perm.SEARCH_DEVICES)
+    query = request.GET.get("q", "").strip()[:MAX_SEARCH_QUERY_LENGTH]
     after = request.GET.get("after") or None
     page = device_search(query=query, after=after, limit=DEVICE_PAGE_SIZE)
-    context = {"q": query, "page": page, "after": after}
+    context = {
+        "q": query,
+        "page": page,
+        "after": after,
+        "max_query_length": MAX_SEARCH_QUERY_LENGTH,
+    }
     partial = "device-rows" if after else "device-results"
     return _render(request, "devices/device_list.html", partial, context)
 
@@ -98,10 +96,10 @@ def device_list(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def device_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    _require(request, SEARCH_PERMISSION)
+def device_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    _require(request, Perm.SEARCH_DEVICES)
     device = get_object_or_404(Device, pk=pk)
-    may_request = request.user.has_perm(REQUEST_PERMISSION)
+    may_request = request.user.has_perm(Perm.REQUEST_SWAP)
     form = SwapForm(device=device, user=request.user) if may_request else None
     refused = ""
     if request.method == "POST":
@@ -132,7 +130,7 @@ def device_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
                     refused = exc.message
             else:
                 url = reverse("devices:swap_detail", args=[swap.pk])
-                if _is_partial(request):
+                if is_partial(request):
                     return HttpResponseClientRedirect(url)
                 return redirect(url)
     swaps = swaps_for_device(device=device, user=request.user, limit=DEVICE_HISTORY_SIZE)
@@ -155,9 +153,9 @@ def device_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def node_id_preview(request: HttpRequest, pk: int) -> HttpResponse:
+def node_id_preview(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The final nodeId for what is being typed, or why it is not valid (same rules as submit)."""
-    _require(request, REQUEST_PERMISSION)
+    _require(request, Perm.REQUEST_SWAP)
     device = get_object_or_404(Device, pk=pk)
     raw = request.POST.get("new_identifier", "").strip()
     context: dict[str, Any] = {"device": device, "raw": raw}
@@ -198,7 +196,7 @@ def _panel_version(swap: Swap) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
-def _panel_context(request: AuthenticatedHttpRequest, swap: Swap) -> dict[str, Any]:
+def _panel_context(request: HtmxHttpRequest, swap: Swap) -> dict[str, Any]:
     user = request.user
     may_see_code = can_see_code(user, swap)
     verify_code = ""
@@ -224,9 +222,9 @@ def _panel_context(request: AuthenticatedHttpRequest, swap: Swap) -> dict[str, A
 
 @never_cache
 @require_GET
-def swap_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+def swap_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
-    if _is_partial(request):
+    if is_partial(request):
         # A send whose worker vanished: hand it to a worker now (no platform call here).
         if swap_recover_lapsed(swap=swap):
             swap.refresh_from_db()
@@ -242,10 +240,8 @@ def swap_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _render(request, "devices/swap_detail.html", "code-panel", context)
 
 
-def _after_panel_action(
-    request: AuthenticatedHttpRequest, swap: Swap, notice: str = ""
-) -> HttpResponse:
-    if _is_partial(request):
+def _after_panel_action(request: HtmxHttpRequest, swap: Swap, notice: str = "") -> HttpResponse:
+    if is_partial(request):
         context = _panel_context(request, swap)
         context["notice"] = notice
         return render(request, "devices/swap_detail.html#code-panel", context)
@@ -254,8 +250,8 @@ def _after_panel_action(
     return redirect("devices:swap_detail", pk=swap.pk)
 
 
-def _refusal(request: AuthenticatedHttpRequest, swap: Swap, message: str) -> HttpResponse:
-    if _is_partial(request):
+def _refusal(request: HtmxHttpRequest, swap: Swap, message: str) -> HttpResponse:
+    if is_partial(request):
         context = _panel_context(request, swap)
         context["problem"] = message
         return render(request, "devices/swap_detail.html#code-panel", context)
@@ -265,7 +261,7 @@ def _refusal(request: AuthenticatedHttpRequest, swap: Swap, message: str) -> Htt
 
 @never_cache
 @require_POST
-def swap_cancel_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+def swap_cancel_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
     if not can_manage_swap(request.user, swap):
         raise PermissionDenied
@@ -278,7 +274,7 @@ def swap_cancel_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
 
 @never_cache
 @require_POST
-def swap_reissue_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+def swap_reissue_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
     if not can_manage_swap(request.user, swap):
         raise PermissionDenied
@@ -287,14 +283,14 @@ def swap_reissue_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
     except SwapRefused as exc:
         return _refusal(request, swap, exc.message)
     url = reverse("devices:swap_detail", args=[new_swap.pk])
-    if _is_partial(request):
+    if is_partial(request):
         return HttpResponseClientRedirect(url)
     return redirect(url)
 
 
 @never_cache
 @require_POST
-def swap_demo_bind(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+def swap_demo_bind(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     swap = _swap(request, pk)
     if not can_see_code(request.user, swap):
         raise PermissionDenied

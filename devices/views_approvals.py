@@ -9,30 +9,25 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from devices.approvals import approval_queue, approval_swap
+from devices.limits import MAX_REASON_LENGTH
 from devices.models import Swap
-from devices.services.approvals import APPROVE_PERMISSION, swap_approve, swap_reject
+from devices.permissions import Perm
+from devices.services.approvals import swap_approve, swap_reject
 from devices.services.checks import SwapRefused
-from iotadmin.http import AuthenticatedHttpRequest
+from iotadmin.htmx import HtmxHttpRequest, is_partial
 
 QUEUE_TEMPLATE = "approvals/queue.html"
-MAX_REASON_INPUT = 2000  # longer input is refused by the service's own limit, not stored
 
 
-def _is_partial(request: HttpRequest) -> bool:
-    htmx: HtmxDetails | None = getattr(request, "htmx", None)
-    return bool(htmx and not htmx.boosted)
-
-
-def _require_approver(request: HttpRequest) -> None:
-    if not request.user.has_perm(APPROVE_PERMISSION):
+def _require_approver(request: HtmxHttpRequest) -> None:
+    if not request.user.has_perm(Perm.APPROVE_SWAP):
         raise PermissionDenied
 
 
@@ -45,14 +40,18 @@ def _swap(pk: int) -> Swap:
 
 @never_cache
 @require_GET
-def approval_queue_view(request: HttpRequest) -> HttpResponse:
+def approval_queue_view(request: HtmxHttpRequest) -> HttpResponse:
     _require_approver(request)
-    context = {"queue": approval_queue(), "now": timezone.now()}
+    context = {
+        "queue": approval_queue(),
+        "now": timezone.now(),
+        "reason_max_length": MAX_REASON_LENGTH,
+    }
     return render(request, QUEUE_TEMPLATE, context)
 
 
 def _answer(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     swap: Swap,
     *,
     notice: str = "",
@@ -60,12 +59,13 @@ def _answer(
     reason: str = "",
 ) -> HttpResponse:
     """The swap's row for htmx; otherwise back to the queue with the outcome as a message."""
-    if _is_partial(request):
+    if is_partial(request):
         context: dict[str, Any] = {
             "swap": swap,
             "notice": notice,
             "problem": problem,
-            "reason_value": reason,
+            "reason_value": reason[:MAX_REASON_LENGTH],
+            "reason_max_length": MAX_REASON_LENGTH,
             "now": timezone.now(),
         }
         return render(request, f"{QUEUE_TEMPLATE}#approval-item", context)
@@ -78,7 +78,7 @@ def _answer(
 
 @never_cache
 @require_POST
-def swap_approve_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+def swap_approve_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     _require_approver(request)
     swap = _swap(pk)
     try:
@@ -91,10 +91,11 @@ def swap_approve_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
 
 @never_cache
 @require_POST
-def swap_reject_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+def swap_reject_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     _require_approver(request)
     swap = _swap(pk)
-    reason = request.POST.get("reason", "")[:MAX_REASON_INPUT]
+    # Whole: the service counts what was typed and refuses past MAX_REASON_LENGTH.
+    reason = request.POST.get("reason", "")
     try:
         swap = swap_reject(swap=swap, actor=request.user, reason=reason)
     except SwapRefused as exc:

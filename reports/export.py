@@ -14,13 +14,12 @@ from typing import Any
 
 from django.utils import timezone
 
+from iotadmin.csvsafe import csv_safe
 from reports.selectors import HistoryFilters, history_queryset
 
 EXPORT_CHUNK_SIZE = 2000
 # The export hands the server about this many characters at a time (not one row per write).
 EXPORT_FLUSH_CHARS = 32 * 1024
-# Cells starting with these are formulas to a spreadsheet: prefixed with ' in the export.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 EXPORT_HEADER = (
     "swap id",
@@ -66,13 +65,6 @@ _EXPORT_COLUMNS = (
     "bound_at",
     "verify_code_hint",
 )
-
-
-def csv_safe(value: str) -> str:
-    """A text cell a spreadsheet will not run as a formula."""
-    if value and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def _local_iso(moment: datetime | None) -> str:

@@ -14,17 +14,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from audit.models import AuditEvent
 from devices.identifiers import IMEI_PREFIX, node_search_key
 from devices.models import Device, Swap, SwapState
-from devices.selectors import decode_cursor, encode_cursor
+from iotadmin.paging import after_position, decode_datetime_cursor, encode_datetime_cursor
 
 HISTORY_PAGE_SIZE = 50
 MAX_HISTORY_PAGE_SIZE = 200
@@ -105,32 +104,24 @@ class HistoryPage:
     next_cursor: str | None
 
 
-def _after_position(swaps: QuerySet[Swap], after: str | None) -> QuerySet[Swap]:
-    position = decode_cursor(after, 2)
-    if position is None:
-        return swaps
-    created_text, pk = position
-    created = parse_datetime(created_text) if isinstance(created_text, str) else None
-    if created is None or not isinstance(pk, int) or isinstance(pk, bool):
-        return swaps
-    if timezone.is_naive(created):
-        created = timezone.make_aware(created, UTC)
-    return swaps.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=pk))
-
-
 def history_page(
     *, filters: HistoryFilters, after: str | None = None, limit: int = HISTORY_PAGE_SIZE
 ) -> HistoryPage:
     """One keyset page of the filtered history; an unreadable cursor starts at the top."""
     limit = max(1, min(int(limit), MAX_HISTORY_PAGE_SIZE))
     swaps = history_queryset(filters=filters).select_related("requested_by", "device")
-    swaps = _after_position(swaps, after)
+    position = decode_datetime_cursor(after)
+    if position is not None:
+        created, pk = position
+        swaps = swaps.filter(
+            after_position(column="created_at", value=created, pk=pk, descending=True)
+        )
     rows = list(swaps[: limit + 1])
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = encode_cursor([last.created_at.astimezone(UTC).isoformat(), last.pk])
+        next_cursor = encode_datetime_cursor(last.created_at, last.pk)
     return HistoryPage(items=rows, next_cursor=next_cursor)
 
 

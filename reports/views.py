@@ -12,15 +12,17 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from django_htmx.middleware import HtmxDetails
 
+from devices.limits import MAX_NODE_ID_LENGTH
 from devices.models import Device, SwapState
+from devices.permissions import Perm
 from devices.templatetags.devices_ui import swap_tone
+from iotadmin.htmx import HtmxHttpRequest, is_partial
 from reports import charts
 from reports.export import export_csv, export_filename
 from reports.selectors import (
@@ -32,20 +34,14 @@ from reports.selectors import (
     swap_summary,
 )
 
-HISTORY_PERMISSION = "devices.view_history"
 MAX_CURSOR_LENGTH = 512
 TECHNICIAN_CHOICES_LIMIT = 500
 _ERROR_CODE = re.compile(r"^[0-9A-Za-z_.\-]+$")
 
 
-def _require_history(request: HttpRequest) -> None:
-    if not request.user.has_perm(HISTORY_PERMISSION):
+def _require_history(request: HtmxHttpRequest) -> None:
+    if not request.user.has_perm(Perm.VIEW_HISTORY):
         raise PermissionDenied("Only supervisors may read the swap history.")
-
-
-def _is_partial(request: HttpRequest) -> bool:
-    htmx: HtmxDetails | None = getattr(request, "htmx", None)
-    return bool(htmx and not htmx.boosted)
 
 
 class _DateInput(forms.DateInput):
@@ -74,7 +70,7 @@ class HistoryFilterForm(DateRangeForm):
     device = forms.CharField(
         label="Device",
         required=False,
-        max_length=256,
+        max_length=MAX_NODE_ID_LENGTH,
         help_text="deviceId, or any nodeId it has had (IMEI, urn:imei:…, MAC)",
     )
     outcome = forms.ChoiceField(
@@ -129,7 +125,7 @@ def _technician_names() -> list[str]:
     return list(users.values_list("username", flat=True)[:TECHNICIAN_CHOICES_LIMIT])
 
 
-def _query_without_cursor(request: HttpRequest) -> str:
+def _query_without_cursor(request: HtmxHttpRequest) -> str:
     query = request.GET.copy()
     query.pop("after", None)
     return query.urlencode()
@@ -137,7 +133,7 @@ def _query_without_cursor(request: HttpRequest) -> str:
 
 @never_cache
 @require_GET
-def swap_history_view(request: HttpRequest) -> HttpResponse:
+def swap_history_view(request: HtmxHttpRequest) -> HttpResponse:
     _require_history(request)
     form = HistoryFilterForm(request.GET or None)
     after = request.GET.get("after", "")[:MAX_CURSOR_LENGTH] or None
@@ -156,14 +152,14 @@ def swap_history_view(request: HttpRequest) -> HttpResponse:
         "technician_names": _technician_names(),
     }
     template = "reports/history.html"
-    if _is_partial(request) and after and page is not None:
+    if is_partial(request) and after and page is not None:
         template += "#history-rows"  # "Show older swaps": only the next rows
     return render(request, template, context, status=status)
 
 
 @never_cache
 @require_GET
-def swap_history_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+def swap_history_export(request: HtmxHttpRequest) -> HttpResponse | StreamingHttpResponse:
     _require_history(request)
     form = HistoryFilterForm(request.GET or None)
     if form.is_bound and not form.is_valid():
@@ -184,12 +180,9 @@ def swap_history_export(request: HttpRequest) -> HttpResponse | StreamingHttpRes
     return response
 
 
-_DAY_TONES = {"bound": "good", "failed": "bad", "other": "muted"}
-
-
 @never_cache
 @require_GET
-def swap_summary_view(request: HttpRequest) -> HttpResponse:
+def swap_summary_view(request: HtmxHttpRequest) -> HttpResponse:
     _require_history(request)
     form = SummaryForm(request.GET or None)
     summary = None
@@ -214,7 +207,7 @@ def swap_summary_view(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_GET
-def device_lineage_view(request: HttpRequest, pk: int) -> HttpResponse:
+def device_lineage_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     _require_history(request)
     device = get_object_or_404(Device, pk=pk)
     lineage = device_lineage(device=device)

@@ -20,7 +20,7 @@ from factory.django import DjangoModelFactory
 from devices.codes import code_hint, encrypt_code, hash_code
 from devices.identifiers import luhn_check_digit
 from devices.models import Device, DeviceStatus, NodeIdKind, Swap, SwapState, VerifyCodeMode
-from devices.roles import ROLE_ALIASES, sync_role_groups
+from devices.roles import FIELD_SERVICE, HELPDESK, SUPERVISOR, sync_role_groups
 
 PASSWORD = "pw-for-tests-only"
 # The code a `pending_approval` swap's requester chose (the custom verifyCode mode).
@@ -29,6 +29,14 @@ ISSUED_CODE = "A1B2C3D4"
 PARTNER_APP_ID = "partner-app-0001"
 
 _imeis = itertools.count(1)
+
+
+# The short role names tests use ("helpdesk") for the group names devices/roles.py creates.
+ROLE_ALIASES = {
+    "field_service": FIELD_SERVICE,
+    "helpdesk": HELPDESK,
+    "supervisor": SUPERVISOR,
+}
 
 
 def make_imei(n: int | None = None) -> str:

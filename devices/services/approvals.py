@@ -15,16 +15,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditAction
+from devices.limits import MAX_REASON_LENGTH
 from devices.models import Swap, SwapState
-from devices.services.checks import MAX_REASON_LENGTH, SwapRefused
+from devices.permissions import Perm
+from devices.services.checks import SwapRefused
 from devices.services.transitions import swap_audit, swap_enqueue_send
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
-
-APPROVE_PERMISSION = "devices.approve_swap"
 
 
 def _who(user: User | None) -> str:
@@ -34,7 +34,7 @@ def _who(user: User | None) -> str:
 
 
 def _check_decider(swap: Swap, actor: User, verb: str) -> None:
-    if not (getattr(actor, "is_active", False) and actor.has_perm(APPROVE_PERMISSION)):
+    if not (getattr(actor, "is_active", False) and actor.has_perm(Perm.APPROVE_SWAP)):
         raise PermissionDenied(f"You may not {verb} swaps; a helpdesk or supervisor user must.")
     if swap.requested_by_id == actor.pk:
         raise SwapRefused(

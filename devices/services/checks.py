@@ -10,16 +10,21 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Q
 
-from devices.identifiers import MAX_NODE_ID_LENGTH, NodeId, node_search_key
+from devices.identifiers import NodeId, node_search_key
+from devices.limits import (
+    MAX_NODE_ID_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_TIMEOUT_SECONDS,
+    MAX_VERIFY_CODE_LENGTH,
+    MIN_TIMEOUT_SECONDS,
+)
 from devices.models import OPEN_SWAP_STATES, Device, DeviceStatus, Swap, VerifyCodeMode
+from devices.permissions import Perm
 from devices.selectors import device_live_status, open_swap_for_device
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-MAX_VERIFY_CODE_LENGTH = 256
-MAX_TIMEOUT_SECONDS = 2_147_483_647
-MAX_REASON_LENGTH = 500
 # Seconds a web request waits for a slot for its live pre-checks.
 PRECHECK_MAX_WAIT = 5.0
 
@@ -82,13 +87,13 @@ def check_timeout(*, timeout_seconds: int, actor: User) -> int:
             code="invalid_timeout",
             field="timeout_seconds",
         )
-    if not 0 <= timeout_seconds <= MAX_TIMEOUT_SECONDS:
+    if not MIN_TIMEOUT_SECONDS <= timeout_seconds <= MAX_TIMEOUT_SECONDS:
         raise SwapRefused(
-            f"The validity is between 0 and {MAX_TIMEOUT_SECONDS} seconds.",
+            f"The validity is between {MIN_TIMEOUT_SECONDS} and {MAX_TIMEOUT_SECONDS} seconds.",
             code="invalid_timeout",
             field="timeout_seconds",
         )
-    if timeout_seconds == 0 and not actor.has_perm("devices.issue_never_expiring_code"):
+    if timeout_seconds == 0 and not actor.has_perm(Perm.ISSUE_NEVER_EXPIRING_CODE):
         raise SwapRefused(
             "A code that never expires (validity 0) needs the permission to issue "
             "never-expiring codes; ask a supervisor, or choose a validity in seconds.",

@@ -40,6 +40,8 @@ REISSUABLE_STATES = (SwapState.EXPIRED, SwapState.FAILED, SwapState.CANCELLED)
 CANCELLABLE_STATES = (SwapState.PENDING_APPROVAL, SwapState.QUEUED, SwapState.CODE_ISSUED)
 # A late "bound" push may still close a swap we already called expired or failed this recently.
 LATE_BIND_WINDOW = timedelta(days=1)
+# Swaps one sweep handles at most in each of its steps (the next sweep takes the rest).
+SWEEP_BATCH_SIZE = 500
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,7 @@ def swaps_sweep() -> SweepResult:
         Q(next_attempt_at__lte=now - grace)
         | Q(next_attempt_at__isnull=True, updated_at__lte=now - grace)
     )
-    for swap_id in due.values_list("pk", flat=True)[:500]:
+    for swap_id in due.values_list("pk", flat=True)[:SWEEP_BATCH_SIZE]:
         Swap.objects.filter(pk=swap_id, state=SwapState.QUEUED).update(updated_at=now)
         swap_enqueue_send(swap_id=swap_id)
         requeued += 1
@@ -243,7 +245,7 @@ def swaps_sweep() -> SweepResult:
             Q(lease_expires_at__lte=now - grace)
             | Q(lease_expires_at__isnull=True, updated_at__lte=stuck_before)
         )
-        .values_list("pk", flat=True)[:500]
+        .values_list("pk", flat=True)[:SWEEP_BATCH_SIZE]
     ):
         if swap_release_sending(swap_id=swap_id, stuck_before=stuck_before):
             swap_enqueue_send(swap_id=swap_id)
@@ -251,7 +253,7 @@ def swaps_sweep() -> SweepResult:
     expired = 0
     for swap in Swap.objects.select_related("device").filter(
         state=SwapState.CODE_ISSUED, code_expires_at__lte=now - grace
-    )[:500]:
+    )[:SWEEP_BATCH_SIZE]:
         swap_mark_expired(swap=swap)
         expired += 1
     if requeued or recovered or expired:

@@ -31,12 +31,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import CharField, Q
 from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.services import audit_record
 from devices.identifiers import node_search_key
+from devices.limits import MAX_DEVICE_ID_LENGTH
 from devices.models import Device, DeviceStatus, Swap, SwapState
 from devices.services.lifecycle import swap_mark_bound, swap_mark_expired
 from devices.services.sync import device_activated, device_status
@@ -45,17 +46,29 @@ logger = logging.getLogger(__name__)
 
 NOTIFY_TYPES = ("bindDevice", "deviceInfoChanged", "deviceAdded", "deviceDeleted")
 BIND_RESULTS = ("succeeded", "expired")
-MAX_ID_LENGTH = 256
+# deviceInfo key on the wire -> the Device field it updates.
+_DEVICE_INFO_COLUMNS = {
+    "nodeId": "node_id",
+    "name": "name",
+    "manufacturerName": "manufacturer",
+    "model": "model",
+    "deviceType": "device_type",
+    "protocolType": "protocol",
+    "status": "status",
+    "statusDetail": "status_detail",
+}
+
+
+def _column_length(column: str) -> int:
+    field = Device._meta.get_field(column)
+    if not isinstance(field, CharField):
+        raise TypeError(f"Device.{column} is not a text column")
+    return int(field.max_length or 0)
+
+
 # deviceInfo key on the wire -> (Device field, longest value the column takes).
 DEVICE_INFO_FIELDS: dict[str, tuple[str, int]] = {
-    "nodeId": ("node_id", 256),
-    "name": ("name", 256),
-    "manufacturerName": ("manufacturer", 256),
-    "model": ("model", 256),
-    "deviceType": ("device_type", 256),
-    "protocolType": ("protocol", 64),
-    "status": ("status", 64),
-    "statusDetail": ("status_detail", 64),
+    key: (column, _column_length(column)) for key, column in _DEVICE_INFO_COLUMNS.items()
 }
 EVENT_TIME_KEYS = ("eventTime", "timestamp")
 
@@ -128,7 +141,7 @@ def _parse_event_time(raw: object) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _string(value: object, *, name: str, max_length: int = MAX_ID_LENGTH) -> str:
+def _string(value: object, *, name: str, max_length: int = MAX_DEVICE_ID_LENGTH) -> str:
     if not isinstance(value, str):
         raise InvalidPush(f"{name} must be a string")
     if len(value) > max_length:

@@ -17,7 +17,9 @@ from audit.models import AuditAction
 from devices.approvals import swap_approval_reasons
 from devices.codes import encrypt_code
 from devices.identifiers import NodeId
+from devices.limits import DEFAULT_TIMEOUT_SECONDS
 from devices.models import Device, Swap, SwapState
+from devices.permissions import Perm
 from devices.selectors import open_swap_for_device
 from devices.services.checks import (
     check_new_node_id_length,
@@ -41,7 +43,7 @@ def swap_request(
     new_node_id: NodeId,
     verify_code_mode: str,
     custom_verify_code: str = "",
-    timeout_seconds: int = 180,
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
     reason: str = "",
     actor: User,
     request_id: str = "",
@@ -59,7 +61,7 @@ def swap_request(
     refresh itself is refused with 100611/100610 when the device is online or never activated,
     so a row costs one platform call instead of two.
     """
-    if not actor.has_perm("devices.request_swap"):
+    if not actor.has_perm(Perm.REQUEST_SWAP):
         raise PermissionDenied("You may not request swaps.")
     if not isinstance(new_node_id, NodeId):
         raise TypeError("new_node_id must be a NodeId (parse it with NodeId.parse)")

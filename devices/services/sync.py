@@ -25,6 +25,7 @@ from django.utils import timezone
 from audit.models import AuditAction
 from audit.services import audit_record
 from devices.identifiers import node_search_key
+from devices.limits import MAX_DEVICE_ID_LENGTH
 from devices.models import Device, DeviceStatus
 from devices.platform_wiring import get_client
 from oceanconnect import PlatformDevice, PlatformError
@@ -172,7 +173,7 @@ def _write_page(
     for platform_device in devices:
         # A deviceId that cannot be stored as-is cannot be matched to pushes either: skip it.
         device_id = platform_device.device_id
-        if device_id and len(device_id) <= 256 and "\x00" not in device_id:
+        if device_id and len(device_id) <= MAX_DEVICE_ID_LENGTH and "\x00" not in device_id:
             listed[platform_device.device_id] = _device_from_platform(
                 platform_device, app_id=app_id, fetched_at=fetched_at
             )

@@ -180,7 +180,7 @@ def test_discard_drops_a_preview(client, helpdesk):
     assert batch.state == BatchState.DISCARDED
 
 
-def _sent_batch(uploader, *, expires_in: timedelta | None):
+def _sent_batch(uploader, *, expires_in: timedelta | None, verify_code: str = "Code-7781"):
     """A confirmed batch whose one row has a swap with an issued code."""
     device = DeviceFactory()
     batch = bulk_upload(
@@ -190,7 +190,7 @@ def _sent_batch(uploader, *, expires_in: timedelta | None):
         issued=True,
         device=device,
         requested_by=uploader,
-        verify_code="Code-7781",
+        verify_code=verify_code,
         code_expires_at=timezone.now() + expires_in if expires_in else None,
     )
     BulkBatch.objects.filter(pk=batch.pk).update(state=BatchState.CONFIRMED)
@@ -245,6 +245,12 @@ def test_the_result_file_keeps_refusals_and_neutralises_formulas(client, helpdes
     _header, row = result_rows(client, batch)
     assert row[1] == "'=cmd()"
     assert row[3] == "Not sendable" and row[4] == "unknown_device"
+
+
+def test_the_result_file_neutralises_a_code_that_looks_like_a_formula(client, helpdesk):
+    batch, _swap = _sent_batch(helpdesk, expires_in=timedelta(minutes=3), verify_code="=2+3")
+    _header, row = result_rows(client, batch)
+    assert row[6] == "'=2+3"
 
 
 def test_the_rows_page_costs_the_same_queries_for_1_and_50_rows(

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from devices.approvals import approval_queue
 from devices.codes import encrypt_code
+from devices.limits import MAX_REASON_LENGTH
 from devices.models import Swap, SwapState
 from devices.services import swap_approve, swap_reject
 from tests.factories import CUSTOM_CODE, SwapFactory, UserFactory
@@ -129,6 +130,23 @@ class TestQueueActions:
         assert "Say why the swap is rejected" in row
         assert "Approve and send" in row  # still undecided, buttons still there
         assert Swap.objects.get(pk=swap.pk).state == SwapState.PENDING_APPROVAL
+
+    def test_an_overlong_reject_reason_is_refused_with_its_real_length(self, client):
+        swap = SwapFactory(pending_approval=True)
+        client.force_login(UserFactory(helpdesk=True))
+        response = client.post(reject_url(swap), {"reason": "x" * 5000}, **HTMX)
+        row = response.content.decode()
+        assert f"The reason has at most {MAX_REASON_LENGTH} characters; this one has 5000." in row
+        assert f'name="reason" maxlength="{MAX_REASON_LENGTH}"' in row
+        assert Swap.objects.get(pk=swap.pk).state == SwapState.PENDING_APPROVAL
+
+    def test_the_reject_form_allows_what_the_service_accepts(self, client):
+        swap = SwapFactory(pending_approval=True)
+        client.force_login(UserFactory(supervisor=True))
+        page = client.get(queue_url()).content.decode()
+        assert f'name="reason" maxlength="{MAX_REASON_LENGTH}"' in page
+        client.post(reject_url(swap), {"reason": "r" * MAX_REASON_LENGTH})
+        assert Swap.objects.get(pk=swap.pk).rejection_reason == "r" * MAX_REASON_LENGTH
 
     def test_plain_post_reject_ends_the_swap(self, client):
         swap = SwapFactory(pending_approval=True)

@@ -6,14 +6,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from devices.identifiers import node_search_key
-from devices.models import Device, Swap, SwapState
-from devices.selectors import (
-    device_search,
-    encode_cursor,
-    swap_for_user,
-    swap_history,
-    swaps_for_device,
-)
+from devices.models import Device, Swap
+from devices.selectors import device_search, swap_for_user, swaps_for_device
+from iotadmin.paging import encode_cursor
 from tests.factories import DeviceFactory, SwapFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -120,58 +115,6 @@ def test_requester_helpdesk_and_supervisor_see_a_swap_other_field_staff_do_not()
         swap_for_user(user=UserFactory(field_service=True), swap_id=swap.pk)
     with pytest.raises(Swap.DoesNotExist):
         swap_for_user(user=swap.requested_by, swap_id=swap.pk + 1000)
-
-
-def test_field_staff_history_holds_only_their_own_swaps():
-    mine = SwapFactory()
-    SwapFactory()
-    page = swap_history(user=mine.requested_by)
-    assert [s.pk for s in page.items] == [mine.pk]
-    assert len(swap_history(user=UserFactory(supervisor=True)).items) == 2
-
-
-def test_history_filters_by_state_and_device():
-    bound = SwapFactory(bound=True)
-    SwapFactory(failed=True)
-    supervisor = UserFactory(supervisor=True)
-    assert [s.pk for s in swap_history(user=supervisor, state="bound").items] == [bound.pk]
-    by_device = swap_history(user=supervisor, device_query=bound.device.name)
-    assert [s.pk for s in by_device.items] == [bound.pk]
-
-
-def test_history_pages_newest_first_without_repeats():
-    swaps = [SwapFactory() for _ in range(5)]
-    supervisor = UserFactory(supervisor=True)
-    seen, after = [], None
-    while True:
-        page = swap_history(user=supervisor, after=after, limit=2)
-        seen += [s.pk for s in page.items]
-        if not page.next_cursor:
-            break
-        after = page.next_cursor
-    assert seen == [s.pk for s in sorted(swaps, key=lambda s: (s.created_at, s.pk), reverse=True)]
-
-
-@pytest.mark.parametrize("rows", [1, 50])
-def test_history_costs_one_query_for_1_or_50_rows(rows, django_assert_num_queries):
-    supervisor = UserFactory(supervisor=True)
-    device = DeviceFactory()
-    SwapFactory.create_batch(
-        rows,
-        device=device,
-        requested_by=supervisor,
-        old_node_id="a",
-        new_node_id="b",
-        node_id_kind="serial",
-        state=SwapState.FAILED,
-    )
-    supervisor = type(supervisor).objects.get(pk=supervisor.pk)
-    supervisor.get_all_permissions()  # permission cache warm, as after the auth middleware
-    with django_assert_num_queries(1):
-        page = swap_history(user=supervisor, limit=50)
-        for swap in page.items:
-            str(swap.device), swap.requested_by.username  # what the history page shows
-    assert len(page.items) == rows
 
 
 def test_swaps_for_device_respects_visibility():

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from devices.models import Chipset, NodeIdKind, Swap, SwapState, VerifyCodeMode
+from iotadmin.csvsafe import csv_safe
 from reports import export
 from reports.export import export_csv
 from reports.selectors import HistoryFilters
@@ -87,7 +88,7 @@ def test_export_defuses_spreadsheet_formulas(client: Any, supervisor: Any) -> No
     assert row["ticket/reason"] == '\'=HYPERLINK("http://evil.example","x")'
     assert row["handling text"] == "'+1 call us"
     assert row["new nodeId"] == "'@x"
-    assert export.csv_safe("-2") == "'-2" and export.csv_safe("INC-1") == "INC-1"
+    assert csv_safe("-2") == "'-2" and csv_safe("INC-1") == "INC-1"
 
 
 def test_export_yields_the_header_before_querying_the_swaps() -> None:

@@ -17,7 +17,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from devices.identifiers import IMEI_PREFIX, InvalidNodeId, NodeId
+from devices.limits import DEFAULT_TIMEOUT_SECONDS, MAX_VERIFY_CODE_LENGTH, MIN_TIMEOUT_SECONDS
 from devices.models import Chipset, Device, NodeIdKind, Swap, SwapState, VerifyCodeMode
+from devices.permissions import Perm
 from devices.roles import HELPDESK, sync_role_groups
 from devices.services import SwapRefused, swap_request, swap_reveal_code
 
@@ -43,7 +45,8 @@ class Command(BaseCommand):
         codes = parser.add_mutually_exclusive_group()
         codes.add_argument(
             "--verify-code",
-            help="a custom verifyCode (at most 256 characters); '-' reads it from stdin",
+            help=f"a custom verifyCode (at most {MAX_VERIFY_CODE_LENGTH} characters); "
+            "'-' reads it from stdin",
         )
         codes.add_argument(
             "--verify-code-same-as-node-id",
@@ -51,7 +54,10 @@ class Command(BaseCommand):
             help="use the nodeId as the verifyCode (required by Agent Lite firmware)",
         )
         parser.add_argument(
-            "--timeout", type=int, default=180, help="code validity in seconds; 0 = never expires"
+            "--timeout",
+            type=int,
+            default=DEFAULT_TIMEOUT_SECONDS,
+            help=f"code validity in seconds; {MIN_TIMEOUT_SECONDS} = never expires",
         )
         parser.add_argument("--reason", default="", help="reason or ticket reference")
         parser.add_argument(
@@ -144,7 +150,8 @@ class Command(BaseCommand):
             # Shell access to the server already means full control; give it codes that last.
             user.user_permissions.add(
                 Permission.objects.get(
-                    content_type__app_label="devices", codename="issue_never_expiring_code"
+                    content_type__app_label=Perm.ISSUE_NEVER_EXPIRING_CODE.app_label,
+                    codename=Perm.ISSUE_NEVER_EXPIRING_CODE.codename,
                 )
             )
         self.stdout.write(f"Created the system user {CLI_USERNAME!r} (Helpdesk) for CLI swaps.")

@@ -1,0 +1,20 @@
+"""The project's length and validity limits, one home each: models, forms, services, bulk
+parsing and the rekey command read them here. (oceanconnect/ keeps its own wire limits: it is a
+package of its own and imports nothing of the project.)"""
+
+# The platform's text fields (deviceId, nodeId, names) hold at most 256 characters.
+MAX_DEVICE_ID_LENGTH = 256
+MAX_NODE_ID_LENGTH = 256
+MAX_DEVICE_TEXT_LENGTH = 256  # name, manufacturer, model, device type, app id as mirrored
+MAX_VERIFY_CODE_LENGTH = 256
+
+# A verifyCode's validity in seconds; 0 means it never expires (a permission of its own).
+MIN_TIMEOUT_SECONDS = 0
+MAX_TIMEOUT_SECONDS = 2_147_483_647
+DEFAULT_TIMEOUT_SECONDS = 180
+
+# What the device search box reads of a query.
+MAX_SEARCH_QUERY_LENGTH = 300
+
+# A swap's reason (or ticket reference), and the reason a swap was rejected.
+MAX_REASON_LENGTH = 500
