@@ -81,6 +81,24 @@ def push_params() -> list[Any]:
     ]
 
 
+def push(notify_type: str) -> dict[str, Any]:
+    return next(d for d in pushes() if d["push"] == notify_type)
+
+
+def push_mismatches(document: dict[str, Any], body: Any) -> list[str]:
+    """How a push body departs from every documented body of its type (empty when it has the
+    shape of at least one: each documented key there with its JSON type, see
+    `shape_mismatches`). The documented bodies leave out what the reference marks optional,
+    so a push missing a mandatory key matches none of them."""
+    problems = []
+    for entry in document["bodies"]:
+        found = shape_mismatches(entry["body"], body)
+        if not found:
+            return []
+        problems.append(f"not like {entry['name']!r} ({entry['source']}): {found}")
+    return problems
+
+
 def json_type(value: Any) -> str:
     if value is None:
         return "null"
