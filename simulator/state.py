@@ -695,7 +695,7 @@ class PlatformState:
             device = self._device_for(caller, device_id, app_id_query)
             del self.devices[device.device_id]
             self.bindings.pop(device.device_id, None)
-            push = {"notifyType": "deviceDeleted", "deviceId": device.device_id}
+            push = _device_deleted(device.device_id)
         self._push("deviceDeleted", push)
 
     def subscribe(self, caller: App, body: Any) -> dict[str, Any]:
@@ -844,12 +844,7 @@ class PlatformState:
                     del self.bindings[binding.device_id]
                     if binding.registration:
                         self.devices.pop(binding.device_id, None)
-                        pushes.append(
-                            (
-                                "deviceDeleted",
-                                {"notifyType": "deviceDeleted", "deviceId": binding.device_id},
-                            )
-                        )
+                        pushes.append(("deviceDeleted", _device_deleted(binding.device_id)))
                         continue
                     pushes.append(
                         (
@@ -1015,6 +1010,12 @@ def _info_changed(device: Device, changed: dict[str, Any]) -> dict[str, Any]:
         "gatewayId": device.device_id,
         "deviceInfo": info,
     }
+
+
+def _device_deleted(device_id: str) -> dict[str, Any]:
+    """deviceDeleted as the reference has it: notifyType, deviceId and gatewayId, all mandatory
+    (iot_06_0038). A directly connected device is its own gateway."""
+    return {"notifyType": "deviceDeleted", "deviceId": device_id, "gatewayId": device_id}
 
 
 def _public_subscription(sub: dict[str, Any]) -> dict[str, Any]:

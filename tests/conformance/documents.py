@@ -54,13 +54,20 @@ def cited(document: dict[str, Any], entry: dict[str, Any] | None = None) -> str:
 
 
 def answer_params(*, client: bool = False, simulator: bool = False) -> list[Any]:
-    """(document, answer) for every documented answer, as pytest params with readable ids."""
+    """(document, answer) for every documented answer, as pytest params with readable ids.
+
+    `client`: the answers the client call of the document can be fed, those with a `"result"`
+    or an `"error"` (an answer with neither, such as a later page of a walk the client starts
+    at page 0, is for the simulator only).
+    """
     params = []
     for document in calls():
         if client and not document.get("client"):
             continue
         for answer in document["answers"]:
             if simulator and not answer.get("simulator"):
+                continue
+            if client and "result" not in answer and "error" not in answer:
                 continue
             params.append(pytest.param(document, answer, id=f"{document['call']}-{answer['name']}"))
     return params
@@ -72,6 +79,24 @@ def push_params() -> list[Any]:
         for document in pushes()
         for body in document["bodies"]
     ]
+
+
+def push(notify_type: str) -> dict[str, Any]:
+    return next(d for d in pushes() if d["push"] == notify_type)
+
+
+def push_mismatches(document: dict[str, Any], body: Any) -> list[str]:
+    """How a push body departs from every documented body of its type (empty when it has the
+    shape of at least one: each documented key there with its JSON type, see
+    `shape_mismatches`). The documented bodies leave out what the reference marks optional,
+    so a push missing a mandatory key matches none of them."""
+    problems = []
+    for entry in document["bodies"]:
+        found = shape_mismatches(entry["body"], body)
+        if not found:
+            return []
+        problems.append(f"not like {entry['name']!r} ({entry['source']}): {found}")
+    return problems
 
 
 def json_type(value: Any) -> str:
@@ -121,6 +146,50 @@ def shape_mismatches(expected: Any, actual: Any, *, where: str = "body") -> list
     if json_type(expected) != json_type(actual):
         return [f"{where} is {json_type(actual)}, documented {json_type(expected)}"]
     return []
+
+
+def _at(body: Any, dotted: str) -> Any:
+    """The value at a dotted path of a JSON body; a whole-number part indexes a list."""
+    value = body
+    for part in dotted.split("."):
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
+
+
+def expectation_mismatches(expects: dict[str, Any], body: Any) -> list[str]:
+    """How a simulator's answer body breaks an answer's `"simulator_expects"`.
+
+    `values`: {dotted path: the exact value}; `lengths`: {dotted path: how many items the
+    list there has}; `order`: {"list", "key", "direction": "ASC" | "DESC"}, the list's items
+    sorted by `key` (the page must hold two different values, or the order proves nothing).
+    """
+    problems = []
+    for path, wanted in expects.get("values", {}).items():
+        try:
+            got = _at(body, path)
+        except (KeyError, IndexError, TypeError, ValueError):
+            problems.append(f"body.{path} is missing")
+            continue
+        if got != wanted:
+            problems.append(f"body.{path} is {got!r}, documented {wanted!r}")
+    for path, wanted in expects.get("lengths", {}).items():
+        try:
+            got = len(_at(body, path))
+        except (KeyError, IndexError, TypeError, ValueError):
+            problems.append(f"body.{path} is missing")
+            continue
+        if got != wanted:
+            problems.append(f"body.{path} has {got} items, documented {wanted}")
+    order = expects.get("order")
+    if order:
+        keys = [item.get(order["key"]) for item in _at(body, order["list"])]
+        descending = order["direction"] == "DESC"
+        if len(set(keys)) < 2:
+            problems.append(f"body.{order['list']} has fewer than two {order['key']} values")
+        elif keys != sorted(keys, reverse=descending):
+            where = f"body.{order['list']}"
+            problems.append(f"{where} is not sorted {order['direction']} by {order['key']}")
+    return problems
 
 
 def field_mismatches(spec: dict[str, Any], values: dict[str, Any], *, where: str) -> list[str]:

@@ -3,8 +3,9 @@
 For every fixture answer with a `"simulator"` scenario, the scenario below puts the running
 simulator (`sim`, reset before each test) into the documented state with its control
 endpoints and faults, makes the documented request over plain HTTP, and compares the answer's
-shape (status, keys, JSON types; the code for errors) with the fixture. A mismatch names the
-document the simulator departs from.
+shape (status, keys, JSON types; the code for errors) with the fixture, and the values, list
+lengths and order of its `"simulator_expects"`. A mismatch names the document the simulator
+departs from.
 """
 
 import uuid
@@ -97,24 +98,44 @@ def _fault_50252(platform: Platform) -> requests.Response:
     return platform.call("GET", f"{DEVICES}/{platform.offline_device()['deviceId']}")
 
 
-def _refresh_token(platform: Platform, *, secret: str | None = None) -> requests.Response:
+def _refresh_token(
+    platform: Platform, *, secret: str | None = None, refresh_token: str | None = None
+) -> requests.Response:
     return platform.session.post(
         f"{platform.sim.url}/iocm/app/sec/v1.1.0/refreshToken",
         json={
             "appId": platform.sim.app_id,
             "secret": secret or platform.sim.app_secret,
-            "refreshToken": platform.tokens()["refreshToken"],
+            "refreshToken": refresh_token or platform.tokens()["refreshToken"],
         },
         timeout=TIMEOUT,
     )
 
 
-def _subscribed(platform: Platform) -> str:
+def _subscribed(platform: Platform, notify_type: str = "bindDevice") -> str:
     response = platform.call(
-        "POST", SUBSCRIPTIONS, json={"notifyType": "bindDevice", "callbackUrl": CALLBACK_URL}
+        "POST", SUBSCRIPTIONS, json={"notifyType": notify_type, "callbackUrl": CALLBACK_URL}
     )
     assert response.status_code == 201, response.text
     return response.json()["subscriptionId"]
+
+
+def _three_subscriptions(platform: Platform) -> None:
+    for notify_type in ("bindDevice", "deviceInfoChanged", "deviceAdded"):
+        _subscribed(platform, notify_type)
+
+
+def _list_subscriptions(platform: Platform, **params: Any) -> requests.Response:
+    _three_subscriptions(platform)
+    return platform.call("GET", SUBSCRIPTIONS, params=params)
+
+
+def _delete_subscriptions_of_one_type(platform: Platform) -> requests.Response:
+    _three_subscriptions(platform)
+    response = platform.call("DELETE", SUBSCRIPTIONS, params={"notifyType": "bindDevice"})
+    left = platform.call("GET", SUBSCRIPTIONS).json()["subscriptions"]
+    assert sorted(s["notifyType"] for s in left) == ["deviceAdded", "deviceInfoChanged"], left
+    return response
 
 
 SCENARIOS: dict[str, Callable[[Platform], requests.Response]] = {
@@ -122,6 +143,7 @@ SCENARIOS: dict[str, Callable[[Platform], requests.Response]] = {
     "login_bad_secret": lambda p: p.login(secret="not-the-secret"),
     "refresh_token": lambda p: _refresh_token(p),
     "refresh_token_bad_secret": lambda p: _refresh_token(p, secret="not-the-secret"),
+    "refresh_token_unknown": lambda p: _refresh_token(p, refresh_token="0" * 32),
     "refresh_device_key": lambda p: _refresh(p, p.offline_device()["deviceId"], _rebind_body()),
     "app_id_is_our_own": lambda p: _refresh(
         p, p.offline_device()["deviceId"], _rebind_body(), params={"appId": p.sim.app_id}
@@ -137,6 +159,10 @@ SCENARIOS: dict[str, Callable[[Platform], requests.Response]] = {
     ),
     "device_online": lambda p: _refresh(
         p, p.device(owner=p.sim.app_id, status="ONLINE")["deviceId"], _rebind_body()
+    ),
+    # The simulator's rule (whitespace is no verify-code character), not a documented one.
+    "verify_code_with_space": lambda p: _refresh(
+        p, p.offline_device()["deviceId"], _rebind_body(verifyCode="3598 8103")
     ),
     "negative_timeout": lambda p: _refresh(
         p, p.offline_device()["deviceId"], _rebind_body(timeout=-1)
@@ -170,6 +196,12 @@ SCENARIOS: dict[str, Callable[[Platform], requests.Response]] = {
     "activation_status": lambda p: p.call("GET", f"{CREDENTIALS}/{p.offline_device()['deviceId']}"),
     "get_device": lambda p: p.call("GET", f"{DEVICES}/{p.offline_device()['deviceId']}"),
     "list_devices": lambda p: p.call("GET", DEVICES, params={"pageNo": 0, "pageSize": 250}),
+    "list_devices_default_order": lambda p: p.call(
+        "GET", DEVICES, params={"pageNo": 0, "pageSize": 250}
+    ),
+    "list_devices_sort_asc": lambda p: p.call(
+        "GET", DEVICES, params={"pageNo": 0, "pageSize": 250, "sort": "ASC"}
+    ),
     "list_devices_page_size_too_big": lambda p: p.call(
         "GET", DEVICES, params={"pageNo": 0, "pageSize": 251}
     ),
@@ -181,8 +213,20 @@ SCENARIOS: dict[str, Callable[[Platform], requests.Response]] = {
         SUBSCRIPTIONS,
         json={"notifyType": "bindDevice", "callbackUrl": "http://127.0.0.1/platform/push/x/"},
     ),
+    "subscribe_twice": lambda p: (
+        _subscribed(p),
+        p.call(
+            "POST",
+            SUBSCRIPTIONS,
+            json={"notifyType": "bindDevice", "callbackUrl": "http://127.0.0.1:8/other/"},
+        ),
+    )[1],
     "list_subscriptions": lambda p: (_subscribed(p), p.call("GET", SUBSCRIPTIONS))[1],
+    "list_subscriptions_of_one_type": lambda p: _list_subscriptions(p, notifyType="bindDevice"),
+    "list_subscriptions_second_page": lambda p: _list_subscriptions(p, pageNo=1, pageSize=1),
+    "get_subscription": lambda p: p.call("GET", f"{SUBSCRIPTIONS}/{_subscribed(p)}"),
     "delete_subscription": lambda p: p.call("DELETE", f"{SUBSCRIPTIONS}/{_subscribed(p)}"),
+    "delete_subscriptions_of_one_type": _delete_subscriptions_of_one_type,
 }
 
 
@@ -204,6 +248,7 @@ def test_simulator_gives_the_documented_answer(sim, document, answer):
         return
     body = response.json()
     problems = documents.shape_mismatches(answer["body"], body)
+    problems += documents.expectation_mismatches(answer.get("simulator_expects", {}), body)
     if "error" in answer:
         extra = set(body) - set(answer["body"])
         problems += [f"body.{key} is not documented for an error" for key in sorted(extra)]

@@ -23,16 +23,24 @@ DEVICE_ANSWER = {"deviceId": "d", "activated": True, "name": None}
 
 
 def _value(result: Any, dotted: str) -> Any:
+    """An attribute of the typed result, dotted for nested ones; a number indexes a list."""
     value = result
     for part in dotted.split("."):
-        value = getattr(value, part)
+        value = value[int(part)] if part.isdigit() else getattr(value, part)
     return value
 
 
-def result_mismatches(result: Any, expected: dict[str, Any]) -> list[str]:
+def result_mismatches(result: Any, expected: dict[str, Any] | None) -> list[str]:
+    """How the typed result differs from the documented one. A documented count of a list
+    (an integer for a tuple or list attribute, e.g. "devices") is compared with its length;
+    a null `expected` means the method returns None."""
+    if expected is None:
+        return [] if result is None else [f"returned {result!r}, documented nothing"]
     problems = []
     for name, wanted in expected.items():
-        got = len(result.devices) if name == "devices" else _value(result, name)
+        got = _value(result, name)
+        if isinstance(got, tuple | list) and isinstance(wanted, int):
+            got = len(got)
         if got != wanted:
             problems.append(f"{name} is {got!r}, documented {wanted!r}")
     return problems

@@ -131,7 +131,10 @@ def test_register_and_delete_push_device_added_and_deleted(sim, client, callback
     assert (added[0]["nodeType"], added[0]["networkStatus"]) == ("GATEWAY", "OFFLINE")
     client.call("DELETE", f"/iocm/app/dm/v1.4.0/devices/{device_id}")
     deleted = wait_until(lambda: callback.bodies("deviceDeleted"))
-    assert deleted == [{"notifyType": "deviceDeleted", "deviceId": device_id}]
+    # gatewayId is mandatory in the reference (iot_06_0038); a direct device is its own gateway.
+    assert deleted == [
+        {"notifyType": "deviceDeleted", "deviceId": device_id, "gatewayId": device_id}
+    ]
 
 
 def test_failing_callback_is_retried_until_it_answers(sim, client, callback):
