@@ -23,6 +23,7 @@ from devices.codes import code_hint, decrypt_code, encrypt_code, hash_code
 from devices.identifiers import node_search_key
 from devices.models import DeviceStatus, Swap, SwapState, VerifyCodeMode
 from devices.services.transitions import swap_audit, swap_claim_for_send, swap_set_bound
+from iotadmin.metrics import swap_code_issued_observed
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ def _store_code(swap: Swap, verify_code: str, timeout: int | None) -> None:
             },
         )
     logger.info("swap %s: code issued for device %s", swap.pk, swap.device.device_id)
+    swap_code_issued_observed(seconds=(now - swap.created_at).total_seconds())
 
 
 def _requeue(
