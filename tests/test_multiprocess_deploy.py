@@ -295,9 +295,7 @@ def test_two_webs_two_workers_one_beat_share_one_login_and_the_flow_limit(tmp_pa
                 if index == KILL_AFTER:
                     workers[0].send_signal(signal.SIGKILL)
                     workers[0].wait(timeout=10)
-                technician_swap(
-                    web=webs[index % 2], device_pk=device_pk, sim=sim, imei=make_imei()
-                )
+                technician_swap(web=webs[index % 2], device_pk=device_pk, sim=sim, imei=make_imei())
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{processes.logs()}") from None
 
