@@ -59,9 +59,9 @@ def test_gunicorn_serves_and_masks_the_push_secret_in_its_access_log(tmp_path):
         while True:
             assert process.poll() is None, log_path.read_text()
             try:
-                health = requests.get(f"{base}/healthz", timeout=2)
+                health = requests.get(f"{base}/healthz", timeout=5)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening, or no worker booted yet
                 assert time.monotonic() < deadline, log_path.read_text()
                 time.sleep(0.1)
         assert health.json() == {"status": "ok"}
