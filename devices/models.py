@@ -287,3 +287,19 @@ class PlatformCallSlot(models.Model):
 
     def __str__(self) -> str:
         return f"call at {self.at}"
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of one Celery worker or beat process (when there is no Redis)."""
+
+    role = models.CharField(max_length=16)
+    hostname = models.CharField(max_length=255)
+    seen_at = models.FloatField(help_text="Unix time")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["role", "hostname"], name="one_heartbeat_per_process"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} {self.hostname} at {self.seen_at}"

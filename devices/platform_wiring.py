@@ -2,7 +2,8 @@
 
 `get_client()` builds the process-wide client from Django settings (one requests.Session per
 process, rebuilt after a fork) with the shared store: Redis when REDIS_URL is set, else the
-database store from devices/platform_db_store.py.
+database store from devices/platform_db_store.py. Its calls and flow-slot waits are observed
+by the Prometheus metrics (iotadmin/metrics.py).
 """
 
 import os
@@ -35,8 +36,13 @@ def build_client(settings: Any = None) -> PlatformClient:
         from django.conf import settings as django_settings
 
         settings = django_settings
+    from iotadmin.metrics import flow_slot_wait_observed, platform_call_observed
+
     return PlatformClient(
-        config=PlatformConfig.from_settings(settings), store=build_store(settings)
+        config=PlatformConfig.from_settings(settings),
+        store=build_store(settings),
+        on_call=platform_call_observed,
+        on_slot_wait=flow_slot_wait_observed,
     )
 
 

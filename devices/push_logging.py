@@ -9,6 +9,13 @@ import re
 _PUSH_PATH = re.compile(r"(/platform/push/)[^/\s\"'?]+")
 
 
+def redact_push_secret(text: str) -> str:
+    """`text` with the secret segment of any /platform/push/<secret>/ replaced."""
+    if "/platform/push/" not in text:
+        return text
+    return _PUSH_PATH.sub(r"\1<redacted>", text)
+
+
 class RedactPushSecretFilter(logging.Filter):
     """Replace the secret segment of /platform/push/<secret>/ (runserver logs 4xx paths)."""
 
@@ -18,6 +25,6 @@ class RedactPushSecretFilter(logging.Filter):
         except Exception:  # a broken record is the logging module's business
             return True
         if "/platform/push/" in message:
-            record.msg = _PUSH_PATH.sub(r"\1<redacted>", message)
+            record.msg = redact_push_secret(message)
             record.args = ()
         return True

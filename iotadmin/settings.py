@@ -166,6 +166,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", Fals
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Probes and the scraper may speak plain HTTP to gunicorn directly (no TLS redirect for them).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 # --- Shared store (tokens, locks, flow control) ---------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -210,9 +212,18 @@ SWAP_SEND_QUEUE = "platform-send"
 CELERY_TASK_ROUTES = {"devices.tasks.swap_send": {"queue": SWAP_SEND_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Tests sharing one broker vhost give each run its own queue.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_IMPORTS = ["devices.tasks_push"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULER = "iotadmin.celery:PersistentScheduler"
+# Beat wakes at least this often, so its heartbeat (written when it ticks) stays fresh.
+CELERY_BEAT_MAX_LOOP_INTERVAL = 5
+# Workers and beat log through LOGGING below (iotadmin/celery.py, the setup_logging signal).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Heartbeats (iotadmin/heartbeats.py): written this often, alive while younger than the max age.
+HEARTBEAT_INTERVAL_SECONDS = env_float("HEARTBEAT_INTERVAL_SECONDS", 5.0)
+HEARTBEAT_MAX_AGE_SECONDS = env_float("HEARTBEAT_MAX_AGE_SECONDS", 30.0)
 IOT_SYNC_INTERVAL_SECONDS = env_int("IOT_SYNC_INTERVAL_SECONDS", 900)
 SWAP_SWEEP_INTERVAL_SECONDS = env_int("SWAP_SWEEP_INTERVAL_SECONDS", 60)
 # Swap sending: attempts before giving up, exponential backoff (with jitter) between them,
@@ -317,6 +328,27 @@ IOT_DEMO_MODE = env_bool("IOT_DEMO_MODE", DEBUG)
 # verifyCodes are encrypted at rest with this key while valid (Fernet, derived if unset).
 IOT_CODE_ENCRYPTION_KEY = env_file_or_value("IOT_CODE_ENCRYPTION_KEY", "")
 
+# --- Health and metrics (iotadmin/health.py, iotadmin/metrics.py) --------------------------
+# /readyz: a flow-limit wait longer than this is reported ("warn") without making it unready.
+READYZ_FLOW_WAIT_WARN_SECONDS = env_float("READYZ_FLOW_WAIT_WARN_SECONDS", 30.0)
+# /metrics answers a bearer token or an allowed client address; with neither set it is 404.
+METRICS_TOKEN = env_file_or_value("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = [
+    a.strip() for a in os.environ.get("METRICS_ALLOWED_IPS", "").split(",") if a.strip()
+]
+
+# --- Errors to Sentry (optional extra `iotadmin[sentry]`) ----------------------------------
+SENTRY_DSN = env_file_or_value("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "production")
+if SENTRY_DSN:
+    from iotadmin.sentry import sentry_init
+
+    sentry_init(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT)
+
+# --- Logging: LOG_FORMAT=json writes one JSON object a line (with the request id) -----------
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -325,12 +357,13 @@ LOGGING = {
         "redact_push_secret": {"()": "devices.push_logging.RedactPushSecretFilter"},
     },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "iotadmin.log_format.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["request_id", "redact_push_secret"],
         }
     },

@@ -124,6 +124,10 @@ def _caused_by(exc: BaseException, *types: type[BaseException]) -> bool:
     return False
 
 
+# on_call(method, path_template, http_status or None, platform code or None, seconds)
+CallHook = Callable[[str, str, int | None, str | None, float], None]
+
+
 class PlatformClient:
     """One per process, shared by its threads; every process shares `store`."""
 
@@ -134,11 +138,16 @@ class PlatformClient:
         store: SharedStore,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_call: CallHook | None = None,
+        on_slot_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self._session = session or build_session(config)
         self._sleep = sleep
+        # Observers (metrics): every exchange with the platform, every wait for a flow slot.
+        self.on_call = on_call
+        self.on_slot_wait = on_slot_wait
         self.limiter = FlowLimiter(config=config, store=store, sleep=sleep)
         lock_ttl = config.flow_window + config.connect_timeout + config.read_timeout + 10
         self.tokens = TokenManager(
@@ -496,7 +505,7 @@ class PlatformClient:
     def _exchange_with_slot(self, request: _Request, *, deadline: float | None) -> dict[str, Any]:
         throttled = 0
         while True:
-            self.limiter.acquire(deadline=deadline)
+            self._acquire_slot(deadline)
             try:
                 return self._exchange(request, token=None)
             except PlatformThrottled as exc:
@@ -522,7 +531,7 @@ class PlatformClient:
         throttled = 0
         while True:
             token = self.tokens.access_token(deadline=deadline)
-            self.limiter.acquire(deadline=deadline)
+            self._acquire_slot(deadline)
             try:
                 return self._exchange(request, token=token)
             except PlatformPermanentError as exc:
@@ -542,6 +551,15 @@ class PlatformClient:
                 if deadline is not None and time.monotonic() + pause > deadline:
                     raise
                 log.warning("platform answered 1010009; all processes pause %.0f s", pause)
+
+    def _acquire_slot(self, deadline: float | None) -> None:
+        started = time.monotonic()
+        self.limiter.acquire(deadline=deadline)
+        if self.on_slot_wait is not None:
+            try:
+                self.on_slot_wait(time.monotonic() - started)
+            except Exception:  # an observer never breaks a call
+                log.warning("on_slot_wait hook failed", exc_info=True)
 
     def _headers(self, token: str | None, request: _Request) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -647,6 +665,7 @@ class PlatformClient:
     def _log(
         self, request: _Request, status: int | None, code: str | None, started: float, outcome: str
     ) -> None:
+        seconds = time.monotonic() - started
         log.info(
             "platform %s %s -> %s code=%s %s in %.0f ms",
             request.method,
@@ -654,8 +673,13 @@ class PlatformClient:
             status if status is not None else "-",
             code or "-",
             outcome,
-            (time.monotonic() - started) * 1000,
+            seconds * 1000,
         )
+        if self.on_call is not None:
+            try:
+                self.on_call(request.method, request.template, status, code, seconds)
+            except Exception:  # an observer never breaks a call
+                log.warning("on_call hook failed", exc_info=True)
 
 
 def _json_or_none(response: requests.Response) -> Any:

@@ -41,6 +41,7 @@ from devices.limits import MAX_DEVICE_ID_LENGTH
 from devices.models import Device, DeviceStatus, Swap, SwapState
 from devices.services.lifecycle import swap_mark_bound, swap_mark_expired
 from devices.services.sync import device_activated, device_status
+from iotadmin.metrics import push_observed
 
 logger = logging.getLogger(__name__)
 
@@ -403,6 +404,9 @@ def push_apply(*, push: PushNotification, received_at: datetime) -> PushOutcome:
             detail=f"{push.notify_type}: {applied.outcome}",
         )
     logger.info("Push %s for %s: %s", push.notify_type, push.device_id, applied.outcome)
+    push_observed(
+        notify_type=push.notify_type, outcome="changed" if applied.changed else "unchanged"
+    )
     return PushOutcome(
         notify_type=push.notify_type,
         device_id=push.device_id,

@@ -45,6 +45,7 @@ from devices.services.transitions import (
     swap_renew_lease,
     swap_set_bound,
 )
+from iotadmin.metrics import swap_code_issued_observed
 
 logger = logging.getLogger(__name__)
 
@@ -342,6 +343,7 @@ def _store_code(swap: Swap, verify_code: str, timeout: int | None) -> None:
             },
         )
     logger.info("swap %s: code issued for device %s", swap.pk, swap.device.device_id)
+    swap_code_issued_observed(seconds=(now - swap.created_at).total_seconds())
 
 
 def _requeue(

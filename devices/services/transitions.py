@@ -19,6 +19,7 @@ from django.utils import timezone
 from audit.models import AuditAction
 from audit.services import audit_record
 from devices.models import Device, DeviceStatus, Swap, SwapState
+from iotadmin.metrics import swap_bound_observed
 
 logger = logging.getLogger(__name__)
 
@@ -149,4 +150,5 @@ def swap_set_bound(*, swap: Swap, node_id: str, at: datetime) -> bool:
             after={"node_id": node_id, "bound_at": at.isoformat()},
         )
     logger.info("swap %s bound: device %s has its new unit", swap.pk, device.device_id)
+    swap_bound_observed(seconds=(at - swap.created_at).total_seconds())
     return True

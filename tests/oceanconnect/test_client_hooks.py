@@ -1,0 +1,56 @@
+"""The client's observers: `on_call` for every exchange, `on_slot_wait` for every flow slot."""
+
+import pytest
+
+from oceanconnect import MemoryStore, PlatformClient, PlatformPermanentError
+
+from .conftest import make_config
+
+DEVICE = "d-hooks-1"
+
+
+@pytest.fixture
+def observed(canned_platform):
+    calls: list[tuple] = []
+    waits: list[float] = []
+    client = PlatformClient(
+        config=make_config(canned_platform.url),
+        store=MemoryStore(),
+        on_call=lambda *args: calls.append(args),
+        on_slot_wait=waits.append,
+    )
+    yield client, calls, waits
+    client.close()
+
+
+def test_on_call_sees_method_path_template_status_code_and_seconds(canned_platform, observed):
+    client, calls, waits = observed
+    canned_platform.answer(400, {"error_code": "424242", "error_desc": "A brand new rule."})
+
+    with pytest.raises(PlatformPermanentError):
+        client.get_device(DEVICE)
+
+    login, get = calls
+    assert login[:4] == ("POST", "/iocm/app/sec/v1.1.0/login", 200, None)
+    assert get[0] == "GET" and "{deviceId}" in get[1] and DEVICE not in get[1]
+    assert get[2:4] == (400, "424242")
+    assert all(seconds >= 0 for *_, seconds in calls)
+    assert len(waits) == 2 and all(wait >= 0 for wait in waits)
+
+
+def test_a_failing_observer_never_breaks_a_call(canned_platform):
+    def broken(*args):
+        raise RuntimeError("observer down")
+
+    client = PlatformClient(
+        config=make_config(canned_platform.url),
+        store=MemoryStore(),
+        on_call=broken,
+        on_slot_wait=broken,
+    )
+    canned_platform.answer(400, {"error_code": "424242", "error_desc": "A brand new rule."})
+    try:
+        with pytest.raises(PlatformPermanentError):
+            client.get_device(DEVICE)
+    finally:
+        client.close()
