@@ -208,7 +208,7 @@ CELERY_TASK_TIME_LIMIT = 150
 DEVICES_SYNC_TIME_LIMIT = 1800
 # A technician's send has its own queue, so sync or bulk steps never sit in front of it; every
 # worker (Procfile, tests/support/worker.py) consumes it.
-SWAP_SEND_QUEUE = "platform-send"
+SWAP_SEND_QUEUE = os.environ.get("CELERY_SWAP_SEND_QUEUE", "platform-send")
 CELERY_TASK_ROUTES = {"devices.tasks.swap_send": {"queue": SWAP_SEND_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

