@@ -75,7 +75,7 @@ STREETS = (
     "Hill Rise",
     "Quay Side",
 )
-PROTOCOL_BY_STYLE = {"hisilicon": "CoAP", "qualcomm": "LWM2M", "mac": "MQTT", "serial": "MQTT"}
+PROTOCOL_BY_STYLE = {"hisilicon": "CoAP", "qualcomm": "LWM2M", "mac": "MQTT", "serial": "HTTP"}
 
 
 @dataclass

@@ -46,6 +46,7 @@ def swap_request(
     allow_same_node_id: bool = False,
     reissue_of: Swap | None = None,
     live_check: bool = True,
+    code_mode_override: bool = False,
 ) -> Swap:
     """Check everything, create the swap and queue its sending after commit; a swap the
     approval policy calls risky is created PENDING_APPROVAL instead and waits for swap_approve.
@@ -54,7 +55,8 @@ def swap_request(
     the actor may not request swaps. `allow_same_node_id` confirms the "same identifier" warning.
     `live_check=False` (bulk rows) trusts the mirror instead of asking the platform first: the
     refresh itself is refused with 100611/100610 when the device is online or never activated,
-    so a row costs one platform call instead of two.
+    so a row costs one platform call instead of two. `code_mode_override` confirms a generated
+    or custom code for a device that attaches with its nodeId (devices/code_modes.py).
     """
     if not actor.has_perm("devices.request_swap"):
         raise PermissionDenied("You may not request swaps.")
@@ -69,6 +71,8 @@ def swap_request(
         new_node_id=new_node_id,
         allow_same_node_id=allow_same_node_id,
         live_check=live_check,
+        verify_code_mode=verify_code_mode,
+        code_mode_override=code_mode_override,
     )
     # Four eyes: a risky swap waits for another person's approval instead of being sent.
     approval_reasons = swap_approval_reasons(
@@ -114,6 +118,7 @@ def swap_request(
                     "timeout_seconds": swap.timeout_seconds,
                     "reissue_of": reissue_of.pk if reissue_of else None,
                     "approval_reasons": approval_reasons,
+                    **({"code_mode_override": True} if code_mode_override else {}),
                 },
                 detail=reason,
                 **audit_kwargs,
