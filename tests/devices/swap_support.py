@@ -21,8 +21,9 @@ def mirror(sim_device):
 
 
 def offline_device(sim):
-    """The mirror of a device that is offline, activated and ours on the simulator."""
-    found = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, limit=1)
+    """The mirror of a device that is offline, activated and ours on the simulator, and presents
+    its verifyCode (not an NB-IoT unit, which binds only with verifyCode == nodeId)."""
+    found = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False, limit=1)
     return mirror(found[0])
 
 

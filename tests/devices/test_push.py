@@ -628,7 +628,9 @@ def test_bind_and_expiry_pushes_arrive_end_to_end(
         stdout=StringIO(),
     )
     user = make_user(role="field_service")
-    candidates = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, limit=2)
+    candidates = sim.devices(
+        status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False, limit=2
+    )
     swaps = []
     for candidate in candidates:
         swap = swap_request(

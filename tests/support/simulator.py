@@ -132,7 +132,7 @@ class SimulatorHandle:
         return self._post("/simulator/bind", body, ok_statuses=(200, 400))
 
     def devices(self, **filters: Any) -> list[dict[str, Any]]:
-        """Filters: status, activated (bool), owner, nodeId, nbiot (bool: CoAP/LWM2M units), limit."""
+        """Filters: status, activated (bool), owner, nodeId, nbiot (bool: CoAP/LWM2M), limit."""
         params = {
             k: (str(v).lower() if isinstance(v, bool) else v)
             for k, v in filters.items()
