@@ -37,14 +37,16 @@ def mirror_of(sim_device: dict[str, Any], sim: Any, name: str = "") -> Device:
         status=sim_device["status"],
         activated=sim_device["activated"],
         model=sim_device.get("deviceInfo", {}).get("model") or "",
+        protocol=sim_device.get("deviceInfo", {}).get("protocolType") or "",
         app_id="" if sim_device["owner"] == sim.app_id else sim_device["owner"],
     )
 
 
 @pytest.fixture
 def offline_device(sim: Any, platform_settings: Any) -> Device:
-    """An activated, offline device of our own app whose nodeId is an IMEI."""
-    for candidate in sim.devices(status="OFFLINE", activated=True, owner=sim.app_id):
+    """An activated, offline device of our own app whose nodeId is an IMEI and that presents its
+    verifyCode (an LTE unit, not an NB-IoT one that attaches with its IMEI alone)."""
+    for candidate in sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False):
         node = candidate["nodeId"]
         bare = node.removeprefix("urn:imei:")
         if len(bare) == 15 and bare.isdigit():
