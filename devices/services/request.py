@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction
 from devices.approvals import swap_approval_reasons
+from devices.code_modes import code_mode_warning
 from devices.codes import encrypt_code
 from devices.identifiers import NodeId
 from devices.models import Device, Swap, SwapState
@@ -74,6 +75,7 @@ def swap_request(
         verify_code_mode=verify_code_mode,
         code_mode_override=code_mode_override,
     )
+    overridden = code_mode_override and code_mode_warning(device, verify_code_mode) is not None
     # Four eyes: a risky swap waits for another person's approval instead of being sent.
     approval_reasons = swap_approval_reasons(
         device=device,
@@ -118,7 +120,8 @@ def swap_request(
                     "timeout_seconds": swap.timeout_seconds,
                     "reissue_of": reissue_of.pk if reissue_of else None,
                     "approval_reasons": approval_reasons,
-                    **({"code_mode_override": True} if code_mode_override else {}),
+                    # Recorded only when it was needed: a code the device may not bind with.
+                    **({"code_mode_override": True} if overridden else {}),
                 },
                 detail=reason,
                 **audit_kwargs,

@@ -444,3 +444,16 @@ def test_bulk_rows_become_swaps_in_the_mode_the_protocol_needs(sim, platform_set
         swap_id=swaps[forced_row.pk].pk, action=AuditAction.SWAP_REQUESTED
     )
     assert event.after["code_mode_override"] is True
+
+
+def test_an_override_that_was_not_needed_is_not_recorded(sim, platform_settings, field_user):
+    device = nbiot_device(sim)
+    swap = swap_request(
+        device=device,
+        new_node_id=new_imei(),
+        verify_code_mode=VerifyCodeMode.SAME_AS_NODE_ID,
+        actor=field_user,
+        code_mode_override=True,
+    )
+    event = AuditEvent.objects.get(swap_id=swap.pk, action=AuditAction.SWAP_REQUESTED)
+    assert "code_mode_override" not in event.after
