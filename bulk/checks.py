@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bulk.csv_parsing import CsvLine
+from devices.code_modes import default_verify_code_mode
 from devices.identifiers import InvalidNodeId, NodeId, node_search_key
 from devices.limits import MAX_REASON_LENGTH
 from devices.models import Chipset, Device, NodeIdKind, VerifyCodeMode
@@ -26,6 +27,20 @@ if TYPE_CHECKING:
 BULK_REFERENCE_ROOM = 50
 MAX_TICKET_LENGTH = MAX_REASON_LENGTH - BULK_REFERENCE_ROOM
 BULK_VERIFY_CODE_MODES = (VerifyCodeMode.PLATFORM, VerifyCodeMode.SAME_AS_NODE_ID)
+# "platform_override": a generated code even for a device that attaches with its nodeId (NB-IoT).
+OVERRIDE_SUFFIX = "_override"
+BULK_MODE_VALUES = (
+    "same_as_node_id, platform or platform_override (or leave it empty for the device's default)"
+)
+
+
+def bulk_code_mode(value: str) -> tuple[str, bool]:
+    """A row's verify_code_mode as stored -> (the swap's mode, whether it is an override)."""
+    if value.endswith(OVERRIDE_SUFFIX):
+        return value.removesuffix(OVERRIDE_SUFFIX), True
+    return value, False
+
+
 _QUERY_CHUNK = 500
 
 
@@ -101,8 +116,10 @@ def _parse_fields(verdict: RowVerdict) -> None:
         verdict.refuse("missing_device", "The device column is empty: give a deviceId or nodeId.")
     kind = line.kind.strip().lower()
     chipset = line.chipset.strip().lower()
-    mode = line.verify_code_mode.strip().lower() or VerifyCodeMode.PLATFORM
-    verdict.kind, verdict.chipset, verdict.verify_code_mode = kind, chipset, mode
+    # Empty: the device's default, set once the device is known (_check_swap_rules).
+    value = line.verify_code_mode.strip().lower()
+    mode, _override = bulk_code_mode(value)
+    verdict.kind, verdict.chipset, verdict.verify_code_mode = kind, chipset, value
     if kind not in NodeIdKind.values:
         verdict.refuse(
             "invalid_kind",
@@ -122,13 +139,14 @@ def _parse_fields(verdict: RowVerdict) -> None:
         verdict.refuse(
             "custom_code_refused",
             "Custom verifyCodes are not accepted in a bulk file (the file would hold them in "
-            "plain text). Use platform or same_as_node_id, or the single-swap form for a "
-            "custom code.",
+            f"plain text). Use {BULK_MODE_VALUES}, or the single-swap form for a custom code.",
         )
-    elif mode not in BULK_VERIFY_CODE_MODES:
+    elif value and (
+        mode not in BULK_VERIFY_CODE_MODES or (_override and mode != VerifyCodeMode.PLATFORM)
+    ):
         verdict.refuse(
             "invalid_mode",
-            f"Unknown verify_code_mode {line.verify_code_mode!r}: use platform or same_as_node_id.",
+            f"Unknown verify_code_mode {line.verify_code_mode!r}: use {BULK_MODE_VALUES}.",
         )
     if len(line.ticket) > MAX_TICKET_LENGTH:
         verdict.refuse(
@@ -170,8 +188,17 @@ def _check_swap_rules(verdict: RowVerdict) -> None:
     """The swap core's checks for one line whose device and nodeId are known."""
     device, node_id = verdict.device, verdict.node_id
     assert device is not None and node_id is not None
+    if not verdict.verify_code_mode:
+        verdict.verify_code_mode = default_verify_code_mode(device).value
+    mode, override = bulk_code_mode(verdict.verify_code_mode)
     try:
-        swap_precheck(device=device, new_node_id=node_id, live_check=False)
+        swap_precheck(
+            device=device,
+            new_node_id=node_id,
+            live_check=False,
+            verify_code_mode=mode,
+            code_mode_override=override,
+        )
     except SwapRefused as exc:
         verdict.refuse(exc.code, exc.message)
 

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from bulk.checks import check_bulk_lines
+from bulk.checks import bulk_code_mode, check_bulk_lines
 from bulk.csv_parsing import BulkFileRefused, parse_bulk_file
 from bulk.models import BatchState, BulkBatch, BulkRow, RowState
 from bulk.selectors import FAILED_ROW, flow_usage
@@ -246,13 +246,15 @@ def _submit_row(row_id: int, actor: User) -> bool:
     previous = row.swap if row.swap is not None and row.swap.state == SwapState.FAILED else None
     code, message = "", ""
     swap = None
+    mode, override = bulk_code_mode(row.verify_code_mode)
     try:
         if row.device is None:
             raise SwapRefused("The device is no longer in the device list.", code="unknown_device")
         swap = swap_request(
             device=row.device,
             new_node_id=NodeId.parse(row.new_node_id_raw, row.kind, row.chipset),
-            verify_code_mode=row.verify_code_mode,
+            verify_code_mode=mode,
+            code_mode_override=override,
             reason=_reason(row),
             actor=actor,
             reissue_of=previous,

@@ -18,6 +18,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from devices.code_modes import requires_node_id_code
 from devices.models import Device, Swap, SwapState, VerifyCodeMode
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -178,7 +179,11 @@ def swap_approval_reasons(
     reasons: list[str] = []
     if policy.never_expiring and timeout_seconds == 0:
         reasons.append("The code never expires (validity 0).")
-    if verify_code_mode in policy.code_modes:
+    # For a unit that attaches with its nodeId (NB-IoT) it is the only code that binds: not risky.
+    node_id_is_required = verify_code_mode == VerifyCodeMode.SAME_AS_NODE_ID and (
+        requires_node_id_code(device)
+    )
+    if verify_code_mode in policy.code_modes and not node_id_is_required:
         if verify_code_mode == VerifyCodeMode.SAME_AS_NODE_ID:
             reasons.append("The verifyCode is the same as the new nodeId, so it can be guessed.")
         elif verify_code_mode == VerifyCodeMode.CUSTOM:

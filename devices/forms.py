@@ -6,6 +6,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import User
 
+from devices.code_modes import code_mode_warning, default_verify_code_mode, requires_node_id_code
 from devices.identifiers import InvalidNodeId, NodeId, node_search_key
 from devices.limits import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -72,6 +73,10 @@ class SwapForm(forms.Form):
         initial=VerifyCodeMode.PLATFORM,
         widget=forms.RadioSelect,
     )
+    code_mode_override = forms.BooleanField(
+        label="I know this unit presents a verifyCode (it does not attach with its IMEI alone)",
+        required=False,
+    )
     custom_verify_code = forms.CharField(
         label="Custom verifyCode",
         required=False,
@@ -108,6 +113,9 @@ class SwapForm(forms.Form):
         kind, chipset = guess_identifier(device.node_id)
         self.fields["kind"].initial = kind
         self.fields["chipset"].initial = chipset or None
+        self.fields["verify_code_mode"].initial = default_verify_code_mode(device)
+        # NB-IoT units attach with their nodeId: another code needs the override box ticked.
+        self.attaches_with_node_id = requires_node_id_code(device)
         timeout = self.fields["timeout_seconds"]
         if self.may_issue_never_expiring:
             timeout.help_text = (
@@ -157,6 +165,13 @@ class SwapForm(forms.Form):
                 )
         else:
             cleaned["custom_verify_code"] = ""
+        warning = code_mode_warning(self.device, str(mode)) if mode else None
+        if warning and not cleaned.get("code_mode_override"):
+            self.add_error(
+                "verify_code_mode",
+                f"{warning} Choose “same as the nodeId”, or tick the box below if this unit "
+                "presents a code.",
+            )
         return cleaned
 
 

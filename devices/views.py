@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from devices.code_modes import code_mode_warning, requires_node_id_code
 from devices.demo import DemoRefused, demo_plug_in_unit
 from devices.forms import (
     SwapForm,
@@ -121,6 +122,7 @@ def device_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                     request_id=getattr(request, "request_id", ""),
                     ip=request.META.get("REMOTE_ADDR", ""),
                     allow_same_node_id=bool(data.get("confirm_same")),
+                    code_mode_override=bool(data.get("code_mode_override")),
                 )
             except SwapRefused as exc:
                 field = _REFUSAL_FIELDS.get(exc.field or "")
@@ -206,6 +208,7 @@ def _panel_context(request: HtmxHttpRequest, swap: Swap) -> dict[str, Any]:
         except SwapRefused:  # expired a moment ago: the countdown says so until the state flips
             verify_code = ""
     may_manage = can_manage_swap(user, swap)
+    node_id_device = requires_node_id_code(swap.device)
     return {
         "swap": swap,
         "device": swap.device,
@@ -214,6 +217,12 @@ def _panel_context(request: HtmxHttpRequest, swap: Swap) -> dict[str, Any]:
         "may_manage": may_manage,
         "may_see_code": may_see_code,
         "demo_bind": swap.state == SwapState.CODE_ISSUED and bool(verify_code),
+        # An NB-IoT unit binds by itself when it attaches with its nodeId: nothing to type.
+        "attaches_with_node_id": node_id_device
+        and swap.verify_code_mode == VerifyCodeMode.SAME_AS_NODE_ID,
+        "code_mode_warning": code_mode_warning(swap.device, swap.verify_code_mode)
+        if swap.is_open
+        else None,
         "server_now": timezone.now(),
         "panel_version": _panel_version(swap),
         "reissued_as": swap.reissues.order_by("-created_at").first() if not swap.is_open else None,

@@ -40,6 +40,21 @@ def env_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
 
 
+def env_name_list(name: str, default: str) -> tuple[str, ...]:
+    """A comma-separated list of names ("CoAP,LWM2M"); empty = none; a blank or odd item is an
+    error rather than a silent no-op."""
+    value = os.environ.get(name, default)
+    if not value.strip():
+        return ()
+    names = tuple(part.strip() for part in value.split(","))
+    for part in names:
+        if not part or not all(c.isalnum() or c in "._/-" for c in part):
+            raise ImproperlyConfigured(
+                f"{name} must be a comma-separated list of names such as {default}, not {value!r}"
+            )
+    return names
+
+
 def env_file_or_value(name: str, default: str) -> str:
     """Read NAME, or the contents of the file named by NAME_FILE (for secrets)."""
     path = os.environ.get(f"{name}_FILE")
@@ -323,6 +338,9 @@ IOT_AUTHORIZING_APP_IDS = [
     ).split(",")
     if a.strip()
 ]
+# Protocols whose units attach with their nodeId and present no verifyCode (NB-IoT): a swap
+# of such a device uses verifyCode = nodeId unless someone overrides it (devices/code_modes.py).
+IOT_NODE_ID_CODE_PROTOCOLS = env_name_list("IOT_NODE_ID_CODE_PROTOCOLS", "CoAP,LWM2M")
 # Demo mode lets a trainer "plug in" a replacement unit through the simulator.
 IOT_DEMO_MODE = env_bool("IOT_DEMO_MODE", DEBUG)
 # verifyCodes are encrypted at rest with this key while valid (Fernet, derived if unset).

@@ -1,5 +1,5 @@
 """`python -m simulator [options]` serves the platform; `python -m simulator bind ...` plays the
-new unit connecting with its nodeId and verifyCode."""
+new unit connecting with its nodeId and verifyCode (an NB-IoT unit presents no code)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def serve_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m simulator",
         description="OceanConnect northbound API simulator (for tests and demos only). "
-        "Sub-command: `python -m simulator bind --url URL NODE_ID VERIFY_CODE`.",
+        "Sub-command: `python -m simulator bind --url URL NODE_ID [VERIFY_CODE]`.",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8743)
@@ -66,14 +66,23 @@ def serve_parser() -> argparse.ArgumentParser:
 def bind_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m simulator bind",
-        description="Play the new unit: connect with NODE_ID and VERIFY_CODE.",
+        description="Play the new unit: connect with NODE_ID and VERIFY_CODE. An NB-IoT unit "
+        "(protocolType CoAP or LWM2M) attaches with its IMEI and presents no code: leave "
+        "VERIFY_CODE out; it binds only when the pending verifyCode is its nodeId. Any other unit "
+        "(MQTT, HTTP) must present the pending verifyCode.",
     )
     p.add_argument("--url", default="https://127.0.0.1:8743", help="the simulator's base URL")
     p.add_argument("--ca-file", default=None, help="CA bundle for HTTPS (the simulator's ca.pem)")
     p.add_argument("--client-cert", default=None, help="client certificate (PEM)")
     p.add_argument("--client-key", default=None, help="client key (PEM)")
     p.add_argument("node_id", metavar="NODE_ID")
-    p.add_argument("verify_code", metavar="VERIFY_CODE")
+    p.add_argument(
+        "verify_code",
+        metavar="VERIFY_CODE",
+        nargs="?",
+        default=None,
+        help="the code the unit presents (none for an NB-IoT unit)",
+    )
     return p
 
 
@@ -206,7 +215,10 @@ def bind(argv: list[str]) -> int:
         context = ssl.create_default_context(cafile=args.ca_file)
         if args.client_cert:
             context.load_cert_chain(args.client_cert, args.client_key)
-    data = json.dumps({"nodeId": args.node_id, "verifyCode": args.verify_code}).encode()
+    payload = {"nodeId": args.node_id}
+    if args.verify_code is not None:
+        payload["verifyCode"] = args.verify_code
+    data = json.dumps(payload).encode()
     request = urllib.request.Request(  # noqa: S310 - http(s) only, checked upstream
         url, data=data, method="POST", headers={"Content-Type": "application/json"}
     )

@@ -75,7 +75,16 @@ STREETS = (
     "Hill Rise",
     "Quay Side",
 )
-PROTOCOL_BY_STYLE = {"hisilicon": "CoAP", "qualcomm": "LWM2M", "mac": "MQTT", "serial": "MQTT"}
+# NB-IoT meters (CoAP/LwM2M) attach with their IMEI and present no code; the others present one.
+PROTOCOL_BY_STYLE = {"hisilicon": "CoAP", "qualcomm": "LWM2M", "mac": "MQTT", "serial": "HTTP"}
+# Mains-powered units with an IMEI are LTE Cat-1 modules speaking MQTT (they present a code).
+MAINS_IMEI_PROTOCOL = "MQTT"
+
+
+def protocol_type(style: str, product: Product) -> str:
+    if style in ("hisilicon", "qualcomm") and not product.battery:
+        return MAINS_IMEI_PROTOCOL
+    return PROTOCOL_BY_STYLE[style]
 
 
 @dataclass
@@ -225,7 +234,7 @@ def build_registry(*, seed: int, count: int, app_id: str, second_app_id: str) ->
             "swVersion": f"{rng.randrange(1, 4)}.{rng.randrange(10)}.{rng.randrange(20)}",
             "fwVersion": f"V{rng.randrange(100, 200)}R{rng.randrange(1, 9):03d}",
             "hwVersion": f"HW{rng.randrange(1, 4)}.0",
-            "protocolType": PROTOCOL_BY_STYLE[styles[index]],
+            "protocolType": protocol_type(styles[index], product),
             "mute": "FALSE",
             "serialNumber": random_serial(rng, product),
             "signalStrength": rng.randrange(-120, -60) if activated else None,

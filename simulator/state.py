@@ -198,6 +198,15 @@ class Config:
 PushSink = Callable[[str, dict[str, Any]], None]
 
 
+# NB-IoT units: they attach with their IMEI (the nodeId) and present no verifyCode.
+NODE_ID_CODE_PROTOCOLS = frozenset({"COAP", "LWM2M"})
+
+
+def _attaches_with_node_id(device: Device) -> bool:
+    protocol = device.info.get("protocolType")
+    return isinstance(protocol, str) and protocol.strip().upper() in NODE_ID_CODE_PROTOCOLS
+
+
 def _now_text() -> str:
     return platform_time(dt.datetime.now(dt.UTC))
 
@@ -789,23 +798,37 @@ class PlatformState:
 
     # ----------------------------------------------------------------- device side
     def bind(self, node_id: Any, verify_code: Any) -> tuple[bool, dict[str, Any]]:
-        """The new unit connects with nodeId + verifyCode; (bound, answer)."""
+        """The new unit connects; (bound, answer). An NB-IoT unit (CoAP/LwM2M) attaches with its
+        IMEI and presents no code: it binds only when the pending verifyCode is its nodeId,
+        whatever it sends. Any other unit must present the pending verifyCode."""
         if not isinstance(node_id, str) or not node_id:
             return False, {"bound": False, "error": "nodeId is required"}
-        if not isinstance(verify_code, str) or not verify_code:
-            return False, {"bound": False, "error": "verifyCode is required"}
+        if verify_code is not None and not isinstance(verify_code, str):
+            return False, {"bound": False, "error": "verifyCode must be a string"}
         expired: Binding | None = None
         with self.lock:
             binding = next((b for b in self.bindings.values() if b.node_id == node_id), None)
             if binding is None:
                 return False, {"bound": False, "error": "no pending binding for this nodeId"}
+            device = self.devices[binding.device_id]
+            attaches_with_node_id = _attaches_with_node_id(device)
             if binding.expires_at is not None and binding.expires_at <= time.time():
                 expired = binding
                 answer = {"bound": False, "error": "the pending binding has expired"}
-            elif binding.verify_code.lower() != verify_code.lower():
+            elif attaches_with_node_id and binding.verify_code.lower() != node_id.lower():
+                return False, {
+                    "bound": False,
+                    "error": "this NB-IoT (CoAP/LwM2M) unit attaches with its nodeId and presents "
+                    "no code: the pending verifyCode is not its nodeId",
+                }
+            elif not attaches_with_node_id and not verify_code:
+                return False, {"bound": False, "error": "verifyCode is required"}
+            elif (
+                not attaches_with_node_id
+                and binding.verify_code.lower() != str(verify_code).lower()
+            ):
                 return False, {"bound": False, "error": "verifyCode does not match"}
             else:
-                device = self.devices[binding.device_id]
                 del self.bindings[device.device_id]
                 old_status = device.status
                 old_node = device.node_id
@@ -899,6 +922,10 @@ class PlatformState:
         if activated_text not in ("", "true", "false", "1", "0"):
             raise ControlError("activated must be true or false")
         activated = None if not activated_text else activated_text in ("true", "1")
+        nbiot_text = (query.get("nbiot") or "").lower()
+        if nbiot_text not in ("", "true", "false", "1", "0"):
+            raise ControlError("nbiot must be true or false")
+        nbiot = None if not nbiot_text else nbiot_text in ("true", "1")
         limit_text = query.get("limit") or ""
         try:
             limit = int(limit_text) if limit_text else None
@@ -914,6 +941,8 @@ class PlatformState:
                 if node_id and device.node_id != node_id:
                     continue
                 if activated is not None and device.activated != activated:
+                    continue
+                if nbiot is not None and _attaches_with_node_id(device) != nbiot:
                     continue
                 out.append(self.device_view(device))
                 if limit is not None and len(out) >= limit:

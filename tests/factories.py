@@ -116,6 +116,7 @@ class DeviceFactory(DjangoModelFactory):
             "node_id": found["nodeId"],
             "name": info.get("name") or "",
             "model": info.get("model") or "",
+            "protocol": info.get("protocolType") or "",
             "status": found["status"],
             "activated": found["activated"],
             "app_id": "" if not our_app_id or owner == our_app_id else owner,

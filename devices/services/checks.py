@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Q
 
+from devices.code_modes import code_mode_warning
 from devices.identifiers import NodeId, node_search_key
 from devices.limits import (
     MAX_NODE_ID_LENGTH,
@@ -78,6 +79,20 @@ def check_verify_code(*, mode: str, custom_verify_code: str) -> str:
             field="custom_verify_code",
         )
     return code
+
+
+def check_code_mode_for_device(
+    *, device: Device, verify_code_mode: str, code_mode_override: bool = False
+) -> None:
+    """A device that attaches with its nodeId (NB-IoT) gets another code only when asked for
+    explicitly: without the override the warning is the refusal."""
+    warning = code_mode_warning(device, verify_code_mode)
+    if warning and not code_mode_override:
+        raise SwapRefused(
+            f'{warning} Choose "same as the nodeId", or confirm that this unit presents a code.',
+            code="code_mode_needs_override",
+            field="verify_code_mode",
+        )
 
 
 def check_timeout(*, timeout_seconds: int, actor: User) -> int:
@@ -234,10 +249,19 @@ def swap_precheck(
     new_node_id: NodeId,
     allow_same_node_id: bool = False,
     live_check: bool = True,
+    verify_code_mode: str | None = None,
+    code_mode_override: bool = False,
 ) -> None:
     """The device-level rules a swap must pass before anything is queued; writes nothing but
     the live status it reads. Raises SwapRefused. The bulk dry run uses it with live_check=False.
+    With `verify_code_mode` it also checks the mode fits the device's protocol.
     """
+    if verify_code_mode is not None:
+        check_code_mode_for_device(
+            device=device,
+            verify_code_mode=verify_code_mode,
+            code_mode_override=code_mode_override,
+        )
     if device.deleted_on_platform_at is not None:
         raise SwapRefused(
             "This device was deleted on the platform; it cannot be rebound.",

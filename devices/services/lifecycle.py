@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditAction
+from devices.code_modes import requires_node_id_code
 from devices.codes import decrypt_code
 from devices.identifiers import NodeId, node_search_key
 from devices.models import Swap, SwapCodeView, SwapState, VerifyCodeMode
@@ -161,7 +162,8 @@ def swap_cancel(*, swap: Swap, actor: User) -> Swap:
 
 
 def swap_reissue(*, swap: Swap, actor: User) -> Swap:
-    """A new swap with the same inputs as an expired, failed or cancelled one."""
+    """A new swap with the same inputs as an expired, failed or cancelled one (a device that
+    attaches with its nodeId gets verifyCode = nodeId whatever the first swap used)."""
     if not can_manage_swap(actor, swap):
         raise PermissionDenied("You may not re-issue this swap.")
     swap.refresh_from_db()
@@ -178,10 +180,15 @@ def swap_reissue(*, swap: Swap, actor: User) -> Swap:
             code="custom_code_gone",
         )
     new_node_id = NodeId(value=swap.new_node_id, kind=swap.node_id_kind, chipset=swap.chipset)
+    # A unit that attaches with its nodeId (NB-IoT) never used a generated code: the new swap
+    # takes the one mode that binds it instead of expiring the same way again.
+    mode = swap.verify_code_mode
+    if requires_node_id_code(swap.device):
+        mode = VerifyCodeMode.SAME_AS_NODE_ID
     new_swap = swap_request(
         device=swap.device,
         new_node_id=new_node_id,
-        verify_code_mode=swap.verify_code_mode,
+        verify_code_mode=mode,
         timeout_seconds=swap.timeout_seconds,
         reason=swap.reason,
         actor=actor,
@@ -192,7 +199,10 @@ def swap_reissue(*, swap: Swap, actor: User) -> Swap:
         swap=new_swap,
         action=AuditAction.SWAP_REISSUED,
         actor=actor,
-        after={"reissue_of": swap.pk},
+        after={
+            "reissue_of": swap.pk,
+            **({"verify_code_mode": mode} if mode != swap.verify_code_mode else {}),
+        },
     )
     return new_swap
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction
 from devices.approvals import swap_approval_reasons
+from devices.code_modes import code_mode_warning
 from devices.codes import encrypt_code
 from devices.identifiers import NodeId
 from devices.limits import DEFAULT_TIMEOUT_SECONDS
@@ -51,6 +52,7 @@ def swap_request(
     allow_same_node_id: bool = False,
     reissue_of: Swap | None = None,
     live_check: bool = True,
+    code_mode_override: bool = False,
 ) -> Swap:
     """Check everything, create the swap and queue its sending after commit; a swap the
     approval policy calls risky is created PENDING_APPROVAL instead and waits for swap_approve.
@@ -59,7 +61,8 @@ def swap_request(
     the actor may not request swaps. `allow_same_node_id` confirms the "same identifier" warning.
     `live_check=False` (bulk rows) trusts the mirror instead of asking the platform first: the
     refresh itself is refused with 100611/100610 when the device is online or never activated,
-    so a row costs one platform call instead of two.
+    so a row costs one platform call instead of two. `code_mode_override` confirms a generated
+    or custom code for a device that attaches with its nodeId (devices/code_modes.py).
     """
     if not actor.has_perm(Perm.REQUEST_SWAP):
         raise PermissionDenied("You may not request swaps.")
@@ -74,7 +77,10 @@ def swap_request(
         new_node_id=new_node_id,
         allow_same_node_id=allow_same_node_id,
         live_check=live_check,
+        verify_code_mode=verify_code_mode,
+        code_mode_override=code_mode_override,
     )
+    overridden = code_mode_override and code_mode_warning(device, verify_code_mode) is not None
     # Four eyes: a risky swap waits for another person's approval instead of being sent.
     approval_reasons = swap_approval_reasons(
         device=device,
@@ -119,6 +125,8 @@ def swap_request(
                     "timeout_seconds": swap.timeout_seconds,
                     "reissue_of": reissue_of.pk if reissue_of else None,
                     "approval_reasons": approval_reasons,
+                    # Recorded only when it was needed: a code the device may not bind with.
+                    **({"code_mode_override": True} if overridden else {}),
                 },
                 detail=reason,
                 **audit_kwargs,

@@ -28,8 +28,9 @@ def role_users(transactional_db: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def offline_device(sim: Any, platform_settings: Any) -> Device:
-    """An activated, offline device of our own app whose nodeId is an IMEI."""
-    for candidate in sim.devices(status="OFFLINE", activated=True, owner=sim.app_id):
+    """An activated, offline device of our own app whose nodeId is an IMEI and that presents its
+    verifyCode (an LTE unit, not an NB-IoT one that attaches with its IMEI alone)."""
+    for candidate in sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False):
         node = candidate["nodeId"]
         bare = node.removeprefix("urn:imei:")
         if len(bare) == 15 and bare.isdigit():

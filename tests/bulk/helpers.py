@@ -27,7 +27,7 @@ def line(
 
 def mirror_sim_devices(sim: Any, count: int) -> list[Device]:
     """Mirror rows for `count` offline, activated simulator devices (as a sync would write)."""
-    found = sim.devices(status="OFFLINE", activated=True, limit=count * 2)
+    found = sim.devices(status="OFFLINE", activated=True, nbiot=False, limit=count * 2)
     devices = [DeviceFactory.mirror(item, our_app_id=sim.app_id) for item in found[:count]]
     assert len(devices) == count, f"the simulator has only {len(devices)} offline devices"
     return devices

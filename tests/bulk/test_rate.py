@@ -1,6 +1,6 @@
 """500 bulk rows against the simulator at 600 calls/min, sent by a real worker: every row gets its
 code, no 1010009, and no 60 s window of the simulator's record above the limit. The rate itself is
-a wall-clock figure: benchmarks/bulk_rate.py measures it (benchmarks/README.md), the test does not."""
+a wall-clock figure that benchmarks/bulk_rate.py measures (benchmarks/README.md)."""
 
 import os
 import uuid

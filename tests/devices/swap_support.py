@@ -10,8 +10,9 @@ REFRESH_PATH = "/iocm/app/reg/v1.1.0/deviceCredentials/"
 
 
 def offline_device(sim):
-    """The mirror of a device that is offline, activated and ours on the simulator."""
-    found = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, limit=1)
+    """The mirror of a device that is offline, activated and ours on the simulator, and presents
+    its verifyCode (not an NB-IoT unit, which binds only with verifyCode == nodeId)."""
+    found = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False, limit=1)
     return DeviceFactory.mirror(found[0], our_app_id=sim.app_id)
 
 

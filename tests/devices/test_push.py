@@ -627,7 +627,9 @@ def test_bind_and_expiry_pushes_arrive_end_to_end(
         stdout=StringIO(),
     )
     user = UserFactory(field_service=True)
-    candidates = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, limit=2)
+    candidates = sim.devices(
+        status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False, limit=2
+    )
     swaps = []
     for candidate in candidates:
         swap = swap_request(

@@ -124,7 +124,7 @@ def test_without_live_check_an_online_mirror_is_refused_without_asking_the_platf
     sim, platform_settings, field_user
 ):
     online = DeviceFactory.mirror(
-        sim.devices(status="ONLINE", activated=True, owner=sim.app_id, limit=1)[0]
+        sim.devices(status="ONLINE", activated=True, owner=sim.app_id, nbiot=False, limit=1)[0]
     )
     calls_before = len(sim.calls())
     with pytest.raises(SwapRefused) as refused:
@@ -137,7 +137,7 @@ def test_without_live_check_an_online_mirror_is_refused_without_asking_the_platf
 
 def test_without_live_check_a_never_activated_mirror_is_refused(sim, platform_settings, field_user):
     inactive = DeviceFactory.mirror(
-        sim.devices(status="INACTIVE", activated=False, owner=sim.app_id, limit=1)[0]
+        sim.devices(status="INACTIVE", activated=False, owner=sim.app_id, nbiot=False, limit=1)[0]
     )
     with pytest.raises(SwapRefused) as refused:
         request(inactive, field_user, live_check=False)

@@ -25,7 +25,7 @@ def fast_retries(settings):
 
 @pytest.fixture
 def device(sim, platform_settings):
-    found = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, limit=1)[0]
+    found = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False, limit=1)[0]
     return DeviceFactory(
         device_id=found["deviceId"],
         node_id=found["nodeId"],

@@ -418,7 +418,7 @@ def test_online_device_is_refused_with_the_handling_text(
     client: Any, sim: Any, platform_settings: Any
 ) -> None:
     client.force_login(UserFactory(field_service=True))
-    device = mirror_of(sim.devices(status="ONLINE", limit=1)[0], sim)
+    device = mirror_of(sim.devices(status="ONLINE", nbiot=False, limit=1)[0], sim)
     response = client.post(reverse("devices:device_detail", args=[device.pk]), swap_form())
     text = response.content.decode()
     assert response.status_code == 200

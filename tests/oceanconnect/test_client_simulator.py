@@ -21,7 +21,9 @@ NEW_NODE_ID = "862177041314827"
 
 
 def offline_device(sim, owner=None):
-    devices = sim.devices(status="OFFLINE", activated=True, owner=owner or sim.app_id)
+    """An offline unit that presents its verifyCode (not an NB-IoT one, which attaches with its
+    IMEI and binds only with verifyCode == nodeId)."""
+    devices = sim.devices(status="OFFLINE", activated=True, owner=owner or sim.app_id, nbiot=False)
     return devices[0]["deviceId"]
 
 

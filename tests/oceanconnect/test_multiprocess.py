@@ -22,7 +22,9 @@ def logins(sim):
 
 
 def a_device(sim):
-    return sim.devices(status="OFFLINE", activated=True, owner=sim.app_id)[0]["deviceId"]
+    """An offline unit that presents its verifyCode (an NB-IoT one would need code == nodeId)."""
+    found = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False)
+    return found[0]["deviceId"]
 
 
 def many_threads_log_in_once_and_log_in_again_once(sim, *, env, module):

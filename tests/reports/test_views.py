@@ -154,7 +154,9 @@ def test_a_real_swap_code_never_reaches_the_reports(
     from devices.services import swap_mark_bound, swap_request, swap_send
     from devices.services.approvals import swap_approve
 
-    sim_device = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, limit=1)[0]
+    sim_device = sim.devices(
+        status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False, limit=1
+    )[0]
     device = DeviceFactory(
         device_id=sim_device["deviceId"],
         node_id=sim_device["nodeId"],

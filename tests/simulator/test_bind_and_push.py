@@ -37,7 +37,7 @@ def _refresh(client, device, **body):
 
 
 def test_bind_with_the_code_brings_the_device_online_and_pushes_succeeded(sim, client, callback):
-    device = one(sim, status="OFFLINE", owner=sim.app_id)
+    device = one(sim, status="OFFLINE", owner=sim.app_id, nbiot=False)
     code = _refresh(client, device, nodeId="862177041314827")["verifyCode"]
     answer = sim.bind("862177041314827", code.lower())  # case-insensitive
     assert answer == {"deviceId": device["deviceId"], "bound": True}
@@ -67,7 +67,7 @@ def test_bind_with_the_code_brings_the_device_online_and_pushes_succeeded(sim, c
 
 
 def test_bind_is_refused_with_a_reason(sim, client):
-    device = one(sim, status="OFFLINE", owner=sim.app_id)
+    device = one(sim, status="OFFLINE", owner=sim.app_id, nbiot=False)
     _refresh(client, device, nodeId="SER-B-1", verifyCode="RIGHT")
     assert sim.bind("SER-B-1", "WRONG") == {"bound": False, "error": "verifyCode does not match"}
     assert sim.bind("SER-NOPE", "RIGHT") == {
@@ -171,7 +171,7 @@ def test_unreachable_callback_gives_up_after_the_retry_period():
 
 def test_duplicate_pushes_fault_sends_each_push_twice(sim, client, callback):
     sim.faults(duplicate_pushes=True)
-    device = one(sim, status="OFFLINE", owner=sim.app_id)
+    device = one(sim, status="OFFLINE", owner=sim.app_id, nbiot=False)
     code = _refresh(client, device, nodeId="SER-D-1")["verifyCode"]
     assert sim.bind("SER-D-1", code)["bound"] is True
     bound = wait_until(lambda: len(callback.bodies("bindDevice")) >= 2 and callback.bodies())

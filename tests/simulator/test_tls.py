@@ -70,7 +70,7 @@ def _self_signed_client(tmp_path):
 
 def test_bind_cli_over_https(sim, tmp_path):
     with start_simulator("--devices", "20", "--quiet", http=False) as private:
-        device = private.devices(status="OFFLINE", limit=1)[0]
+        device = private.devices(status="OFFLINE", owner=private.app_id, nbiot=False, limit=1)[0]
         client = Client(private)
         code = client.refresh_key(device["deviceId"], {"nodeId": "SER-CLI-1"}).json()
         done = subprocess.run(

@@ -131,16 +131,16 @@ class SimulatorHandle:
     def flow_limit(self, n: int) -> dict[str, Any]:
         return self._post("/simulator/flow-limit", {"limit": n})
 
-    def bind(self, node_id: str, verify_code: str) -> dict[str, Any]:
-        """The new unit connects; {"deviceId", "bound": True} or {"bound": False, "error"}."""
-        return self._post(
-            "/simulator/bind",
-            {"nodeId": node_id, "verifyCode": verify_code},
-            ok_statuses=(200, 400),
-        )
+    def bind(self, node_id: str, verify_code: str | None = None) -> dict[str, Any]:
+        """The new unit connects; {"deviceId", "bound": True} or {"bound": False, "error"}.
+        No verify_code: the unit presents none (an NB-IoT unit attaching with its IMEI)."""
+        body: dict[str, Any] = {"nodeId": node_id}
+        if verify_code is not None:
+            body["verifyCode"] = verify_code
+        return self._post("/simulator/bind", body, ok_statuses=(200, 400))
 
     def devices(self, **filters: Any) -> list[dict[str, Any]]:
-        """Filters: status, activated (bool), owner, nodeId, limit."""
+        """Filters: status, activated (bool), owner, nodeId, nbiot (bool: CoAP/LWM2M), limit."""
         params = {
             k: (str(v).lower() if isinstance(v, bool) else v)
             for k, v in filters.items()

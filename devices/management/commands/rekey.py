@@ -1,6 +1,8 @@
 """`manage.py rekey DEVICE_ID --node-id NEW ...`: a swap from the command line.
 
-Same services, checks and audit trail as the form. With --wait it follows the swap until the
+Same services, checks and audit trail as the form; the verifyCode mode defaults from the
+device's protocol (devices/code_modes.py), and another one on an NB-IoT device needs
+--force-code-mode. With --wait it follows the swap until the
 code is issued (prints it with its expiry) or the swap ends (prints the error, exits non-zero).
 """
 
@@ -16,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from devices.code_modes import code_mode_warning, default_verify_code_mode
 from devices.identifiers import IMEI_PREFIX, InvalidNodeId, NodeId
 from devices.limits import DEFAULT_TIMEOUT_SECONDS, MAX_VERIFY_CODE_LENGTH, MIN_TIMEOUT_SECONDS
 from devices.models import Chipset, Device, NodeIdKind, Swap, SwapState, VerifyCodeMode
@@ -51,7 +54,20 @@ class Command(BaseCommand):
         codes.add_argument(
             "--verify-code-same-as-node-id",
             action="store_true",
-            help="use the nodeId as the verifyCode (required by Agent Lite firmware)",
+            help="use the nodeId as the verifyCode (NB-IoT CoAP/LwM2M and Agent Lite units; "
+            "the default for a device whose protocol needs it)",
+        )
+        codes.add_argument(
+            "--platform-code",
+            action="store_true",
+            help="let the platform generate the verifyCode (the default for units that present "
+            "a code: MQTT, HTTP)",
+        )
+        parser.add_argument(
+            "--force-code-mode",
+            action="store_true",
+            help="use --platform-code or --verify-code even on a device that attaches with its "
+            "nodeId (NB-IoT); the warning is printed",
         )
         parser.add_argument(
             "--timeout",
@@ -79,7 +95,15 @@ class Command(BaseCommand):
                 "(run `manage.py sync_devices` if it was registered recently)."
             )
         node_id = self._node_id(options)
-        mode, custom_code = self._verify_code(options)
+        mode, custom_code = self._verify_code(options, device)
+        warning = code_mode_warning(device, mode)
+        if warning and not options["force_code_mode"]:
+            raise CommandError(
+                f"{warning} Leave out --platform-code/--verify-code (the nodeId is used), or add "
+                "--force-code-mode if this unit presents a code."
+            )
+        if warning:
+            self.stderr.write(f"Warning: {warning}")
         actor = self._actor(options["user"])
         try:
             swap = swap_request(
@@ -91,6 +115,7 @@ class Command(BaseCommand):
                 reason=options["reason"],
                 actor=actor,
                 allow_same_node_id=options["confirm_same_node_id"],
+                code_mode_override=options["force_code_mode"],
             )
         except SwapRefused as exc:
             raise CommandError(exc.message) from None
@@ -121,12 +146,14 @@ class Command(BaseCommand):
         except InvalidNodeId as exc:
             raise CommandError(f"--node-id: {exc.message}") from None
 
-    def _verify_code(self, options: dict[str, Any]) -> tuple[str, str]:
+    def _verify_code(self, options: dict[str, Any], device: Device) -> tuple[str, str]:
         if options["verify_code_same_as_node_id"]:
             return VerifyCodeMode.SAME_AS_NODE_ID, ""
+        if options["platform_code"]:
+            return VerifyCodeMode.PLATFORM, ""
         code = options["verify_code"]
         if code is None:
-            return VerifyCodeMode.PLATFORM, ""
+            return default_verify_code_mode(device), ""
         if code == "-":
             code = sys.stdin.readline().rstrip("\r\n")
         return VerifyCodeMode.CUSTOM, code
