@@ -20,6 +20,8 @@ from devices.identifiers import IMEI_PREFIX, InvalidNodeId, NodeId
 from devices.models import Chipset, Device, NodeIdKind, SwapState, VerifyCodeMode
 from devices.roles import HELPDESK, sync_role_groups
 from devices.services import SwapRefused, swap_request, swap_reveal_code
+from iotadmin.celery import app as celery_app
+from iotadmin.outages import is_outage, outage_reason
 
 CLI_USERNAME = "cli"
 WAIT_STATES = (SwapState.PENDING_APPROVAL, SwapState.QUEUED, SwapState.SENDING)
@@ -63,6 +65,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            self._rekey(options)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            raise CommandError(
+                f"Cannot rekey now: {outage_reason(exc)} ({type(exc).__name__}). "
+                "A swap already recorded is kept and sent when it is back; otherwise run "
+                "the same command again then."
+            ) from None
+
+    def _rekey(self, options: dict[str, Any]) -> None:
+        _require_broker()
         device = Device.objects.filter(device_id=options["device_id"]).first()
         if device is None:
             raise CommandError(
@@ -177,3 +192,11 @@ class Command(BaseCommand):
             f"Swap #{swap.pk} {swap.get_state_display().lower()}{code}: "
             f"{swap.error_text or 'no details'}"
         )
+
+
+def _require_broker() -> None:
+    """Fail before recording anything when the broker cannot take the send task."""
+    if celery_app.conf.task_always_eager:
+        return
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=5)
