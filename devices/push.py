@@ -1,7 +1,8 @@
 """The push (callback) endpoint the platform POSTs notifications to.
 
 It only checks the path secret, bounds and validates the body, queues the work and answers 200:
-the platform waits 15 s at most and retries, so nothing slow happens before the answer.
+the platform waits 15 s at most and retries, so nothing slow happens before the answer. While
+the database or the broker is unreachable it answers 503, so the platform keeps the push.
 """
 
 import hmac
@@ -10,6 +11,7 @@ import logging
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -30,6 +32,16 @@ def _answer(status: int, payload: dict[str, str]) -> JsonResponse:
 def _secret_matches(given: str) -> bool:
     expected = settings.IOT_PUSH_SECRET or ""
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _database_reachable() -> bool:
+    """The worker applies the push from the database: while it is down, the platform retries."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return False
+    return True
 
 
 @csrf_exempt
@@ -65,11 +77,17 @@ def platform_push(request: HttpRequest, secret: str) -> JsonResponse:
         logger.warning("Push refused (%d bytes): %s", len(body), exc)
         return _answer(400, {"error": str(exc)})
 
+    if not _database_reachable():
+        logger.error(
+            "Push %s for %s refused: the database is unreachable", push.notify_type, push.device_id
+        )
+        return _answer(503, {"error": "Database unavailable; retry later"})
     received_at = timezone.now()
     try:
         # A push body carries no secret (ids, nodeId, status), so the validated push may be
         # a task argument; the receipt time keeps the arrival order for the ordering rule.
-        push_process.delay_on_commit(push.to_task(), received_at.isoformat())
+        # Queued now, not on commit: a 200 must mean the broker has it.
+        push_process.delay(push.to_task(), received_at.isoformat())
     except Exception:
         logger.exception("Push %s for %s not queued", push.notify_type, push.device_id)
         return _answer(503, {"error": "Not queued; retry later"})

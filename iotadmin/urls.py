@@ -4,6 +4,8 @@ from django.urls import include, path
 
 from iotadmin import views_health
 
+handler500 = "iotadmin.outages.server_error"
+
 urlpatterns = [
     path("healthz", views_health.healthz, name="healthz"),
     path("readyz", views_health.readyz, name="readyz"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import factory
 from django.contrib.auth import get_user_model
@@ -121,7 +121,7 @@ class DeviceFactory(DjangoModelFactory):
             "activated": found["activated"],
             "app_id": "" if not our_app_id or owner == our_app_id else owner,
         }
-        return cls(**{**values, **fields})
+        return cast(Device, cls(**{**values, **fields}))
 
 
 class SwapFactory(DjangoModelFactory):

@@ -98,6 +98,7 @@
     var status = event.detail.xhr.status;
     if (status === 403) banner("You are not allowed to do that. Reload the page or sign in again.");
     else if (status === 404) banner("That item no longer exists. Reload the page.");
+    else if (status === 503) banner("The service is temporarily unavailable; your swap is safe. Try again in a minute.");
     else banner("The server had a problem (" + status + "). Try again in a moment.");
   });
   document.addEventListener("htmx:sendError", function () {

@@ -308,7 +308,7 @@ def test_task_form_round_trips_through_json_exactly():
 
 def test_task_gets_the_validated_push_never_the_raw_body(client, device, monkeypatch):
     queued = []
-    monkeypatch.setattr(push_process, "delay_on_commit", lambda *args: queued.append(args))
+    monkeypatch.setattr(push_process, "delay", lambda *args: queued.append(args))
     body = info_changed_body(status="ONLINE", eventTime=OFFSET_EVENT_TIME)
 
     response = client.post(f"/platform/push/{SECRET}/", data=body, content_type="application/json")
@@ -463,7 +463,7 @@ def test_queue_failure_answers_503_so_the_platform_retries(client, device, monke
     def broker_down(*args, **kwargs):
         raise ConnectionRefusedError("broker unreachable")
 
-    monkeypatch.setattr(push_process, "delay_on_commit", broker_down)
+    monkeypatch.setattr(push_process, "delay", broker_down)
 
     response = client.post(
         f"/platform/push/{SECRET}/", data=info_changed_body(), content_type="application/json"

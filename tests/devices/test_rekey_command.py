@@ -11,6 +11,7 @@ from audit.models import AuditAction, AuditEvent
 from devices.models import Swap, SwapState
 from iotadmin.celery import app as celery_app
 from tests.factories import DeviceFactory, UserFactory, make_imei
+from tests.support.broker import closed_port, unreachable_broker_url
 from tests.support.worker import REPO_ROOT, worker_environment
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -110,4 +111,40 @@ def test_unknown_device_exits_1_with_a_message_and_no_traceback(settings):
     )
     assert result.returncode == 1
     assert "Unknown device 'no-such-device'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_broker_exits_1_with_the_reason_and_records_nothing(settings):
+    device = DeviceFactory(activated=True)
+    env = worker_environment(settings)
+    env["CELERY_BROKER_URL"] = unreachable_broker_url()
+    env.pop("REDIS_URL", None)
+    args = ["rekey", device.device_id, "--node-id", make_imei(), "--chipset", "hisilicon"]
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "the message broker is unreachable" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not Swap.objects.exists()
+
+
+def test_an_unreachable_database_exits_1_with_the_reason(settings):
+    env = worker_environment(settings)
+    env["DATABASE_URL"] = f"postgres://nobody@127.0.0.1:{closed_port()}/nothing"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "rekey", "some-device", "--node-id", "SN-1"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "the database is unreachable" in result.stderr
     assert "Traceback" not in result.stderr

@@ -25,6 +25,8 @@ from devices.models import Chipset, Device, NodeIdKind, Swap, SwapState, VerifyC
 from devices.permissions import Perm
 from devices.roles import HELPDESK, sync_role_groups
 from devices.services import SwapRefused, swap_request, swap_reveal_code
+from iotadmin.celery import app as celery_app
+from iotadmin.outages import is_outage, outage_reason
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -88,6 +90,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            self._rekey(options)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            raise CommandError(
+                f"Cannot rekey now: {outage_reason(exc)} ({type(exc).__name__}). "
+                "A swap already recorded is kept and sent when it is back; otherwise run "
+                "the same command again then."
+            ) from None
+
+    def _rekey(self, options: dict[str, Any]) -> None:
+        _require_broker()
         device = Device.objects.filter(device_id=options["device_id"]).first()
         if device is None:
             raise CommandError(
@@ -214,3 +229,11 @@ class Command(BaseCommand):
             f"Swap #{swap.pk} {swap.get_state_display().lower()}{code}: "
             f"{swap.error_text or 'no details'}"
         )
+
+
+def _require_broker() -> None:
+    """Fail before recording anything when the broker cannot take the send task."""
+    if celery_app.conf.task_always_eager:
+        return
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=5)
