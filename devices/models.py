@@ -144,6 +144,12 @@ class Swap(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     # Set when a send may have reached the platform unanswered: reconcile before any re-send.
     needs_reconcile = models.BooleanField(default=False)
+    # The flow limiter's lane its platform calls run in (oceanconnect.lanes).
+    lane = models.CharField(max_length=16, default="interactive")
+    # Set while the send waits for a flow-limit slot: when one is expected, and how many
+    # calls were ahead of it (shown on the swap page and by `rekey --wait`).
+    waiting_for_slot_until = models.DateTimeField(null=True, blank=True)
+    slot_position = models.PositiveIntegerField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # While SENDING: when the claim lapses (the longest one send can take); another worker may
     # take over an expired claim, never a live one.
@@ -271,9 +277,10 @@ class PlatformStoreEntry(models.Model):
 
 
 class PlatformCallSlot(models.Model):
-    """One platform call reserved by the database-backed flow limiter (unix time)."""
+    """One platform call reserved by the database-backed flow limiter (unix time, lane)."""
 
     at = models.FloatField(db_index=True)
+    lane = models.CharField(max_length=16, default="interactive")
 
     def __str__(self) -> str:
         return f"call at {self.at}"

@@ -7,7 +7,9 @@ Call the platform outside a transaction of your own: slots reserved inside one s
 to other processes until it commits.
 
 Flow-limit slots live in PlatformCallSlot, which has no prefix column: all clients using this
-database share one flow window (which is what one platform application needs anyway).
+database share one flow window (which is what one platform application needs anyway). Each
+slot records its lane; a call waiting for a slot is one PlatformStoreEntry row
+`<prefix>flow:waiting:<lane>:<ticket>` whose expires_at is the end of its registration.
 """
 
 import functools
@@ -16,9 +18,17 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Count
 
 from devices.models import PlatformCallSlot, PlatformStoreEntry
-from oceanconnect.store import COOLDOWN_KEY, StoreUnavailable
+from oceanconnect.lanes import LANES, lane_cap
+from oceanconnect.store import (
+    COOLDOWN_KEY,
+    WAITER_GRACE,
+    YIELD_POLL,
+    StoreUnavailable,
+    waiting_key,
+)
 
 _GUARD_KEY = "store:guard"
 
@@ -121,19 +131,81 @@ class DatabaseStore:
         PlatformStoreEntry.objects.filter(key=self._k(key), value=owner).delete()
 
     @_store_errors
-    def reserve_slot(self, *, limit: int, window: float) -> float:
+    def reserve_slot(
+        self,
+        *,
+        limit: int,
+        window: float,
+        lane: str = "interactive",
+        reserve: int = 0,
+        ticket: str = "",
+    ) -> float:
         with self._atomic_guarded():
             self._lock_guard()
             now = self._clock()
+            mine = self._k(waiting_key(lane)) + ":" + ticket
+
+            def wait_for(wait: float) -> float:
+                wait = max(0.001, wait)
+                if ticket:
+                    PlatformStoreEntry.objects.update_or_create(
+                        key=mine, defaults={"value": lane, "expires_at": now + wait + WAITER_GRACE}
+                    )
+                return wait
+
             cooldown = self._cooldown_until()
             if cooldown > now:
-                return cooldown - now
+                return wait_for(cooldown - now)
             PlatformCallSlot.objects.filter(at__lte=now - window).delete()
-            if PlatformCallSlot.objects.count() < limit:
-                PlatformCallSlot.objects.create(at=now)
+            rank = [item.value for item in LANES].index(lane)
+            higher = [self._k(waiting_key(item.value)) + ":" for item in LANES[:rank]]
+            waiters = PlatformStoreEntry.objects.filter(key__startswith=self._k("flow:waiting:"))
+            waiters.filter(expires_at__lte=now).delete()
+            higher_waiting = any(
+                key.startswith(prefix)
+                for key in waiters.values_list("key", flat=True)
+                for prefix in higher
+            )
+            cap = lane_cap(lane=lane, limit=limit, reserve=reserve)
+            used = PlatformCallSlot.objects.count()
+            if used < cap:
+                if higher_waiting:
+                    return wait_for(YIELD_POLL)
+                PlatformCallSlot.objects.create(at=now, lane=lane)
+                if ticket:
+                    PlatformStoreEntry.objects.filter(key=mine).delete()
                 return 0.0
-            oldest = PlatformCallSlot.objects.order_by("at").values_list("at", flat=True)[0]
-            return max(0.001, oldest + window - now)
+            nth = PlatformCallSlot.objects.order_by("at").values_list("at", flat=True)[used - cap]
+            return wait_for(nth + window - now)
+
+    @_store_errors
+    def withdraw(self, *, lane: str, ticket: str) -> None:
+        PlatformStoreEntry.objects.filter(key=self._k(waiting_key(lane)) + ":" + ticket).delete()
+
+    @_store_errors
+    def lane_usage(self, *, window: float) -> dict[str, int]:
+        now = self._clock()
+        counts = {item.value: 0 for item in LANES}
+        rows = (
+            PlatformCallSlot.objects.filter(at__gt=now - window)
+            .values_list("lane")
+            .annotate(n=Count("id"))
+        )
+        for lane, n in rows:
+            counts[lane if lane in counts else LANES[0].value] += n
+        return counts
+
+    @_store_errors
+    def waiting(self) -> dict[str, int]:
+        now = self._clock()
+        counts = {item.value: 0 for item in LANES}
+        lanes = PlatformStoreEntry.objects.filter(
+            key__startswith=self._k("flow:waiting:"), expires_at__gt=now
+        ).values_list("value", flat=True)
+        for lane in lanes:
+            if lane in counts:
+                counts[lane] += 1
+        return counts
 
     def _cooldown_until(self) -> float:
         raw = (

@@ -4,6 +4,7 @@ Every call: a shared access token (tokens.py), a slot from the shared flow limit
 (limiter.py), one HTTP exchange with connect and read timeouts, and the answer turned into a
 typed value or a typed error (responses.py). On 1010005 exactly one re-login and one retry;
 on 1010009 a shared cool-down, then the call is tried again if the caller can wait.
+Every call takes `lane=` (lanes.py; default: the current `lane_scope`, else INTERACTIVE).
 """
 
 import ipaddress
@@ -28,6 +29,7 @@ from .errors import (
     PlatformRetryableError,
     PlatformThrottled,
 )
+from .lanes import Lane, current_lane, lane_scope
 from .limiter import FlowLimiter
 from .responses import UnreadableAnswer, interpret
 from .store import SharedStore, StoreUnavailable
@@ -168,6 +170,7 @@ class PlatformClient:
         timeout: int | None = None,
         app_id: str | None = None,
         max_wait: float | None = None,
+        lane: Lane | None = None,
     ) -> RefreshDeviceKeyResult:
         """Rebind the device to a new nodeId; returns the verifyCode the new unit must present.
 
@@ -194,11 +197,17 @@ class PlatformClient:
                 idempotent=False,
             ),
             max_wait=max_wait,
+            lane=lane,
         )
         return RefreshDeviceKeyResult.from_json(data)
 
     def activation_status(
-        self, device_id: str, *, app_id: str | None = None, max_wait: float | None = None
+        self,
+        device_id: str,
+        *,
+        app_id: str | None = None,
+        max_wait: float | None = None,
+        lane: Lane | None = None,
     ) -> ActivationStatus:
         _check_text("device_id", device_id, required=True)
         data = self._call(
@@ -209,11 +218,17 @@ class PlatformClient:
                 params={"appId": app_id} if app_id else None,
             ),
             max_wait=max_wait,
+            lane=lane,
         )
         return ActivationStatus.from_json(data, device_id=device_id)
 
     def get_device(
-        self, device_id: str, *, app_id: str | None = None, max_wait: float | None = None
+        self,
+        device_id: str,
+        *,
+        app_id: str | None = None,
+        max_wait: float | None = None,
+        lane: Lane | None = None,
     ) -> PlatformDevice:
         _check_text("device_id", device_id, required=True)
         data = self._call(
@@ -224,6 +239,7 @@ class PlatformClient:
                 params={"appId": app_id} if app_id else None,
             ),
             max_wait=max_wait,
+            lane=lane,
         )
         return PlatformDevice.from_json(data)
 
@@ -233,6 +249,7 @@ class PlatformClient:
         page_size: int = MAX_PAGE_SIZE,
         app_id: str | None = None,
         max_wait: float | None = None,
+        lane: Lane | None = None,
     ) -> Iterator[DevicePage]:
         """Every page of the device list (oldest first, `sort=ASC`), from pageNo 0 until
         totalCount devices were seen."""
@@ -251,6 +268,7 @@ class PlatformClient:
             data = self._call(
                 _Request(method="GET", template=DEVICES_PATH, path=DEVICES_PATH, params=params),
                 max_wait=max_wait,
+                lane=lane,
             )
             page = DevicePage.from_json(data, page_no=page_no, page_size=page_size)
             yield page
@@ -267,6 +285,7 @@ class PlatformClient:
         timeout: int | None = None,
         device_info: DeviceInfo | None = None,
         max_wait: float | None = None,
+        lane: Lane | None = None,
     ) -> RegisteredDevice:
         """Register a new device. Not idempotent: a lost answer raises PlatformOutcomeUnknown."""
         _check_text("node_id", node_id, required=True)
@@ -290,11 +309,17 @@ class PlatformClient:
                 idempotent=False,
             ),
             max_wait=max_wait,
+            lane=lane,
         )
         return RegisteredDevice.from_json(data)
 
     def subscribe(
-        self, notify_type: str, callback_url: str, *, max_wait: float | None = None
+        self,
+        notify_type: str,
+        callback_url: str,
+        *,
+        max_wait: float | None = None,
+        lane: Lane | None = None,
     ) -> Subscription:
         _check_text("notify_type", notify_type, required=True)
         if not isinstance(callback_url, str) or not callback_url.startswith(
@@ -309,6 +334,7 @@ class PlatformClient:
                 json={"notifyType": notify_type, "callbackUrl": callback_url},
             ),
             max_wait=max_wait,
+            lane=lane,
         )
         return Subscription.from_json(data, notify_type=notify_type, callback_url=callback_url)
 
@@ -318,6 +344,7 @@ class PlatformClient:
         notify_type: str | None = None,
         page_size: int = SUBSCRIPTION_PAGE_SIZE,
         max_wait: float | None = None,
+        lane: Lane | None = None,
     ) -> list[Subscription]:
         """Every subscription of our application (of one notify type when given), walking the
         pages from pageNo 0 until totalCount were seen."""
@@ -340,6 +367,7 @@ class PlatformClient:
                     params=params,
                 ),
                 max_wait=max_wait,
+                lane=lane,
             )
             page = SubscriptionPage.from_json(data, page_no=page_no, page_size=page_size)
             found.extend(page.subscriptions)
@@ -348,7 +376,7 @@ class PlatformClient:
             page_no += 1
 
     def get_subscription(
-        self, subscription_id: str, *, max_wait: float | None = None
+        self, subscription_id: str, *, max_wait: float | None = None, lane: Lane | None = None
     ) -> Subscription:
         _check_text("subscription_id", subscription_id, required=True)
         data = self._call(
@@ -358,10 +386,13 @@ class PlatformClient:
                 path=SUBSCRIPTION_PATH.format(subscriptionId=quote(subscription_id, safe="")),
             ),
             max_wait=max_wait,
+            lane=lane,
         )
         return Subscription.from_json(data, notify_type="", callback_url="")
 
-    def delete_subscription(self, subscription_id: str, *, max_wait: float | None = None) -> None:
+    def delete_subscription(
+        self, subscription_id: str, *, max_wait: float | None = None, lane: Lane | None = None
+    ) -> None:
         """Delete one subscription (204). Deleting twice is idempotent for our purpose: the
         platform then answers an error for the missing subscription, raised as usual."""
         _check_text("subscription_id", subscription_id, required=True)
@@ -372,6 +403,7 @@ class PlatformClient:
                 path=SUBSCRIPTION_PATH.format(subscriptionId=quote(subscription_id, safe="")),
             ),
             max_wait=max_wait,
+            lane=lane,
         )
 
     def delete_subscriptions(
@@ -380,6 +412,7 @@ class PlatformClient:
         notify_type: str | None,
         callback_url: str | None = None,
         max_wait: float | None = None,
+        lane: Lane | None = None,
     ) -> None:
         """Batch delete: every subscription of `notify_type` (and `callback_url` when given).
         `notify_type=None` with no URL would delete all of them, so one of the two is required."""
@@ -396,6 +429,7 @@ class PlatformClient:
                 method="DELETE", template=SUBSCRIPTIONS_PATH, path=SUBSCRIPTIONS_PATH, params=params
             ),
             max_wait=max_wait,
+            lane=lane,
         )
 
     # --- the shared flow limiter --------------------------------------------------------
@@ -507,10 +541,15 @@ class PlatformClient:
 
     # --- one call: token, slot, exchange, typed answer -----------------------------------
 
-    def _call(self, request: _Request, *, max_wait: float | None) -> dict[str, Any]:
+    def _call(
+        self, request: _Request, *, max_wait: float | None, lane: Lane | None = None
+    ) -> dict[str, Any]:
+        """`lane` (default: the current lane scope) also covers the login or token refresh
+        this call may need."""
         deadline = None if max_wait is None else time.monotonic() + max(0.0, max_wait)
         try:
-            return self._call_with_retries(request, deadline=deadline)
+            with lane_scope(lane or current_lane()):
+                return self._call_with_retries(request, deadline=deadline)
         except StoreUnavailable as exc:
             error = PlatformRetryableError(
                 f"shared store unavailable: {exc}", handling_text=STORE_UNAVAILABLE_HANDLING
