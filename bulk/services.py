@@ -28,6 +28,7 @@ from devices.identifiers import InvalidNodeId, NodeId
 from devices.models import Swap, SwapState
 from devices.services.checks import SwapRefused
 from devices.services.request import swap_request
+from oceanconnect import Lane
 
 logger = logging.getLogger(__name__)
 
@@ -250,6 +251,7 @@ def _submit_row(row_id: int, actor: Any) -> bool:
             reissue_of=previous,
             # The platform refuses an online device at send time (100611): one call per row.
             live_check=False,
+            lane=Lane.BULK,
         )
     except SwapRefused as exc:
         code, message = exc.code, exc.message

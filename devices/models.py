@@ -150,6 +150,8 @@ class Swap(models.Model):
     # calls were ahead of it (shown on the swap page and by `rekey --wait`).
     waiting_for_slot_until = models.DateTimeField(null=True, blank=True)
     slot_position = models.PositiveIntegerField(null=True, blank=True)
+    # Not stored: set by swap_request when the live check used the mirror (flow limit busy).
+    precheck_notice = ""
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # While SENDING: when the claim lapses (the longest one send can take); another worker may
     # take over an expired claim, never a live one.

@@ -50,6 +50,12 @@ class LiveStatus:
     activated: bool | None = None
     error: str = ""
     error_code: str = ""
+    # Nothing was sent and asking again later may work (network, store, flow limit).
+    retryable: bool = False
+    # Our flow limiter had no slot within the wait: when one is expected, and the calls ahead.
+    throttled: bool = False
+    retry_after: float = 0.0
+    queue_position: int = 0
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -212,14 +218,25 @@ def device_get(*, device_id: str) -> Device | None:
 def device_live_status(*, device: Device, max_wait: float = 5.0) -> LiveStatus:
     """Ask the platform for the device's status; platform errors become `error` text."""
     from devices.platform_wiring import get_client
-    from oceanconnect import PlatformError
+    from oceanconnect import Lane, PlatformError, PlatformThrottled
 
     try:
         platform_device = get_client().get_device(
-            device.device_id, app_id=device.app_id or None, max_wait=max_wait
+            device.device_id, app_id=device.app_id or None, max_wait=max_wait, lane=Lane.INTERACTIVE
+        )
+    except PlatformThrottled as exc:
+        return LiveStatus(
+            error=exc.handling_text,
+            error_code=exc.code or "",
+            retryable=True,
+            throttled=True,
+            retry_after=exc.retry_after,
+            queue_position=exc.queue_position,
         )
     except PlatformError as exc:
-        return LiveStatus(error=exc.handling_text, error_code=exc.code or "")
+        return LiveStatus(
+            error=exc.handling_text, error_code=exc.code or "", retryable=exc.retryable
+        )
     info = platform_device.info
     detail = info.status_detail
     activated = None
@@ -229,6 +246,21 @@ def device_live_status(*, device: Device, max_wait: float = 5.0) -> LiveStatus:
         activated = True
     return LiveStatus(
         status=info.status, status_detail=detail, node_id=info.node_id, activated=activated
+    )
+
+
+def swap_slot_wait(*, swap: Swap, now: datetime | None = None) -> str:
+    """While a queued swap waits for a flow-limit slot: its lane, the calls ahead of it and
+    about how long (for the swap page and `rekey --wait`); "" otherwise. No query."""
+    until = swap.waiting_for_slot_until
+    if swap.state != SwapState.QUEUED or until is None:
+        return ""
+    now = now or timezone.now()
+    seconds = max(0, round((until - now).total_seconds()))
+    ahead = swap.slot_position or 0
+    return (
+        f"Waiting for a platform call slot ({swap.lane} lane): {ahead} "
+        f"call{'s' if ahead != 1 else ''} ahead, about {seconds} s."
     )
 
 

@@ -24,7 +24,13 @@ from devices.forms import (
 from devices.models import Device, Swap, SwapState, VerifyCodeMode
 from devices.qr import qr_svg
 from devices.roles import can_manage_swap, can_see_code, can_view_attempts
-from devices.selectors import device_search, swap_attempts, swap_for_user, swaps_for_device
+from devices.selectors import (
+    device_search,
+    swap_attempts,
+    swap_for_user,
+    swap_slot_wait,
+    swaps_for_device,
+)
 from devices.services.checks import SwapRefused
 from devices.services.lifecycle import (
     swap_cancel,
@@ -128,6 +134,8 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 else:
                     refused = exc.message
             else:
+                if swap.precheck_notice:
+                    messages.info(request, swap.precheck_notice)
                 url = reverse("devices:swap_detail", args=[swap.pk])
                 if _is_partial(request):
                     return HttpResponseClientRedirect(url)
@@ -191,6 +199,7 @@ def _panel_version(swap: Swap) -> str:
         swap.bound_at,
         swap.finished_at,
         swap.updated_at,
+        swap_slot_wait(swap=swap),  # its estimate counts down
     )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
@@ -213,6 +222,7 @@ def _panel_context(request: HttpRequest, swap: Swap) -> dict[str, Any]:
         "may_manage": may_manage,
         "may_see_code": may_see_code,
         "demo_bind": swap.state == SwapState.CODE_ISSUED and bool(verify_code),
+        "slot_wait": swap_slot_wait(swap=swap),
         "server_now": timezone.now(),
         "panel_version": _panel_version(swap),
         "reissued_as": swap.reissues.order_by("-created_at").first() if not swap.is_open else None,

@@ -4,30 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('devices', '0006_swap_lease_and_attempts'),
+        ("devices", "0006_swap_lease_and_attempts"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='platformcallslot',
-            name='lane',
-            field=models.CharField(default='interactive', max_length=16),
+            model_name="platformcallslot",
+            name="lane",
+            field=models.CharField(default="interactive", max_length=16),
         ),
         migrations.AddField(
-            model_name='swap',
-            name='lane',
-            field=models.CharField(default='interactive', max_length=16),
+            model_name="swap",
+            name="lane",
+            field=models.CharField(default="interactive", max_length=16),
         ),
         migrations.AddField(
-            model_name='swap',
-            name='slot_position',
+            model_name="swap",
+            name="slot_position",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='swap',
-            name='waiting_for_slot_until',
+            model_name="swap",
+            name="waiting_for_slot_until",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

@@ -1,7 +1,13 @@
 """The request-time rules a swap must pass before anything is written: inputs, then the device.
 
 Each check raises SwapRefused with a message for the user and the form field it is about; the
-swap form, the bulk dry run (`swap_precheck(live_check=False)`) and swap_request share them.
+swap form, the bulk dry run (`swap_precheck(live_check=False)`, and its batched form in
+bulk/checks.py through the `*_refusal` rule functions) and swap_request share them.
+
+The live pre-check never refuses because of the flow limit: when no slot is free within
+PRECHECK_MAX_WAIT, the swap is accepted on the mirror's state (check_mirrored_device) and the
+platform's own answer to the refresh (100611 online, 100610 not activated) is handled when it
+is sent; the check returns a notice saying how long the queue is.
 """
 
 from __future__ import annotations
@@ -149,14 +155,46 @@ def check_node_id_free(*, device: Device, new_node_id: NodeId) -> None:
         )
 
 
-def check_live_device(*, device: Device) -> None:
-    """Live pre-checks on the platform: known, activated, not online."""
+def _budget_notice(*, queue_position: int, retry_after: float) -> str:
+    ahead = f"queued behind {queue_position} call{'s' if queue_position != 1 else ''}"
+    return (
+        f"The platform's call budget is in use ({ahead}, about {max(1, round(retry_after))} s): "
+        "the swap was accepted on the device list's state without a live check. The platform "
+        "checks the device itself when the refresh is sent; this page shows what happens."
+    )
+
+
+def _check_failed(*, what: str, code: str, retryable: bool, handling_text: str) -> SwapRefused:
+    """A live check that could not be made: nothing was created, and the message says so
+    (never that the request will be sent later)."""
+    code_text = f" (error {code})" if code else ""
+    advice = (
+        "Nothing was sent and no swap was created; try again in a moment."
+        if retryable
+        else f"{handling_text} No swap was created."
+    )
+    return SwapRefused(
+        f"Could not check the device's {what} on the platform{code_text}. {advice}",
+        code="platform_check_failed",
+    )
+
+
+def check_live_device(*, device: Device) -> str:
+    """Live pre-checks on the platform: known, activated, not online.
+
+    Returns "" after a live check, or a notice for the person when the flow limit had no slot
+    within PRECHECK_MAX_WAIT and the mirror's state was used instead.
+    """
     live = device_live_status(device=device, max_wait=PRECHECK_MAX_WAIT)
+    if live.throttled:
+        check_mirrored_device(device=device)
+        return _budget_notice(queue_position=live.queue_position, retry_after=live.retry_after)
     if live.error:
-        code = f" (error {live.error_code})" if live.error_code else ""
-        raise SwapRefused(
-            f"Could not check the device's live status on the platform{code}: {live.error}",
-            code="platform_check_failed",
+        raise _check_failed(
+            what="live status",
+            code=live.error_code,
+            retryable=live.retryable,
+            handling_text=live.error,
         )
     fields = []
     if live.status in DeviceStatus.values and live.status != device.status:
@@ -175,14 +213,16 @@ def check_live_device(*, device: Device) -> None:
             code="device_online",
         )
     activated = device.activated if device.activated else live.activated
+    notice = ""
     if activated is not True:
-        activated = _activation_status(device)
+        activated, notice = _activation_status(device)
     if activated is False:
         raise SwapRefused(
             "The device has not been activated: it has never connected to the IoT platform. "
             "Only an activated device can be rebound; check that it was connected and activated.",
             code="device_not_active",
         )
+    return notice
 
 
 def check_mirrored_device(*, device: Device) -> None:
@@ -200,24 +240,32 @@ def check_mirrored_device(*, device: Device) -> None:
         )
 
 
-def _activation_status(device: Device) -> bool | None:
+def _activation_status(device: Device) -> tuple[bool | None, str]:
+    """The platform's activation flag (and "" ), or the mirror's with a budget notice."""
     from devices.platform_wiring import get_client
-    from oceanconnect import PlatformError
+    from oceanconnect import Lane, PlatformError, PlatformThrottled
 
     try:
         status = get_client().activation_status(
-            device.device_id, app_id=device.app_id or None, max_wait=PRECHECK_MAX_WAIT
+            device.device_id,
+            app_id=device.app_id or None,
+            max_wait=PRECHECK_MAX_WAIT,
+            lane=Lane.INTERACTIVE,
         )
+    except PlatformThrottled as exc:
+        notice = _budget_notice(queue_position=exc.queue_position, retry_after=exc.retry_after)
+        return device.activated, notice
     except PlatformError as exc:
-        code = f" (error {exc.code})" if exc.code else ""
-        raise SwapRefused(
-            f"Could not check the device's activation on the platform{code}: {exc.handling_text}",
-            code="platform_check_failed",
+        raise _check_failed(
+            what="activation",
+            code=exc.code or "",
+            retryable=exc.retryable,
+            handling_text=exc.handling_text,
         ) from None
     if status.activated is not None and status.activated != device.activated:
         device.activated = status.activated
         device.save(update_fields=["activated"])
-    return status.activated
+    return status.activated, ""
 
 
 def swap_precheck(
@@ -226,9 +274,12 @@ def swap_precheck(
     new_node_id: NodeId,
     allow_same_node_id: bool = False,
     live_check: bool = True,
-) -> None:
+) -> str:
     """The device-level rules a swap must pass before anything is queued; writes nothing but
     the live status it reads. Raises SwapRefused. The bulk dry run uses it with live_check=False.
+
+    Returns "" or a notice for the person (the live check could not get a flow-limit slot and
+    used the mirror's state; see check_live_device).
     """
     if device.deleted_on_platform_at is not None:
         raise SwapRefused(
@@ -249,6 +300,6 @@ def swap_precheck(
         raise open_swap_refusal(existing=existing)
     check_node_id_free(device=device, new_node_id=new_node_id)
     if live_check:
-        check_live_device(device=device)
-    else:
-        check_mirrored_device(device=device)
+        return check_live_device(device=device)
+    check_mirrored_device(device=device)
+    return ""

@@ -46,6 +46,7 @@ def swap_request(
     allow_same_node_id: bool = False,
     reissue_of: Swap | None = None,
     live_check: bool = True,
+    lane: str = "interactive",
 ) -> Swap:
     """Check everything, create the swap and queue its sending after commit; a swap the
     approval policy calls risky is created PENDING_APPROVAL instead and waits for swap_approve.
@@ -54,7 +55,11 @@ def swap_request(
     the actor may not request swaps. `allow_same_node_id` confirms the "same identifier" warning.
     `live_check=False` (bulk rows) trusts the mirror instead of asking the platform first: the
     refresh itself is refused with 100611/100610 when the device is online or never activated,
-    so a row costs one platform call instead of two.
+    so a row costs one platform call instead of two. `lane` is the flow-limiter lane the swap's
+    platform calls run in (oceanconnect.Lane; bulk rows pass "bulk").
+
+    When the live check found no flow-limit slot in time, the swap is accepted on the mirror's
+    state and `swap.precheck_notice` says so (queue length and wait) for the person.
     """
     if not actor.has_perm("devices.request_swap"):
         raise PermissionDenied("You may not request swaps.")
@@ -64,7 +69,7 @@ def swap_request(
     custom_code = check_verify_code(mode=verify_code_mode, custom_verify_code=custom_verify_code)
     timeout_seconds = check_timeout(timeout_seconds=timeout_seconds, actor=actor)
     reason = check_reason(reason=reason)
-    swap_precheck(
+    notice = swap_precheck(
         device=device,
         new_node_id=new_node_id,
         allow_same_node_id=allow_same_node_id,
@@ -100,6 +105,7 @@ def swap_request(
                 needs_approval=bool(approval_reasons),
                 approval_reasons=approval_reasons,
                 reissue_of=reissue_of,
+                lane=lane,
             )
             swap_audit(
                 swap=swap,
@@ -127,4 +133,5 @@ def swap_request(
         raise open_swap_refusal(existing=existing) from None
 
     logger.info("swap %s requested for device %s", swap.pk, device.device_id)
+    swap.precheck_notice = notice
     return swap

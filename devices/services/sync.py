@@ -27,7 +27,7 @@ from audit.services import audit_record
 from devices.identifiers import node_search_key
 from devices.models import Device, DeviceStatus
 from devices.platform_wiring import get_client
-from oceanconnect import PlatformDevice, PlatformError
+from oceanconnect import Lane, PlatformDevice, PlatformError, lane_scope
 from oceanconnect.catalogue import DEVICE_GONE_CODES
 
 logger = logging.getLogger(__name__)
@@ -275,7 +275,9 @@ def devices_sync(*, actor: Any = None, max_wait: float | None = None) -> SyncRes
     if not client.store.acquire_lock(SYNC_LOCK_KEY, owner=owner, ttl=SYNC_LOCK_TTL_SECONDS):
         raise SyncAlreadyRunning("Another device sync is running; try again when it has finished.")
     try:
-        return _devices_sync(client=client, actor=actor, max_wait=max_wait)
+        # Every call of the walk (and the login it may need) waits behind people's swaps.
+        with lane_scope(Lane.BACKGROUND):
+            return _devices_sync(client=client, actor=actor, max_wait=max_wait)
     finally:
         client.store.release_lock(SYNC_LOCK_KEY, owner=owner)
 

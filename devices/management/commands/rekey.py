@@ -19,6 +19,7 @@ from django.db import transaction
 from devices.identifiers import IMEI_PREFIX, InvalidNodeId, NodeId
 from devices.models import Chipset, Device, NodeIdKind, SwapState, VerifyCodeMode
 from devices.roles import HELPDESK, sync_role_groups
+from devices.selectors import swap_slot_wait
 from devices.services import SwapRefused, swap_request, swap_reveal_code
 
 CLI_USERNAME = "cli"
@@ -90,6 +91,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Swap #{swap.pk} queued: {device.device_id} {swap.old_node_id} -> {swap.new_node_id}"
         )
+        if swap.precheck_notice:
+            self.stdout.write(swap.precheck_notice)
         if options["wait"]:
             self._wait(swap, actor, options["wait_seconds"])
 
@@ -150,8 +153,19 @@ class Command(BaseCommand):
     def _wait(self, swap: Any, actor: Any, wait_seconds: float) -> None:
         deadline = time.monotonic() + wait_seconds
         swap.refresh_from_db()
+        shown: tuple[Any, ...] = ()
         while swap.state in WAIT_STATES:
+            waiting = swap_slot_wait(swap=swap)
+            seen = (swap.waiting_for_slot_until, swap.slot_position)
+            if waiting and seen != shown:  # a new wait (or a new place in the queue)
+                self.stdout.write(waiting)
+                shown = seen
             if time.monotonic() > deadline:
+                if waiting:
+                    raise CommandError(
+                        f"Swap #{swap.pk} is still waiting for a platform call slot after "
+                        f"{wait_seconds:g} s; it is sent as soon as one is free. {waiting}"
+                    )
                 raise CommandError(
                     f"Swap #{swap.pk} is still {swap.get_state_display().lower()} after "
                     f"{wait_seconds:g} s (attempts: {swap.attempts}). Is a Celery worker running?"
