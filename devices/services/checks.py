@@ -12,6 +12,7 @@ is sent; the check returns a notice saying how long the queue is.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Q
@@ -125,34 +126,70 @@ def open_swap_refusal(*, existing: Swap) -> SwapRefused:
     )
 
 
-def check_node_id_free(*, device: Device, new_node_id: NodeId) -> None:
+def node_id_holder(
+    *, device: Device, new_node_id: NodeId, candidates: Iterable[Device]
+) -> Device | None:
+    """The first of `candidates` (in Device's ordering) other than `device` that already has
+    `new_node_id`, in any notation."""
     key = node_search_key(new_node_id.value)
-    other = (
-        Device.objects.filter(Q(node_id=new_node_id.value) | Q(node_key=key))
-        .exclude(pk=device.pk)
-        .first()
-    )
-    if other is not None:
-        raise SwapRefused(
+    for other in candidates:
+        if other.pk != device.pk and (other.node_id == new_node_id.value or other.node_key == key):
+            return other
+    return None
+
+
+def node_id_pending_swap(
+    *, device: Device, new_node_id: NodeId, candidates: Iterable[Swap]
+) -> Swap | None:
+    """The first of `candidates` (open swaps, in Swap's ordering) of another device awaiting
+    `new_node_id`."""
+    for swap in candidates:
+        if swap.new_node_id == new_node_id.value and swap.device_id != device.pk:
+            return swap
+    return None
+
+
+def node_id_in_use_refusal(
+    *, new_node_id: NodeId, holder: Device | None, pending: Swap | None
+) -> SwapRefused | None:
+    """The refusal for a nodeId another device has (`holder`) or awaits (`pending`)."""
+    if holder is not None:
+        return SwapRefused(
             f"The nodeId {new_node_id.value} is already used by device "
-            f"{other.name or other.device_id} ({other.device_id}). Check the new unit's "
+            f"{holder.name or holder.device_id} ({holder.device_id}). Check the new unit's "
             "identifier.",
             code="node_id_in_use",
             field="new_node_id",
         )
-    pending = (
-        Swap.objects.filter(state__in=OPEN_SWAP_STATES, new_node_id=new_node_id.value)
-        .exclude(device=device)
-        .select_related("device")
-        .first()
-    )
     if pending is not None:
-        raise SwapRefused(
+        return SwapRefused(
             f"The nodeId {new_node_id.value} is already the new nodeId of open swap "
             f"#{pending.pk} for device {pending.device.name or pending.device.device_id}.",
             code="node_id_in_use",
             field="new_node_id",
         )
+    return None
+
+
+def check_node_id_free(*, device: Device, new_node_id: NodeId) -> None:
+    key = node_search_key(new_node_id.value)
+    holders = (
+        Device.objects.filter(Q(node_id=new_node_id.value) | Q(node_key=key))
+        .exclude(pk=device.pk)
+        .order_by(*Device._meta.ordering)[:1]
+    )
+    holder = node_id_holder(device=device, new_node_id=new_node_id, candidates=holders)
+    pending = None
+    if holder is None:
+        pending = (
+            Swap.objects.filter(state__in=OPEN_SWAP_STATES, new_node_id=new_node_id.value)
+            .exclude(device=device)
+            .select_related("device")
+            .first()
+        )
+    refusal = node_id_in_use_refusal(new_node_id=new_node_id, holder=holder, pending=pending)
+    if refusal is not None:
+        raise refusal
 
 
 def _budget_notice(*, queue_position: int, retry_after: float) -> str:
@@ -225,19 +262,26 @@ def check_live_device(*, device: Device) -> str:
     return notice
 
 
-def check_mirrored_device(*, device: Device) -> None:
+def mirrored_device_refusal(*, device: Device) -> SwapRefused | None:
     """The same refusals as the live check, from the mirror alone (no platform call)."""
     if device.status == DeviceStatus.ONLINE:
-        raise SwapRefused(
+        return SwapRefused(
             "The device is online (as last synced), and its key can only be refreshed while it "
             "is offline. Take the device offline, then retry.",
             code="device_online",
         )
     if device.activated is False:
-        raise SwapRefused(
+        return SwapRefused(
             "The device has not been activated: it has never connected to the IoT platform.",
             code="device_not_active",
         )
+    return None
+
+
+def check_mirrored_device(*, device: Device) -> None:
+    refusal = mirrored_device_refusal(device=device)
+    if refusal is not None:
+        raise refusal
 
 
 def _activation_status(device: Device) -> tuple[bool | None, str]:
@@ -268,6 +312,27 @@ def _activation_status(device: Device) -> tuple[bool | None, str]:
     return status.activated, ""
 
 
+def device_refusal(
+    *, device: Device, new_node_id: NodeId, allow_same_node_id: bool = False
+) -> SwapRefused | None:
+    """The rules about the device itself (no query): deleted, the same nodeId as today."""
+    if device.deleted_on_platform_at is not None:
+        return SwapRefused(
+            "This device was deleted on the platform; it cannot be rebound.",
+            code="device_deleted",
+        )
+    if not allow_same_node_id and node_search_key(new_node_id.value) == node_search_key(
+        device.node_id
+    ):
+        return SwapRefused(
+            f"The new identifier is the same as the device's current nodeId ({device.node_id}). "
+            "Check that you typed the replacement unit's identifier.",
+            code="same_node_id",
+            field="new_node_id",
+        )
+    return None
+
+
 def swap_precheck(
     *,
     device: Device,
@@ -281,20 +346,11 @@ def swap_precheck(
     Returns "" or a notice for the person (the live check could not get a flow-limit slot and
     used the mirror's state; see check_live_device).
     """
-    if device.deleted_on_platform_at is not None:
-        raise SwapRefused(
-            "This device was deleted on the platform; it cannot be rebound.",
-            code="device_deleted",
-        )
-    if not allow_same_node_id and node_search_key(new_node_id.value) == node_search_key(
-        device.node_id
-    ):
-        raise SwapRefused(
-            f"The new identifier is the same as the device's current nodeId ({device.node_id}). "
-            "Check that you typed the replacement unit's identifier.",
-            code="same_node_id",
-            field="new_node_id",
-        )
+    refusal = device_refusal(
+        device=device, new_node_id=new_node_id, allow_same_node_id=allow_same_node_id
+    )
+    if refusal is not None:
+        raise refusal
     existing = open_swap_for_device(device=device)
     if existing is not None:
         raise open_swap_refusal(existing=existing)
