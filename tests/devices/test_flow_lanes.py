@@ -113,3 +113,28 @@ def test_rekey_wait_creates_the_swap_and_shows_its_place_in_the_queue(
     swap.refresh_from_db()
     assert swap.state == SwapState.QUEUED
     assert swap.waiting_for_slot_until is not None
+
+
+@pytest.mark.django_db
+def test_the_swap_page_shows_the_wait_for_a_slot(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import SwapFactory
+
+    user = UserFactory(field_service=True)
+    client.force_login(user)
+    swap = SwapFactory(
+        requested_by=user,
+        lane="bulk",
+        waiting_for_slot_until=timezone.now() + timedelta(seconds=31),
+        slot_position=3,
+    )
+    page = client.get(reverse("devices:swap_detail", args=[swap.pk])).content.decode()
+    assert "Waiting for a platform call slot (bulk lane): 3 calls ahead, about 3" in page
+    Swap.objects.filter(pk=swap.pk).update(state=SwapState.CODE_ISSUED)
+    swap.refresh_from_db()
+    from devices.selectors import swap_slot_wait
+
+    assert swap_slot_wait(swap=swap) == ""  # only while queued
