@@ -267,6 +267,31 @@ class SwapCodeView(models.Model):
         return f"code of swap {self.swap_id} viewed by {self.user_id}"
 
 
+class SyncWalk(models.Model):
+    """Where the device sync's walk over the platform's device lists has got to.
+
+    The sync records the next page after each page it wrote, so a run stopped by its time
+    budget (or a failure) is continued by the next run instead of starting over. One walk is
+    open at a time; it is finished once every list was read and the unseen rows settled.
+    """
+
+    walk_id = models.CharField(max_length=32, unique=True)
+    # The lists walked, in order ("" = our application's own, then each authorizing app).
+    app_ids = models.JSONField(default=list)
+    app_index = models.PositiveIntegerField(default=0)
+    page_no = models.PositiveIntegerField(default=0, help_text="The next page to read")
+    pages = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    restored = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"sync walk {self.walk_id} (list {self.app_index}, page {self.page_no})"
+
+
 class PlatformStoreEntry(models.Model):
     """A key in the database-backed shared store (cached token, locks, cool-down)."""
 

@@ -13,18 +13,20 @@ slot records its lane; a call waiting for a slot is one PlatformStoreEntry row
 """
 
 import functools
+import json
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from devices.models import PlatformCallSlot, PlatformStoreEntry
 from oceanconnect.lanes import LANES, lane_cap
 from oceanconnect.store import (
     COOLDOWN_KEY,
     WAITER_GRACE,
+    WAITING_KEY,
     YIELD_POLL,
     StoreUnavailable,
     waiting_key,
@@ -72,14 +74,23 @@ class DatabaseStore:
             pass  # another process created it first
         self._guard_ready = True
 
-    def _lock_guard(self) -> None:
+    def _lock_guard(self) -> dict[str, float]:
         """Serialise with every other process (row lock on PostgreSQL; a no-op on SQLite,
-        whose IMMEDIATE transaction already holds the database write lock)."""
-        list(
+        whose IMMEDIATE transaction already holds the database write lock).
+
+        Returns what the guard row remembers: per lane, the latest expiry of a waiting
+        registration, so a reservation asks for the registrations only when one may be live.
+        """
+        raw = list(
             PlatformStoreEntry.objects.select_for_update()
             .filter(key=self._k(_GUARD_KEY))
-            .values_list("key", flat=True)
+            .values_list("value", flat=True)
         )
+        try:
+            remembered = json.loads(raw[0]) if raw and raw[0] else {}
+        except ValueError:
+            remembered = {}
+        return remembered if isinstance(remembered, dict) else {}
 
     def _atomic_guarded(self) -> transaction.Atomic:
         self._ensure_guard()
@@ -141,15 +152,25 @@ class DatabaseStore:
         ticket: str = "",
     ) -> float:
         with self._atomic_guarded():
-            self._lock_guard()
+            waiting_until = self._lock_guard()
             now = self._clock()
             mine = self._k(waiting_key(lane)) + ":" + ticket
 
             def wait_for(wait: float) -> float:
                 wait = max(0.001, wait)
                 if ticket:
+                    until = now + wait + WAITER_GRACE
+                    # Registrations left behind by a process that died are cleared here, off
+                    # the path of a granted slot.
+                    PlatformStoreEntry.objects.filter(
+                        key__startswith=self._k(WAITING_KEY), expires_at__lte=now
+                    ).delete()
                     PlatformStoreEntry.objects.update_or_create(
-                        key=mine, defaults={"value": lane, "expires_at": now + wait + WAITER_GRACE}
+                        key=mine, defaults={"value": lane, "expires_at": until}
+                    )
+                    waiting_until[lane] = max(float(waiting_until.get(lane, 0.0)), until)
+                    PlatformStoreEntry.objects.filter(key=self._k(_GUARD_KEY)).update(
+                        value=json.dumps(waiting_until)
                     )
                 return wait
 
@@ -158,21 +179,27 @@ class DatabaseStore:
                 return wait_for(cooldown - now)
             PlatformCallSlot.objects.filter(at__lte=now - window).delete()
             rank = [item.value for item in LANES].index(lane)
-            higher = [self._k(waiting_key(item.value)) + ":" for item in LANES[:rank]]
-            waiters = PlatformStoreEntry.objects.filter(key__startswith=self._k("flow:waiting:"))
-            waiters.filter(expires_at__lte=now).delete()
-            higher_waiting = any(
-                key.startswith(prefix)
-                for key in waiters.values_list("key", flat=True)
-                for prefix in higher
-            )
+            higher = LANES[:rank]
+            maybe_higher = any(float(waiting_until.get(i.value, 0.0)) > now for i in higher)
+            maybe_mine = bool(ticket) and float(waiting_until.get(lane, 0.0)) > now
+            found: set[str] = set()
+            if maybe_higher or maybe_mine:
+                # One query: live registrations of the higher lanes, and this ticket's own.
+                wanted = Q(key=mine)
+                for item in higher:
+                    wanted |= Q(key__startswith=self._k(waiting_key(item.value)) + ":")
+                found = set(
+                    PlatformStoreEntry.objects.filter(wanted, expires_at__gt=now).values_list(
+                        "key", flat=True
+                    )
+                )
             cap = lane_cap(lane=lane, limit=limit, reserve=reserve)
             used = PlatformCallSlot.objects.count()
             if used < cap:
-                if higher_waiting:
+                if found - {mine}:
                     return wait_for(YIELD_POLL)
                 PlatformCallSlot.objects.create(at=now, lane=lane)
-                if ticket:
+                if mine in found:
                     PlatformStoreEntry.objects.filter(key=mine).delete()
                 return 0.0
             nth = PlatformCallSlot.objects.order_by("at").values_list("at", flat=True)[used - cap]

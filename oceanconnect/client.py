@@ -250,15 +250,19 @@ class PlatformClient:
         app_id: str | None = None,
         max_wait: float | None = None,
         lane: Lane | None = None,
+        start_page: int = 0,
     ) -> Iterator[DevicePage]:
-        """Every page of the device list (oldest first, `sort=ASC`), from pageNo 0 until
+        """Every page of the device list (oldest first, `sort=ASC`), from pageNo `start_page`
+        (0: the first; a walk resumed later passes the next page it has not read) until
         totalCount devices were seen."""
         if isinstance(page_size, bool) or not isinstance(page_size, int):
             raise ValueError("page_size must be a whole number")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        page_no = 0
-        seen = 0
+        if isinstance(start_page, bool) or not isinstance(start_page, int) or start_page < 0:
+            raise ValueError("start_page must be a whole number >= 0")
+        page_no = start_page
+        seen = start_page * page_size
         while True:
             # The platform sorts newest first unless told otherwise: oldest first keeps a
             # device registered during the walk from shifting the pages already read.
