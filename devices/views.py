@@ -39,6 +39,7 @@ from devices.services.lifecycle import (
     swap_reveal_code,
 )
 from devices.services.request import swap_request
+from devices.services.sync import DeviceRefreshFailed, device_refresh
 
 DEVICE_PAGE_SIZE = 25
 DEVICE_HISTORY_SIZE = 20
@@ -266,6 +267,21 @@ def _refusal(request: HttpRequest, swap: Swap, message: str) -> HttpResponse:
         return render(request, "devices/swap_detail.html#code-panel", context)
     messages.error(request, message)
     return redirect("devices:swap_detail", pk=swap.pk)
+
+
+@never_cache
+@require_POST
+def device_refresh_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Read the device from the platform now (one interactive call) and update the mirror."""
+    _require(request, SEARCH_PERMISSION)
+    device = get_object_or_404(Device, pk=pk)
+    try:
+        device_refresh(device=device, actor=request.user)
+    except DeviceRefreshFailed as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.info(request, "Refreshed from the platform just now.")
+    return redirect("devices:device_detail", pk=device.pk)
 
 
 @never_cache

@@ -138,3 +138,16 @@ def test_the_swap_page_shows_the_wait_for_a_slot(client):
     from devices.selectors import swap_slot_wait
 
     assert swap_slot_wait(swap=swap) == ""  # only while queued
+
+
+@pytest.mark.django_db
+def test_the_device_page_shows_freshness_and_refreshes_from_the_platform(client, sim, device):
+    client.force_login(UserFactory(field_service=True))
+    url = reverse("devices:device_detail", args=[device.pk])
+    assert "Refresh from the platform" in client.get(url).content.decode()
+    sim.set_device(device.device_id, status="ONLINE")
+    response = client.post(reverse("devices:device_refresh", args=[device.pk]), follow=True)
+    assert "Refreshed from the platform just now." in response.content.decode()
+    device.refresh_from_db()
+    assert device.status == "ONLINE"
+    assert device.last_synced_at is not None
