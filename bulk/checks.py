@@ -4,6 +4,11 @@ The rules themselves live in the swap core (devices.identifiers, devices.service
 devices.selectors); this module finds each line's device and adds what only a file can get
 wrong: the same device or the same new nodeId twice. The live "is it online" check costs a
 platform call per row, so it happens when the row is sent (the platform answers 100611).
+
+Queries are per chunk of _QUERY_CHUNK lines, never per line: the devices the file names, then
+the swap core's rules (devices.services.checks: device_refusal, open_swap_refusal,
+node_id_in_use_refusal, mirrored_device_refusal) on facts fetched for the whole chunk, in the
+same order and with the same verdicts as swap_precheck(live_check=False).
 """
 
 from __future__ import annotations
@@ -11,14 +16,25 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Q
 
 from bulk.csv_parsing import CsvLine
 from devices.code_modes import default_verify_code_mode
 from devices.identifiers import InvalidNodeId, NodeId, node_search_key
 from devices.limits import MAX_REASON_LENGTH
-from devices.models import Chipset, Device, NodeIdKind, VerifyCodeMode
-from devices.services.checks import SwapRefused, swap_precheck
+from devices.models import OPEN_SWAP_STATES, Chipset, Device, NodeIdKind, Swap, VerifyCodeMode
+from devices.services.checks import (
+    SwapRefused,
+    check_code_mode_for_device,
+    device_refusal,
+    mirrored_device_refusal,
+    node_id_holder,
+    node_id_in_use_refusal,
+    node_id_pending_swap,
+    open_swap_refusal,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -41,7 +57,9 @@ def bulk_code_mode(value: str) -> tuple[str, bool]:
     return value, False
 
 
-_QUERY_CHUNK = 500
+# Lines per query; each query carries at most two values per line (within every database's
+# limit on parameters).
+_QUERY_CHUNK = 1000
 
 
 @dataclass
@@ -67,7 +85,7 @@ class RowVerdict:
             self.message = message
 
 
-def _chunks(values: list[str]) -> Iterable[list[str]]:
+def _chunks(values: list[Any]) -> Iterable[list[Any]]:
     for start in range(0, len(values), _QUERY_CHUNK):
         yield values[start : start + _QUERY_CHUNK]
 
@@ -184,23 +202,57 @@ def _mark_duplicates(verdicts: list[RowVerdict]) -> None:
                 )
 
 
-def _check_swap_rules(verdict: RowVerdict) -> None:
-    """The swap core's checks for one line whose device and nodeId are known."""
+def _check_swap_rules(verdicts: list[RowVerdict]) -> None:
+    """The swap core's checks for lines whose device and nodeId are known: three queries per
+    chunk (open swaps of its devices, devices holding its nodeIds, open swaps awaiting them)."""
+    for chunk in _chunks(verdicts):
+        device_ids = {v.device.pk for v in chunk if v.device is not None}
+        values = {v.node_id.value for v in chunk if v.node_id is not None}
+        keys = {node_search_key(value) for value in values}
+        open_swaps: dict[int, Swap] = {}
+        for swap in Swap.objects.filter(device_id__in=device_ids, state__in=OPEN_SWAP_STATES):
+            open_swaps.setdefault(swap.device_id, swap)  # Swap's ordering: newest first
+        holders = list(Device.objects.filter(Q(node_id__in=values) | Q(node_key__in=keys)))
+        pending = list(
+            Swap.objects.filter(state__in=OPEN_SWAP_STATES, new_node_id__in=values).select_related(
+                "device"
+            )
+        )
+        for verdict in chunk:
+            refusal = _refusal(verdict, open_swaps=open_swaps, holders=holders, pending=pending)
+            if refusal is not None:
+                verdict.refuse(refusal.code, refusal.message)
+
+
+def _refusal(
+    verdict: RowVerdict, *, open_swaps: dict[int, Swap], holders: list[Device], pending: list[Swap]
+) -> SwapRefused | None:
+    """swap_precheck(live_check=False) for one line, on the chunk's facts (no query)."""
     device, node_id = verdict.device, verdict.node_id
     assert device is not None and node_id is not None
     if not verdict.verify_code_mode:
         verdict.verify_code_mode = default_verify_code_mode(device).value
     mode, override = bulk_code_mode(verdict.verify_code_mode)
     try:
-        swap_precheck(
-            device=device,
-            new_node_id=node_id,
-            live_check=False,
-            verify_code_mode=mode,
-            code_mode_override=override,
+        check_code_mode_for_device(
+            device=device, verify_code_mode=mode, code_mode_override=override
         )
     except SwapRefused as exc:
-        verdict.refuse(exc.code, exc.message)
+        return exc
+    refusal = device_refusal(device=device, new_node_id=node_id)
+    if refusal is not None:
+        return refusal
+    existing = open_swaps.get(device.pk)
+    if existing is not None:
+        return open_swap_refusal(existing=existing)
+    holder = node_id_holder(device=device, new_node_id=node_id, candidates=holders)
+    awaiting = None
+    if holder is None:
+        awaiting = node_id_pending_swap(device=device, new_node_id=node_id, candidates=pending)
+    refusal = node_id_in_use_refusal(new_node_id=node_id, holder=holder, pending=awaiting)
+    if refusal is not None:
+        return refusal
+    return mirrored_device_refusal(device=device)
 
 
 def check_bulk_lines(lines: list[CsvLine], *, actor: User) -> list[RowVerdict]:
@@ -217,7 +269,5 @@ def check_bulk_lines(lines: list[CsvLine], *, actor: User) -> list[RowVerdict]:
         if device is None:
             verdict.refuse("unknown_device", why_not)
     _mark_duplicates(verdicts)
-    for verdict in verdicts:
-        if verdict.ok:
-            _check_swap_rules(verdict)
+    _check_swap_rules([v for v in verdicts if v.ok])
     return verdicts

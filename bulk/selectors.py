@@ -13,7 +13,7 @@ from django.db.models import Count, Q, QuerySet
 from bulk.models import BatchState, BulkBatch, BulkRow, RowState
 from devices.models import IN_FLIGHT_SWAP_STATES, SwapState
 from devices.permissions import Perm
-from oceanconnect import FlowUsage, StoreUnavailable
+from oceanconnect import FlowUsage, Lane, StoreUnavailable
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -45,6 +45,11 @@ class BatchProgress:
     invalid: int
     ready: int
     eta_seconds: int | None
+    # The bulk lane's expected slots per window, the window's limit, and the calls of people's
+    # swaps in the current window (when the ETA was computed).
+    bulk_share: int | None = None
+    flow_limit: int | None = None
+    interactive_calls: int = 0
 
     @property
     def done(self) -> int:
@@ -79,13 +84,25 @@ def flow_usage() -> FlowUsage:
         )
 
 
+def bulk_share(*, usage: FlowUsage) -> int:
+    """Slots per window the bulk lane can expect: the limit minus the interactive reserve,
+    minus what the lanes above it use beyond that reserve (people's swaps and reconcile
+    checks in the current window). Background calls yield to bulk and do not count."""
+    lanes = usage.lanes
+    above = lanes.get(Lane.RECONCILE.value, 0) + max(
+        0, lanes.get(Lane.INTERACTIVE.value, 0) - usage.reserve
+    )
+    return max(1, usage.limit - usage.reserve - above)
+
+
 def eta_seconds(*, remaining: int, usage: FlowUsage) -> int:
-    """Rows left at the limiter's pace: remaining / limit per minute, plus whole windows to
-    wait when the calls already in the window leave too few slots."""
+    """Rows left at the bulk lane's pace: remaining / its share per minute, plus whole windows
+    to wait when the calls already in the window leave too few slots."""
     if remaining <= 0:
         return 0
-    paced = remaining * 60.0 / usage.limit
-    overflow = (usage.used + remaining) / usage.limit - 1
+    share = bulk_share(usage=usage)
+    paced = remaining * 60.0 / share
+    overflow = (usage.used + remaining) / share - 1
     return math.ceil(max(paced, overflow * usage.window))
 
 
@@ -117,10 +134,16 @@ def batch_progress(*, batch: BulkBatch, with_eta: bool = True) -> BatchProgress:
         invalid=Count("pk", filter=Q(state=RowState.INVALID)),
         ready=Count("pk", filter=Q(state=RowState.READY)),
     )
-    eta = None
-    if with_eta and counts["open"]:
-        eta = eta_seconds(remaining=counts["open"], usage=flow_usage())
-    return BatchProgress(eta_seconds=eta, **counts)
+    if not (with_eta and counts["open"]):
+        return BatchProgress(eta_seconds=None, **counts)
+    usage = flow_usage()
+    return BatchProgress(
+        eta_seconds=eta_seconds(remaining=counts["open"], usage=usage),
+        bulk_share=bulk_share(usage=usage),
+        flow_limit=usage.limit,
+        interactive_calls=usage.lanes.get(Lane.INTERACTIVE.value, 0),
+        **counts,
+    )
 
 
 def batch_rows(

@@ -31,6 +31,7 @@ from devices.permissions import Perm
 from devices.services.checks import SwapRefused
 from devices.services.request import swap_request
 from iotadmin.csvsafe import csv_safe_row
+from oceanconnect import Lane
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -260,6 +261,7 @@ def _submit_row(row_id: int, actor: User) -> bool:
             reissue_of=previous,
             # The platform refuses an online device at send time (100611): one call per row.
             live_check=False,
+            lane=Lane.BULK,
         )
     except SwapRefused as exc:
         code, message = exc.code, exc.message

@@ -158,6 +158,14 @@ class Swap(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     # Set when a send may have reached the platform unanswered: reconcile before any re-send.
     needs_reconcile = models.BooleanField(default=False)
+    # The flow limiter's lane its platform calls run in (oceanconnect.lanes).
+    lane = models.CharField(max_length=16, default="interactive")
+    # Set while the send waits for a flow-limit slot: when one is expected, and how many
+    # calls were ahead of it (shown on the swap page and by `rekey --wait`).
+    waiting_for_slot_until = models.DateTimeField(null=True, blank=True)
+    slot_position = models.PositiveIntegerField(null=True, blank=True)
+    # Not stored: set by swap_request when the live check used the mirror (flow limit busy).
+    precheck_notice = ""
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # While SENDING: when the claim lapses (the longest one send can take); another worker may
     # take over an expired claim, never a live one.
@@ -273,6 +281,31 @@ class SwapCodeView(models.Model):
         return f"code of swap {self.swap_id} viewed by {self.user_id}"
 
 
+class SyncWalk(models.Model):
+    """Where the device sync's walk over the platform's device lists has got to.
+
+    The sync records the next page after each page it wrote, so a run stopped by its time
+    budget (or a failure) is continued by the next run instead of starting over. One walk is
+    open at a time; it is finished once every list was read and the unseen rows settled.
+    """
+
+    walk_id = models.CharField(max_length=32, unique=True)
+    # The lists walked, in order ("" = our application's own, then each authorizing app).
+    app_ids = models.JSONField(default=list)
+    app_index = models.PositiveIntegerField(default=0)
+    page_no = models.PositiveIntegerField(default=0, help_text="The next page to read")
+    pages = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    restored = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"sync walk {self.walk_id} (list {self.app_index}, page {self.page_no})"
+
+
 class PlatformStoreEntry(models.Model):
     """A key in the database-backed shared store (cached token, locks, cool-down)."""
 
@@ -285,9 +318,10 @@ class PlatformStoreEntry(models.Model):
 
 
 class PlatformCallSlot(models.Model):
-    """One platform call reserved by the database-backed flow limiter (unix time)."""
+    """One platform call reserved by the database-backed flow limiter (unix time, lane)."""
 
     at = models.FloatField(db_index=True)
+    lane = models.CharField(max_length=16, default="interactive")
 
     def __str__(self) -> str:
         return f"call at {self.at}"

@@ -7,18 +7,30 @@ Call the platform outside a transaction of your own: slots reserved inside one s
 to other processes until it commits.
 
 Flow-limit slots live in PlatformCallSlot, which has no prefix column: all clients using this
-database share one flow window (which is what one platform application needs anyway).
+database share one flow window (which is what one platform application needs anyway). Each
+slot records its lane; a call waiting for a slot is one PlatformStoreEntry row
+`<prefix>flow:waiting:<lane>:<ticket>` whose expires_at is the end of its registration.
 """
 
 import functools
+import json
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Count, Q
 
 from devices.models import PlatformCallSlot, PlatformStoreEntry
-from oceanconnect.store import COOLDOWN_KEY, StoreUnavailable
+from oceanconnect.lanes import LANES, lane_cap
+from oceanconnect.store import (
+    COOLDOWN_KEY,
+    WAITER_GRACE,
+    WAITING_KEY,
+    YIELD_POLL,
+    StoreUnavailable,
+    waiting_key,
+)
 
 _GUARD_KEY = "store:guard"
 
@@ -62,14 +74,23 @@ class DatabaseStore:
             pass  # another process created it first
         self._guard_ready = True
 
-    def _lock_guard(self) -> None:
+    def _lock_guard(self) -> dict[str, float]:
         """Serialise with every other process (row lock on PostgreSQL; a no-op on SQLite,
-        whose IMMEDIATE transaction already holds the database write lock)."""
-        list(
+        whose IMMEDIATE transaction already holds the database write lock).
+
+        Returns what the guard row remembers: per lane, the latest expiry of a waiting
+        registration, so a reservation asks for the registrations only when one may be live.
+        """
+        raw = list(
             PlatformStoreEntry.objects.select_for_update()
             .filter(key=self._k(_GUARD_KEY))
-            .values_list("key", flat=True)
+            .values_list("value", flat=True)
         )
+        try:
+            remembered = json.loads(raw[0]) if raw and raw[0] else {}
+        except ValueError:
+            remembered = {}
+        return remembered if isinstance(remembered, dict) else {}
 
     def _atomic_guarded(self) -> transaction.Atomic:
         self._ensure_guard()
@@ -121,19 +142,97 @@ class DatabaseStore:
         PlatformStoreEntry.objects.filter(key=self._k(key), value=owner).delete()
 
     @_store_errors
-    def reserve_slot(self, *, limit: int, window: float) -> float:
+    def reserve_slot(
+        self,
+        *,
+        limit: int,
+        window: float,
+        lane: str = "interactive",
+        reserve: int = 0,
+        ticket: str = "",
+    ) -> float:
         with self._atomic_guarded():
-            self._lock_guard()
+            waiting_until = self._lock_guard()
             now = self._clock()
+            mine = self._k(waiting_key(lane)) + ":" + ticket
+
+            def wait_for(wait: float) -> float:
+                wait = max(0.001, wait)
+                if ticket:
+                    until = now + wait + WAITER_GRACE
+                    # Registrations left behind by a process that died are cleared here, off
+                    # the path of a granted slot.
+                    PlatformStoreEntry.objects.filter(
+                        key__startswith=self._k(WAITING_KEY), expires_at__lte=now
+                    ).delete()
+                    PlatformStoreEntry.objects.update_or_create(
+                        key=mine, defaults={"value": lane, "expires_at": until}
+                    )
+                    waiting_until[lane] = max(float(waiting_until.get(lane, 0.0)), until)
+                    PlatformStoreEntry.objects.filter(key=self._k(_GUARD_KEY)).update(
+                        value=json.dumps(waiting_until)
+                    )
+                return wait
+
             cooldown = self._cooldown_until()
             if cooldown > now:
-                return cooldown - now
+                return wait_for(cooldown - now)
             PlatformCallSlot.objects.filter(at__lte=now - window).delete()
-            if PlatformCallSlot.objects.count() < limit:
-                PlatformCallSlot.objects.create(at=now)
+            rank = [item.value for item in LANES].index(lane)
+            higher = LANES[:rank]
+            maybe_higher = any(float(waiting_until.get(i.value, 0.0)) > now for i in higher)
+            maybe_mine = bool(ticket) and float(waiting_until.get(lane, 0.0)) > now
+            found: set[str] = set()
+            if maybe_higher or maybe_mine:
+                # One query: live registrations of the higher lanes, and this ticket's own.
+                wanted = Q(key=mine)
+                for item in higher:
+                    wanted |= Q(key__startswith=self._k(waiting_key(item.value)) + ":")
+                found = set(
+                    PlatformStoreEntry.objects.filter(wanted, expires_at__gt=now).values_list(
+                        "key", flat=True
+                    )
+                )
+            cap = lane_cap(lane=lane, limit=limit, reserve=reserve)
+            used = PlatformCallSlot.objects.count()
+            if used < cap:
+                if found - {mine}:
+                    return wait_for(YIELD_POLL)
+                PlatformCallSlot.objects.create(at=now, lane=lane)
+                if mine in found:
+                    PlatformStoreEntry.objects.filter(key=mine).delete()
                 return 0.0
-            oldest = PlatformCallSlot.objects.order_by("at").values_list("at", flat=True)[0]
-            return max(0.001, oldest + window - now)
+            nth = PlatformCallSlot.objects.order_by("at").values_list("at", flat=True)[used - cap]
+            return wait_for(nth + window - now)
+
+    @_store_errors
+    def withdraw(self, *, lane: str, ticket: str) -> None:
+        PlatformStoreEntry.objects.filter(key=self._k(waiting_key(lane)) + ":" + ticket).delete()
+
+    @_store_errors
+    def lane_usage(self, *, window: float) -> dict[str, int]:
+        now = self._clock()
+        counts = {item.value: 0 for item in LANES}
+        rows = (
+            PlatformCallSlot.objects.filter(at__gt=now - window)
+            .values_list("lane")
+            .annotate(n=Count("id"))
+        )
+        for lane, n in rows:
+            counts[lane if lane in counts else LANES[0].value] += n
+        return counts
+
+    @_store_errors
+    def waiting(self) -> dict[str, int]:
+        now = self._clock()
+        counts = {item.value: 0 for item in LANES}
+        lanes = PlatformStoreEntry.objects.filter(
+            key__startswith=self._k("flow:waiting:"), expires_at__gt=now
+        ).values_list("value", flat=True)
+        for lane in lanes:
+            if lane in counts:
+                counts[lane] += 1
+        return counts
 
     def _cooldown_until(self) -> float:
         raw = (

@@ -7,16 +7,18 @@ costs the same at row 10 and at row 1,000,000, and each list is one query whatev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import connections
 from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Collate, Upper
+from django.utils import timezone
 
 from devices.identifiers import node_search_key
 from devices.limits import MAX_SEARCH_QUERY_LENGTH
-from devices.models import OPEN_SWAP_STATES, Device, Swap, SwapAttempt
+from devices.models import OPEN_SWAP_STATES, Device, Swap, SwapAttempt, SwapState
 from devices.permissions import Perm
 from devices.roles import can_view_swap
 from iotadmin.paging import after_position, decode_cursor, encode_cursor
@@ -43,6 +45,12 @@ class LiveStatus:
     activated: bool | None = None
     error: str = ""
     error_code: str = ""
+    # Nothing was sent and asking again later may work (network, store, flow limit).
+    retryable: bool = False
+    # Our flow limiter had no slot within the wait: when one is expected, and the calls ahead.
+    throttled: bool = False
+    retry_after: float = 0.0
+    queue_position: int = 0
 
 
 def _limit(limit: int) -> int:
@@ -186,14 +194,25 @@ def _union_all(branches: list[tuple[int, QuerySet[Device]]]) -> list[Device]:
 def device_live_status(*, device: Device, max_wait: float = 5.0) -> LiveStatus:
     """Ask the platform for the device's status; platform errors become `error` text."""
     from devices.platform_wiring import get_client
-    from oceanconnect import PlatformError
+    from oceanconnect import Lane, PlatformError, PlatformThrottled
 
     try:
         platform_device = get_client().get_device(
-            device.device_id, app_id=device.app_id or None, max_wait=max_wait
+            device.device_id, app_id=device.app_id or None, max_wait=max_wait, lane=Lane.INTERACTIVE
+        )
+    except PlatformThrottled as exc:
+        return LiveStatus(
+            error=exc.handling_text,
+            error_code=exc.code or "",
+            retryable=True,
+            throttled=True,
+            retry_after=exc.retry_after or 0.0,
+            queue_position=exc.queue_position,
         )
     except PlatformError as exc:
-        return LiveStatus(error=exc.handling_text, error_code=exc.code or "")
+        return LiveStatus(
+            error=exc.handling_text, error_code=exc.code or "", retryable=exc.retryable
+        )
     info = platform_device.info
     detail = info.status_detail
     activated = None
@@ -203,6 +222,21 @@ def device_live_status(*, device: Device, max_wait: float = 5.0) -> LiveStatus:
         activated = True
     return LiveStatus(
         status=info.status, status_detail=detail, node_id=info.node_id, activated=activated
+    )
+
+
+def swap_slot_wait(*, swap: Swap, now: datetime | None = None) -> str:
+    """While a queued swap waits for a flow-limit slot: its lane, the calls ahead of it and
+    about how long (for the swap page and `rekey --wait`); "" otherwise. No query."""
+    until = swap.waiting_for_slot_until
+    if swap.state != SwapState.QUEUED or until is None:
+        return ""
+    now = now or timezone.now()
+    seconds = max(0, round((until - now).total_seconds()))
+    ahead = swap.slot_position or 0
+    return (
+        f"Waiting for a platform call slot ({swap.lane} lane): {ahead} "
+        f"call{'s' if ahead != 1 else ''} ahead, about {seconds} s."
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import shared_task
@@ -69,9 +70,15 @@ def swaps_sweep() -> dict[str, int]:
     return {"requeued": result.requeued, "recovered": result.recovered, "expired": result.expired}
 
 
+DEVICES_SYNC_SOFT_TIME_LIMIT = settings.DEVICES_SYNC_TIME_LIMIT - 300
+# A run stops before its next page once this is spent, well before the soft limit: a page may
+# wait a whole flow window for a slot and the platform's read timeout for its answer.
+DEVICES_SYNC_BUDGET_SECONDS = DEVICES_SYNC_SOFT_TIME_LIMIT - 180
+
+
 @shared_task(
     acks_late=True,
-    soft_time_limit=settings.DEVICES_SYNC_TIME_LIMIT - 300,
+    soft_time_limit=DEVICES_SYNC_SOFT_TIME_LIMIT,
     time_limit=settings.DEVICES_SYNC_TIME_LIMIT,
 )
 def devices_sync() -> None:
@@ -79,6 +86,9 @@ def devices_sync() -> None:
     from devices.services.sync import devices_sync as devices_sync_service
 
     try:
-        devices_sync_service()
+        result = devices_sync_service(deadline=time.monotonic() + DEVICES_SYNC_BUDGET_SECONDS)
     except SyncAlreadyRunning:
         logger.info("Device sync skipped: another sync is running")
+        return
+    if not result.finished:
+        devices_sync.delay()  # the walk continues where this run stopped

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.device_list, name="device_list"),
     path("devices/<int:pk>/", views.device_detail, name="device_detail"),
     path("devices/<int:pk>/preview/", views.node_id_preview, name="node_id_preview"),
+    path("devices/<int:pk>/refresh/", views.device_refresh_view, name="device_refresh"),
     path("swaps/<int:pk>/", views.swap_detail, name="swap_detail"),
     path("swaps/<int:pk>/cancel/", views.swap_cancel_view, name="swap_cancel"),
     path("swaps/<int:pk>/reissue/", views.swap_reissue_view, name="swap_reissue"),

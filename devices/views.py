@@ -27,7 +27,13 @@ from devices.models import Device, Swap, SwapState, VerifyCodeMode
 from devices.permissions import Perm
 from devices.qr import qr_svg
 from devices.roles import can_manage_swap, can_see_code, can_view_attempts
-from devices.selectors import device_search, swap_attempts, swap_for_user, swaps_for_device
+from devices.selectors import (
+    device_search,
+    swap_attempts,
+    swap_for_user,
+    swap_slot_wait,
+    swaps_for_device,
+)
 from devices.services.checks import SwapRefused
 from devices.services.lifecycle import (
     swap_cancel,
@@ -36,6 +42,7 @@ from devices.services.lifecycle import (
     swap_reveal_code,
 )
 from devices.services.request import swap_request
+from devices.services.sync import DeviceRefreshFailed, device_refresh
 from iotadmin.htmx import HtmxHttpRequest, is_partial
 
 DEVICE_PAGE_SIZE = 25
@@ -131,6 +138,8 @@ def device_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 else:
                     refused = exc.message
             else:
+                if swap.precheck_notice:
+                    messages.info(request, swap.precheck_notice)
                 url = reverse("devices:swap_detail", args=[swap.pk])
                 if is_partial(request):
                     return HttpResponseClientRedirect(url)
@@ -194,6 +203,7 @@ def _panel_version(swap: Swap) -> str:
         swap.bound_at,
         swap.finished_at,
         swap.updated_at,
+        swap_slot_wait(swap=swap),  # its estimate counts down
     )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
@@ -223,6 +233,7 @@ def _panel_context(request: HtmxHttpRequest, swap: Swap) -> dict[str, Any]:
         "code_mode_warning": code_mode_warning(swap.device, swap.verify_code_mode)
         if swap.is_open
         else None,
+        "slot_wait": swap_slot_wait(swap=swap),
         "server_now": timezone.now(),
         "panel_version": _panel_version(swap),
         "reissued_as": swap.reissues.order_by("-created_at").first() if not swap.is_open else None,
@@ -266,6 +277,21 @@ def _refusal(request: HtmxHttpRequest, swap: Swap, message: str) -> HttpResponse
         return render(request, "devices/swap_detail.html#code-panel", context)
     messages.error(request, message)
     return redirect("devices:swap_detail", pk=swap.pk)
+
+
+@never_cache
+@require_POST
+def device_refresh_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Read the device from the platform now (one interactive call) and update the mirror."""
+    _require(request, Perm.SEARCH_DEVICES)
+    device = get_object_or_404(Device, pk=pk)
+    try:
+        device_refresh(device=device, actor=request.user)
+    except DeviceRefreshFailed as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.info(request, "Refreshed from the platform just now.")
+    return redirect("devices:device_detail", pk=device.pk)
 
 
 @never_cache

@@ -291,6 +291,8 @@ IOT_CLIENT_P12 = os.environ.get("IOT_CLIENT_P12", "")
 IOT_CLIENT_P12_PASSWORD = env_file_or_value("IOT_CLIENT_P12_PASSWORD", "")
 IOT_VERIFY_HOSTNAME = env_bool("IOT_VERIFY_HOSTNAME", True)
 IOT_FLOW_LIMIT_PER_MINUTE = env_int("IOT_FLOW_LIMIT_PER_MINUTE", 90)
+# Slots of each window the lanes below interactive (reconcile, bulk, background) never fill.
+IOT_FLOW_RESERVE_INTERACTIVE = env_int("IOT_FLOW_RESERVE_INTERACTIVE", 10)
 # Seconds added to the client's 60 s flow window (network delay); pause after a 1010009.
 IOT_FLOW_WINDOW_MARGIN = env_float("IOT_FLOW_WINDOW_MARGIN", 1.0)
 IOT_FLOW_COOLDOWN_SECONDS = env_float("IOT_FLOW_COOLDOWN_SECONDS", 10.0)

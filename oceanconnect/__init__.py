@@ -6,7 +6,10 @@ configured (your CA only, an optional client certificate, an optional hostname c
 Processes that share a `SharedStore` (`RedisStore`, or your own implementation of the
 protocol; `MemoryStore` within one process) share one access token, one login at a time and
 one flow limit: every call, logins included, first reserves a slot in a sliding window, and
-a 1010009 answer pauses every process. Each documented platform code becomes a typed error
+a 1010009 answer pauses every process. Calls run in lanes (`Lane`: interactive, reconcile,
+bulk, background; `lane=` per call or `lane_scope(...)`): a waiting higher lane is served
+first, and the lower lanes leave `flow_reserve_interactive` slots of the window free.
+Each documented platform code becomes a typed error
 (`PlatformRetryableError`, `PlatformThrottled`, `PlatformPermanentError`,
 `PlatformOutcomeUnknown`) carrying the platform's code and a handling text for people.
 
@@ -39,6 +42,7 @@ from .errors import (
     PlatformRetryableError,
     PlatformThrottled,
 )
+from .lanes import Lane, current_lane, lane_scope
 from .store import MemoryStore, RedisStore, SharedStore, StoreUnavailable
 from .types import (
     AccessToken,
@@ -62,6 +66,7 @@ __all__ = [
     "DeviceInfo",
     "DevicePage",
     "FlowUsage",
+    "Lane",
     "MemoryStore",
     "PlatformClient",
     "PlatformConfig",
@@ -79,6 +84,8 @@ __all__ = [
     "StoreUnavailable",
     "Subscription",
     "SubscriptionPage",
+    "current_lane",
     "handling_text",
+    "lane_scope",
     "parse_timestamp",
 ]

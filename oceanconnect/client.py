@@ -4,6 +4,7 @@ Every call: a shared access token (tokens.py), a slot from the shared flow limit
 (limiter.py), one HTTP exchange with connect and read timeouts, and the answer turned into a
 typed value or a typed error (responses.py). On 1010005 exactly one re-login and one retry;
 on 1010009 a shared cool-down, then the call is tried again if the caller can wait.
+Every call takes `lane=` (lanes.py; default: the current `lane_scope`, else INTERACTIVE).
 """
 
 import ipaddress
@@ -28,6 +29,7 @@ from .errors import (
     PlatformRetryableError,
     PlatformThrottled,
 )
+from .lanes import Lane, current_lane, lane_scope
 from .limiter import FlowLimiter
 from .responses import UnreadableAnswer, interpret
 from .store import SharedStore, StoreUnavailable
@@ -177,6 +179,7 @@ class PlatformClient:
         timeout: int | None = None,
         app_id: str | None = None,
         max_wait: float | None = None,
+        lane: Lane | None = None,
     ) -> RefreshDeviceKeyResult:
         """Rebind the device to a new nodeId; returns the verifyCode the new unit must present.
 
@@ -203,11 +206,17 @@ class PlatformClient:
                 idempotent=False,
             ),
             max_wait=max_wait,
+            lane=lane,
         )
         return RefreshDeviceKeyResult.from_json(data)
 
     def activation_status(
-        self, device_id: str, *, app_id: str | None = None, max_wait: float | None = None
+        self,
+        device_id: str,
+        *,
+        app_id: str | None = None,
+        max_wait: float | None = None,
+        lane: Lane | None = None,
     ) -> ActivationStatus:
         _check_text("device_id", device_id, required=True)
         data = self._call(
@@ -218,11 +227,17 @@ class PlatformClient:
                 params={"appId": app_id} if app_id else None,
             ),
             max_wait=max_wait,
+            lane=lane,
         )
         return ActivationStatus.from_json(data, device_id=device_id)
 
     def get_device(
-        self, device_id: str, *, app_id: str | None = None, max_wait: float | None = None
+        self,
+        device_id: str,
+        *,
+        app_id: str | None = None,
+        max_wait: float | None = None,
+        lane: Lane | None = None,
     ) -> PlatformDevice:
         _check_text("device_id", device_id, required=True)
         data = self._call(
@@ -233,6 +248,7 @@ class PlatformClient:
                 params={"appId": app_id} if app_id else None,
             ),
             max_wait=max_wait,
+            lane=lane,
         )
         return PlatformDevice.from_json(data)
 
@@ -242,15 +258,20 @@ class PlatformClient:
         page_size: int = MAX_PAGE_SIZE,
         app_id: str | None = None,
         max_wait: float | None = None,
+        lane: Lane | None = None,
+        start_page: int = 0,
     ) -> Iterator[DevicePage]:
-        """Every page of the device list (oldest first, `sort=ASC`), from pageNo 0 until
+        """Every page of the device list (oldest first, `sort=ASC`), from pageNo `start_page`
+        (0: the first; a walk resumed later passes the next page it has not read) until
         totalCount devices were seen."""
         if isinstance(page_size, bool) or not isinstance(page_size, int):
             raise ValueError("page_size must be a whole number")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        page_no = 0
-        seen = 0
+        if isinstance(start_page, bool) or not isinstance(start_page, int) or start_page < 0:
+            raise ValueError("start_page must be a whole number >= 0")
+        page_no = start_page
+        seen = start_page * page_size
         while True:
             # The platform sorts newest first unless told otherwise: oldest first keeps a
             # device registered during the walk from shifting the pages already read.
@@ -260,6 +281,7 @@ class PlatformClient:
             data = self._call(
                 _Request(method="GET", template=DEVICES_PATH, path=DEVICES_PATH, params=params),
                 max_wait=max_wait,
+                lane=lane,
             )
             page = DevicePage.from_json(data, page_no=page_no, page_size=page_size)
             yield page
@@ -276,6 +298,7 @@ class PlatformClient:
         timeout: int | None = None,
         device_info: DeviceInfo | None = None,
         max_wait: float | None = None,
+        lane: Lane | None = None,
     ) -> RegisteredDevice:
         """Register a new device. Not idempotent: a lost answer raises PlatformOutcomeUnknown."""
         _check_text("node_id", node_id, required=True)
@@ -299,11 +322,17 @@ class PlatformClient:
                 idempotent=False,
             ),
             max_wait=max_wait,
+            lane=lane,
         )
         return RegisteredDevice.from_json(data)
 
     def subscribe(
-        self, notify_type: str, callback_url: str, *, max_wait: float | None = None
+        self,
+        notify_type: str,
+        callback_url: str,
+        *,
+        max_wait: float | None = None,
+        lane: Lane | None = None,
     ) -> Subscription:
         _check_text("notify_type", notify_type, required=True)
         if not isinstance(callback_url, str) or not callback_url.startswith(
@@ -318,6 +347,7 @@ class PlatformClient:
                 json={"notifyType": notify_type, "callbackUrl": callback_url},
             ),
             max_wait=max_wait,
+            lane=lane,
         )
         return Subscription.from_json(data, notify_type=notify_type, callback_url=callback_url)
 
@@ -327,6 +357,7 @@ class PlatformClient:
         notify_type: str | None = None,
         page_size: int = SUBSCRIPTION_PAGE_SIZE,
         max_wait: float | None = None,
+        lane: Lane | None = None,
     ) -> list[Subscription]:
         """Every subscription of our application (of one notify type when given), walking the
         pages from pageNo 0 until totalCount were seen."""
@@ -349,6 +380,7 @@ class PlatformClient:
                     params=params,
                 ),
                 max_wait=max_wait,
+                lane=lane,
             )
             page = SubscriptionPage.from_json(data, page_no=page_no, page_size=page_size)
             found.extend(page.subscriptions)
@@ -357,7 +389,7 @@ class PlatformClient:
             page_no += 1
 
     def get_subscription(
-        self, subscription_id: str, *, max_wait: float | None = None
+        self, subscription_id: str, *, max_wait: float | None = None, lane: Lane | None = None
     ) -> Subscription:
         _check_text("subscription_id", subscription_id, required=True)
         data = self._call(
@@ -367,10 +399,13 @@ class PlatformClient:
                 path=SUBSCRIPTION_PATH.format(subscriptionId=quote(subscription_id, safe="")),
             ),
             max_wait=max_wait,
+            lane=lane,
         )
         return Subscription.from_json(data, notify_type="", callback_url="")
 
-    def delete_subscription(self, subscription_id: str, *, max_wait: float | None = None) -> None:
+    def delete_subscription(
+        self, subscription_id: str, *, max_wait: float | None = None, lane: Lane | None = None
+    ) -> None:
         """Delete one subscription (204). Deleting twice is idempotent for our purpose: the
         platform then answers an error for the missing subscription, raised as usual."""
         _check_text("subscription_id", subscription_id, required=True)
@@ -381,6 +416,7 @@ class PlatformClient:
                 path=SUBSCRIPTION_PATH.format(subscriptionId=quote(subscription_id, safe="")),
             ),
             max_wait=max_wait,
+            lane=lane,
         )
 
     def delete_subscriptions(
@@ -389,6 +425,7 @@ class PlatformClient:
         notify_type: str | None,
         callback_url: str | None = None,
         max_wait: float | None = None,
+        lane: Lane | None = None,
     ) -> None:
         """Batch delete: every subscription of `notify_type` (and `callback_url` when given).
         `notify_type=None` with no URL would delete all of them, so one of the two is required."""
@@ -405,6 +442,7 @@ class PlatformClient:
                 method="DELETE", template=SUBSCRIPTIONS_PATH, path=SUBSCRIPTIONS_PATH, params=params
             ),
             max_wait=max_wait,
+            lane=lane,
         )
 
     # --- the shared flow limiter --------------------------------------------------------
@@ -516,10 +554,15 @@ class PlatformClient:
 
     # --- one call: token, slot, exchange, typed answer -----------------------------------
 
-    def _call(self, request: _Request, *, max_wait: float | None) -> dict[str, Any]:
+    def _call(
+        self, request: _Request, *, max_wait: float | None, lane: Lane | None = None
+    ) -> dict[str, Any]:
+        """`lane` (default: the current lane scope) also covers the login or token refresh
+        this call may need."""
         deadline = None if max_wait is None else time.monotonic() + max(0.0, max_wait)
         try:
-            return self._call_with_retries(request, deadline=deadline)
+            with lane_scope(lane or current_lane()):
+                return self._call_with_retries(request, deadline=deadline)
         except StoreUnavailable as exc:
             error = PlatformRetryableError(
                 f"shared store unavailable: {exc}", handling_text=STORE_UNAVAILABLE_HANDLING

@@ -21,6 +21,8 @@ class PlatformConfig:
     client_p12_password: str = field(default="", repr=False)
     verify_hostname: bool = True
     flow_limit_per_minute: int = 90
+    # Slots of the window the lanes below interactive never fill (lanes.py).
+    flow_reserve_interactive: int = 10
     # Added to the 60 s window so calls reserved 60 s apart cannot arrive inside one window.
     flow_window_margin: float = 1.0
     # How long every process pauses after the platform still answered 1010009.
@@ -61,6 +63,7 @@ class PlatformConfig:
             client_p12_password=str(get("IOT_CLIENT_P12_PASSWORD", "") or ""),
             verify_hostname=bool(get("IOT_VERIFY_HOSTNAME", True)),
             flow_limit_per_minute=int(get("IOT_FLOW_LIMIT_PER_MINUTE", 90)),
+            flow_reserve_interactive=int(get("IOT_FLOW_RESERVE_INTERACTIVE", 10)),
             flow_window_margin=float(get("IOT_FLOW_WINDOW_MARGIN", 1.0)),
             flow_cooldown_seconds=float(get("IOT_FLOW_COOLDOWN_SECONDS", 10.0)),
             connect_timeout=float(get("IOT_CONNECT_TIMEOUT", 5.0)),

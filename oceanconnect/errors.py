@@ -85,8 +85,13 @@ class PlatformRetryableError(PlatformError):
 class PlatformThrottled(PlatformRetryableError):
     """The flow limit (the platform's 1010009 or our own limiter) forbids a call right now.
 
-    `retry_after` is the number of seconds after which a new attempt can expect a slot.
+    `retry_after` is the number of seconds after which a new attempt can expect a slot. When
+    our own limiter refused, `lane` is the caller's lane and `queue_position` the number of
+    calls waiting ahead of it (in its lane and the higher ones) at that moment.
     """
+
+    lane: str = ""
+    queue_position: int = 0
 
     def __init__(self, message: str = "", *, retry_after: float = 1.0, **kw: Any) -> None:
         kw.setdefault("handling_text", catalogue.THROTTLED_LOCALLY_HANDLING)

@@ -1,5 +1,5 @@
-"""The store every web and worker process shares: cached token, login lock, flow-limit slots,
-cool-down.
+"""The store every web and worker process shares: cached token, login lock, flow-limit slots
+(each tagged with its lane), the calls waiting for a slot per lane, cool-down.
 
 `SharedStore` is the protocol; `RedisStore` implements it for any number of processes and
 hosts. An application may bring its own implementation (iotadmin keeps one on its database).
@@ -11,8 +11,22 @@ import time
 import uuid
 from typing import Any, Protocol
 
+from .lanes import LANES, lane_cap
+
 SLOTS_KEY = "flow:slots"
 COOLDOWN_KEY = "flow:cooldown"
+# One sorted set (Redis) or set of rows (database) per lane: ticket -> registration expiry.
+WAITING_KEY = "flow:waiting:"
+# A waiting call re-registers at each attempt; a registration outlives the wait by this much,
+# so one left behind by a process that died stops making lower lanes yield soon after.
+WAITER_GRACE = 5.0
+# How long a lower-lane call yields while a higher lane is waiting but a slot is free (the
+# higher call is about to take it).
+YIELD_POLL = 0.25
+
+
+def waiting_key(lane: str) -> str:
+    return WAITING_KEY + lane
 
 
 class StoreUnavailable(Exception):
@@ -38,11 +52,35 @@ class SharedStore(Protocol):
         """Free the lock only if `owner` still holds it."""
         ...
 
-    def reserve_slot(self, *, limit: int, window: float) -> float:
-        """Reserve a call slot now if the window and the cool-down allow: 0.0.
+    def reserve_slot(
+        self,
+        *,
+        limit: int,
+        window: float,
+        lane: str = "interactive",
+        reserve: int = 0,
+        ticket: str = "",
+    ) -> float:
+        """Reserve a call slot for `lane` now if the window, the cool-down and the lanes allow:
+        0.0 (and the `ticket`'s waiting registration is removed).
 
-        Otherwise reserve nothing and return the seconds until a slot may be free.
+        A lane other than interactive may fill only `limit - reserve` slots (`lane_cap`), and
+        no lane takes a slot while a call of a higher lane is registered as waiting. Otherwise
+        reserve nothing, register `ticket` (when given) as waiting in `lane` until the wait
+        plus WAITER_GRACE, and return the seconds until a slot may be free.
         """
+        ...
+
+    def withdraw(self, *, lane: str, ticket: str) -> None:
+        """Remove a waiting registration (the caller stopped waiting)."""
+        ...
+
+    def lane_usage(self, *, window: float) -> dict[str, int]:
+        """Slots reserved within the last `window` seconds, per lane."""
+        ...
+
+    def waiting(self) -> dict[str, int]:
+        """Calls registered as waiting for a slot, per lane."""
         ...
 
     def start_cooldown(self, *, seconds: float) -> None:
@@ -58,26 +96,60 @@ class SharedStore(Protocol):
     def close(self) -> None: ...
 
 
-# KEYS[1] slots (sorted set), KEYS[2] cool-down; ARGV limit, window, member. Server clock.
+# KEYS[1] slots (sorted set, member "lane:uuid"), KEYS[2] cool-down, KEYS[3..] the waiting
+# sets of every lane, highest first. ARGV limit, window, member, rank of the caller's lane
+# (1 = highest), its cap, ticket, grace, poll. Server clock.
 _RESERVE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local rank = tonumber(ARGV[4])
+local cap = tonumber(ARGV[5])
+local ticket = ARGV[6]
+local grace = tonumber(ARGV[7])
+local function wait_for(w)
+  if w < 0.001 then w = 0.001 end
+  if ticket ~= '' then
+    redis.call('ZADD', KEYS[2 + rank], now + w + grace, ticket)
+    redis.call('PEXPIRE', KEYS[2 + rank], math.ceil((window + w + grace) * 1000) + 1000)
+  end
+  return tostring(w)
+end
 local cooldown = tonumber(redis.call('GET', KEYS[2]) or '0')
 if cooldown > now then
-  return tostring(cooldown - now)
+  return wait_for(cooldown - now)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < limit then
+local higher = 0
+for i = 1, rank - 1 do
+  redis.call('ZREMRANGEBYSCORE', KEYS[2 + i], '-inf', now)
+  higher = higher + redis.call('ZCARD', KEYS[2 + i])
+end
+local used = redis.call('ZCARD', KEYS[1])
+if used < cap then
+  if higher > 0 then
+    return wait_for(tonumber(ARGV[8]))
+  end
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
+  if ticket ~= '' then
+    redis.call('ZREM', KEYS[2 + rank], ticket)
+  end
   return '0'
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local wait = tonumber(oldest[2]) + window - now
-if wait < 0.001 then wait = 0.001 end
-return tostring(wait)
+local nth = redis.call('ZRANGE', KEYS[1], used - cap, used - cap, 'WITHSCORES')
+return wait_for(tonumber(nth[2]) + window - now)
+"""
+
+# KEYS the waiting sets of every lane; the live registrations of each.
+_WAITING_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local counts = {}
+for i = 1, #KEYS do
+  counts[i] = redis.call('ZCOUNT', KEYS[i], '(' .. tostring(now), '+inf')
+end
+return counts
 """
 
 _COOLDOWN_LUA = """
@@ -128,6 +200,7 @@ class RedisStore:
         self._cooldown_remaining = self._redis.register_script(_COOLDOWN_REMAINING_LUA)
         self._slots = self._redis.register_script(_SLOTS_LUA)
         self._release = self._redis.register_script(_RELEASE_LUA)
+        self._waiting = self._redis.register_script(_WAITING_LUA)
 
     def __repr__(self) -> str:
         return f"RedisStore(prefix={self.prefix!r})"
@@ -159,14 +232,43 @@ class RedisStore:
     def release_lock(self, key: str, *, owner: str) -> None:
         self._run(self._release, keys=[self._k(key)], args=[owner])
 
-    def reserve_slot(self, *, limit: int, window: float) -> float:
-        member = uuid.uuid4().hex
+    def reserve_slot(
+        self,
+        *,
+        limit: int,
+        window: float,
+        lane: str = "interactive",
+        reserve: int = 0,
+        ticket: str = "",
+    ) -> float:
+        member = f"{lane}:{uuid.uuid4().hex}"
+        rank = [item.value for item in LANES].index(lane) + 1
+        cap = lane_cap(lane=lane, limit=limit, reserve=reserve)
+        waiting_keys = [self._k(waiting_key(item.value)) for item in LANES]
         result = self._run(
             self._reserve,
-            keys=[self._k(SLOTS_KEY), self._k(COOLDOWN_KEY)],
-            args=[limit, window, member],
+            keys=[self._k(SLOTS_KEY), self._k(COOLDOWN_KEY), *waiting_keys],
+            args=[limit, window, member, rank, cap, ticket, WAITER_GRACE, YIELD_POLL],
         )
         return float(result)
+
+    def withdraw(self, *, lane: str, ticket: str) -> None:
+        self._run(self._redis.zrem, self._k(waiting_key(lane)), ticket)
+
+    def lane_usage(self, *, window: float) -> dict[str, int]:
+        raw = self._run(self._slots, keys=[self._k(SLOTS_KEY)], args=[window])
+        counts = {item.value: 0 for item in LANES}
+        for member in raw[0::2]:
+            lane = str(member).partition(":")[0]
+            # Slots reserved before lanes existed carry no lane: they were interactive.
+            lane = lane if lane in counts else LANES[0].value
+            counts[lane] += 1
+        return counts
+
+    def waiting(self) -> dict[str, int]:
+        keys = [self._k(waiting_key(item.value)) for item in LANES]
+        raw = self._run(self._waiting, keys=keys)
+        return {item.value: int(n) for item, n in zip(LANES, raw, strict=True)}
 
     def start_cooldown(self, *, seconds: float) -> None:
         self._run(self._cooldown, keys=[self._k(COOLDOWN_KEY)], args=[seconds])
@@ -196,7 +298,8 @@ class MemoryStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._values: dict[str, tuple[str, float | None]] = {}
-        self._slots: list[float] = []
+        self._slots: list[tuple[float, str]] = []
+        self._waiters: dict[str, dict[str, float]] = {item.value: {} for item in LANES}
         self._cooldown_until = 0.0
 
     def _live(self, key: str, now: float) -> str | None:
@@ -235,16 +338,65 @@ class MemoryStore:
             if self._live(key, self._clock()) == owner:
                 del self._values[key]
 
-    def reserve_slot(self, *, limit: int, window: float) -> float:
+    def reserve_slot(
+        self,
+        *,
+        limit: int,
+        window: float,
+        lane: str = "interactive",
+        reserve: int = 0,
+        ticket: str = "",
+    ) -> float:
         with self._lock:
             now = self._clock()
+            waiters = self._waiters[lane]
+
+            def wait_for(wait: float) -> float:
+                wait = max(0.001, wait)
+                if ticket:
+                    waiters[ticket] = now + wait + WAITER_GRACE
+                return wait
+
             if self._cooldown_until > now:
-                return self._cooldown_until - now
-            self._slots = [t for t in self._slots if t > now - window]
-            if len(self._slots) < limit:
-                self._slots.append(now)
+                return wait_for(self._cooldown_until - now)
+            self._slots = [slot for slot in self._slots if slot[0] > now - window]
+            rank = [item.value for item in LANES].index(lane)
+            higher = 0
+            for item in LANES[:rank]:
+                live = {k: v for k, v in self._waiters[item.value].items() if v > now}
+                self._waiters[item.value] = live
+                higher += len(live)
+            cap = lane_cap(lane=lane, limit=limit, reserve=reserve)
+            used = len(self._slots)
+            if used < cap:
+                if higher:
+                    return wait_for(YIELD_POLL)
+                self._slots.append((now, lane))
+                waiters.pop(ticket, None)
                 return 0.0
-            return max(0.001, min(self._slots) + window - now)
+            times = sorted(at for at, _ in self._slots)
+            return wait_for(times[used - cap] + window - now)
+
+    def withdraw(self, *, lane: str, ticket: str) -> None:
+        with self._lock:
+            self._waiters[lane].pop(ticket, None)
+
+    def lane_usage(self, *, window: float) -> dict[str, int]:
+        with self._lock:
+            now = self._clock()
+            counts = {item.value: 0 for item in LANES}
+            for at, lane in self._slots:
+                if at > now - window:
+                    counts[lane] += 1
+            return counts
+
+    def waiting(self) -> dict[str, int]:
+        with self._lock:
+            now = self._clock()
+            return {
+                lane: sum(1 for until in waiters.values() if until > now)
+                for lane, waiters in self._waiters.items()
+            }
 
     def start_cooldown(self, *, seconds: float) -> None:
         with self._lock:
@@ -257,7 +409,7 @@ class MemoryStore:
     def slot_times(self, *, window: float) -> list[float]:
         with self._lock:
             now = self._clock()
-            return sorted(t for t in self._slots if t > now - window)
+            return sorted(at for at, _ in self._slots if at > now - window)
 
     def close(self) -> None:
         pass

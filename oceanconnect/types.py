@@ -346,7 +346,9 @@ class FlowUsage:
     """The shared flow limiter right now: calls reserved in its window, and when one frees.
 
     `used` counts every process's calls in the window (a running cool-down counts as full);
-    `seconds_until_free` is 0.0 while a slot is free.
+    `seconds_until_free` is 0.0 while a slot is free. `lanes` counts the window's calls per
+    lane, `waiting` the calls waiting for a slot per lane; `reserve` is the number of slots the
+    lanes below interactive may never fill.
     """
 
     limit: int
@@ -354,6 +356,9 @@ class FlowUsage:
     window: float
     seconds_until_free: float
     available: bool = True
+    reserve: int = 0
+    lanes: Mapping[str, int] = field(default_factory=dict)
+    waiting: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def free(self) -> int:

@@ -1,11 +1,18 @@
 """The request-time rules a swap must pass before anything is written: inputs, then the device.
 
 Each check raises SwapRefused with a message for the user and the form field it is about; the
-swap form, the bulk dry run (`swap_precheck(live_check=False)`) and swap_request share them.
+swap form, the bulk dry run (`swap_precheck(live_check=False)`, and its batched form in
+bulk/checks.py through the `*_refusal` rule functions) and swap_request share them.
+
+The live pre-check never refuses because of the flow limit: when no slot is free within
+PRECHECK_MAX_WAIT, the swap is accepted on the mirror's state (check_mirrored_device) and the
+platform's own answer to the refresh (100611 online, 100610 not activated) is handled when it
+is sent; the check returns a notice saying how long the queue is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.db.models import Q
@@ -142,44 +149,112 @@ def open_swap_refusal(*, existing: Swap) -> SwapRefused:
     )
 
 
-def check_node_id_free(*, device: Device, new_node_id: NodeId) -> None:
+def node_id_holder(
+    *, device: Device, new_node_id: NodeId, candidates: Iterable[Device]
+) -> Device | None:
+    """The first of `candidates` (in Device's ordering) other than `device` that already has
+    `new_node_id`, in any notation."""
     key = node_search_key(new_node_id.value)
-    other = (
-        Device.objects.filter(Q(node_id=new_node_id.value) | Q(node_key=key))
-        .exclude(pk=device.pk)
-        .first()
-    )
-    if other is not None:
-        raise SwapRefused(
+    for other in candidates:
+        if other.pk != device.pk and (other.node_id == new_node_id.value or other.node_key == key):
+            return other
+    return None
+
+
+def node_id_pending_swap(
+    *, device: Device, new_node_id: NodeId, candidates: Iterable[Swap]
+) -> Swap | None:
+    """The first of `candidates` (open swaps, in Swap's ordering) of another device awaiting
+    `new_node_id`."""
+    for swap in candidates:
+        if swap.new_node_id == new_node_id.value and swap.device_id != device.pk:
+            return swap
+    return None
+
+
+def node_id_in_use_refusal(
+    *, new_node_id: NodeId, holder: Device | None, pending: Swap | None
+) -> SwapRefused | None:
+    """The refusal for a nodeId another device has (`holder`) or awaits (`pending`)."""
+    if holder is not None:
+        return SwapRefused(
             f"The nodeId {new_node_id.value} is already used by device "
-            f"{other.name or other.device_id} ({other.device_id}). Check the new unit's "
+            f"{holder.name or holder.device_id} ({holder.device_id}). Check the new unit's "
             "identifier.",
             code="node_id_in_use",
             field="new_node_id",
         )
-    pending = (
-        Swap.objects.filter(state__in=OPEN_SWAP_STATES, new_node_id=new_node_id.value)
-        .exclude(device=device)
-        .select_related("device")
-        .first()
-    )
     if pending is not None:
-        raise SwapRefused(
+        return SwapRefused(
             f"The nodeId {new_node_id.value} is already the new nodeId of open swap "
             f"#{pending.pk} for device {pending.device.name or pending.device.device_id}.",
             code="node_id_in_use",
             field="new_node_id",
         )
+    return None
 
 
-def check_live_device(*, device: Device) -> None:
-    """Live pre-checks on the platform: known, activated, not online."""
+def check_node_id_free(*, device: Device, new_node_id: NodeId) -> None:
+    key = node_search_key(new_node_id.value)
+    holders = (
+        Device.objects.filter(Q(node_id=new_node_id.value) | Q(node_key=key))
+        .exclude(pk=device.pk)
+        .order_by(*(Device._meta.ordering or ()))[:1]
+    )
+    holder = node_id_holder(device=device, new_node_id=new_node_id, candidates=holders)
+    pending = None
+    if holder is None:
+        pending = (
+            Swap.objects.filter(state__in=OPEN_SWAP_STATES, new_node_id=new_node_id.value)
+            .exclude(device=device)
+            .select_related("device")
+            .first()
+        )
+    refusal = node_id_in_use_refusal(new_node_id=new_node_id, holder=holder, pending=pending)
+    if refusal is not None:
+        raise refusal
+
+
+def _budget_notice(*, queue_position: int, retry_after: float) -> str:
+    ahead = f"queued behind {queue_position} call{'s' if queue_position != 1 else ''}"
+    return (
+        f"The platform's call budget is in use ({ahead}, about {max(1, round(retry_after))} s): "
+        "the swap was accepted on the device list's state without a live check. The platform "
+        "checks the device itself when the refresh is sent; this page shows what happens."
+    )
+
+
+def _check_failed(*, what: str, code: str, retryable: bool, handling_text: str) -> SwapRefused:
+    """A live check that could not be made: nothing was created, and the message says so
+    (never that the request will be sent later)."""
+    code_text = f" (error {code})" if code else ""
+    advice = (
+        "Nothing was sent and no swap was created; try again in a moment."
+        if retryable
+        else f"{handling_text} No swap was created."
+    )
+    return SwapRefused(
+        f"Could not check the device's {what} on the platform{code_text}. {advice}",
+        code="platform_check_failed",
+    )
+
+
+def check_live_device(*, device: Device) -> str:
+    """Live pre-checks on the platform: known, activated, not online.
+
+    Returns "" after a live check, or a notice for the person when the flow limit had no slot
+    within PRECHECK_MAX_WAIT and the mirror's state was used instead.
+    """
     live = device_live_status(device=device, max_wait=PRECHECK_MAX_WAIT)
+    if live.throttled:
+        check_mirrored_device(device=device)
+        return _budget_notice(queue_position=live.queue_position, retry_after=live.retry_after)
     if live.error:
-        code = f" (error {live.error_code})" if live.error_code else ""
-        raise SwapRefused(
-            f"Could not check the device's live status on the platform{code}: {live.error}",
-            code="platform_check_failed",
+        raise _check_failed(
+            what="live status",
+            code=live.error_code,
+            retryable=live.retryable,
+            handling_text=live.error,
         )
     fields = []
     if live.status in DeviceStatus.values and live.status != device.status:
@@ -198,49 +273,89 @@ def check_live_device(*, device: Device) -> None:
             code="device_online",
         )
     activated = device.activated if device.activated else live.activated
+    notice = ""
     if activated is not True:
-        activated = _activation_status(device)
+        activated, notice = _activation_status(device)
     if activated is False:
         raise SwapRefused(
             "The device has not been activated: it has never connected to the IoT platform. "
             "Only an activated device can be rebound; check that it was connected and activated.",
             code="device_not_active",
         )
+    return notice
 
 
-def check_mirrored_device(*, device: Device) -> None:
+def mirrored_device_refusal(*, device: Device) -> SwapRefused | None:
     """The same refusals as the live check, from the mirror alone (no platform call)."""
     if device.status == DeviceStatus.ONLINE:
-        raise SwapRefused(
+        return SwapRefused(
             "The device is online (as last synced), and its key can only be refreshed while it "
             "is offline. Take the device offline, then retry.",
             code="device_online",
         )
     if device.activated is False:
-        raise SwapRefused(
+        return SwapRefused(
             "The device has not been activated: it has never connected to the IoT platform.",
             code="device_not_active",
         )
+    return None
 
 
-def _activation_status(device: Device) -> bool | None:
+def check_mirrored_device(*, device: Device) -> None:
+    refusal = mirrored_device_refusal(device=device)
+    if refusal is not None:
+        raise refusal
+
+
+def _activation_status(device: Device) -> tuple[bool | None, str]:
+    """The platform's activation flag (and "" ), or the mirror's with a budget notice."""
     from devices.platform_wiring import get_client
-    from oceanconnect import PlatformError
+    from oceanconnect import Lane, PlatformError, PlatformThrottled
 
     try:
         status = get_client().activation_status(
-            device.device_id, app_id=device.app_id or None, max_wait=PRECHECK_MAX_WAIT
+            device.device_id,
+            app_id=device.app_id or None,
+            max_wait=PRECHECK_MAX_WAIT,
+            lane=Lane.INTERACTIVE,
         )
+    except PlatformThrottled as exc:
+        notice = _budget_notice(
+            queue_position=exc.queue_position, retry_after=exc.retry_after or 0.0
+        )
+        return device.activated, notice
     except PlatformError as exc:
-        code = f" (error {exc.code})" if exc.code else ""
-        raise SwapRefused(
-            f"Could not check the device's activation on the platform{code}: {exc.handling_text}",
-            code="platform_check_failed",
+        raise _check_failed(
+            what="activation",
+            code=exc.code or "",
+            retryable=exc.retryable,
+            handling_text=exc.handling_text,
         ) from None
     if status.activated is not None and status.activated != device.activated:
         device.activated = status.activated
         device.save(update_fields=["activated"])
-    return status.activated
+    return status.activated, ""
+
+
+def device_refusal(
+    *, device: Device, new_node_id: NodeId, allow_same_node_id: bool = False
+) -> SwapRefused | None:
+    """The rules about the device itself (no query): deleted, the same nodeId as today."""
+    if device.deleted_on_platform_at is not None:
+        return SwapRefused(
+            "This device was deleted on the platform; it cannot be rebound.",
+            code="device_deleted",
+        )
+    if not allow_same_node_id and node_search_key(new_node_id.value) == node_search_key(
+        device.node_id
+    ):
+        return SwapRefused(
+            f"The new identifier is the same as the device's current nodeId ({device.node_id}). "
+            "Check that you typed the replacement unit's identifier.",
+            code="same_node_id",
+            field="new_node_id",
+        )
+    return None
 
 
 def swap_precheck(
@@ -251,10 +366,14 @@ def swap_precheck(
     live_check: bool = True,
     verify_code_mode: str | None = None,
     code_mode_override: bool = False,
-) -> None:
+) -> str:
     """The device-level rules a swap must pass before anything is queued; writes nothing but
-    the live status it reads. Raises SwapRefused. The bulk dry run uses it with live_check=False.
-    With `verify_code_mode` it also checks the mode fits the device's protocol.
+    the live status it reads. Raises SwapRefused. The bulk dry run uses the same rules on a
+    whole chunk of lines (bulk/checks.py). With `verify_code_mode` it also checks the mode fits
+    the device's protocol.
+
+    Returns "" or a notice for the person (the live check could not get a flow-limit slot and
+    used the mirror's state; see check_live_device).
     """
     if verify_code_mode is not None:
         check_code_mode_for_device(
@@ -262,25 +381,16 @@ def swap_precheck(
             verify_code_mode=verify_code_mode,
             code_mode_override=code_mode_override,
         )
-    if device.deleted_on_platform_at is not None:
-        raise SwapRefused(
-            "This device was deleted on the platform; it cannot be rebound.",
-            code="device_deleted",
-        )
-    if not allow_same_node_id and node_search_key(new_node_id.value) == node_search_key(
-        device.node_id
-    ):
-        raise SwapRefused(
-            f"The new identifier is the same as the device's current nodeId ({device.node_id}). "
-            "Check that you typed the replacement unit's identifier.",
-            code="same_node_id",
-            field="new_node_id",
-        )
+    refusal = device_refusal(
+        device=device, new_node_id=new_node_id, allow_same_node_id=allow_same_node_id
+    )
+    if refusal is not None:
+        raise refusal
     existing = open_swap_for_device(device=device)
     if existing is not None:
         raise open_swap_refusal(existing=existing)
     check_node_id_free(device=device, new_node_id=new_node_id)
     if live_check:
-        check_live_device(device=device)
-    else:
-        check_mirrored_device(device=device)
+        return check_live_device(device=device)
+    check_mirrored_device(device=device)
+    return ""

@@ -53,6 +53,7 @@ def swap_request(
     reissue_of: Swap | None = None,
     live_check: bool = True,
     code_mode_override: bool = False,
+    lane: str = "interactive",
 ) -> Swap:
     """Check everything, create the swap and queue its sending after commit; a swap the
     approval policy calls risky is created PENDING_APPROVAL instead and waits for swap_approve.
@@ -63,6 +64,11 @@ def swap_request(
     refresh itself is refused with 100611/100610 when the device is online or never activated,
     so a row costs one platform call instead of two. `code_mode_override` confirms a generated
     or custom code for a device that attaches with its nodeId (devices/code_modes.py).
+    `lane` is the flow-limiter lane the swap's
+    platform calls run in (oceanconnect.Lane; bulk rows pass "bulk").
+
+    When the live check found no flow-limit slot in time, the swap is accepted on the mirror's
+    state and `swap.precheck_notice` says so (queue length and wait) for the person.
     """
     if not actor.has_perm(Perm.REQUEST_SWAP):
         raise PermissionDenied("You may not request swaps.")
@@ -72,7 +78,7 @@ def swap_request(
     custom_code = check_verify_code(mode=verify_code_mode, custom_verify_code=custom_verify_code)
     timeout_seconds = check_timeout(timeout_seconds=timeout_seconds, actor=actor)
     reason = check_reason(reason=reason)
-    swap_precheck(
+    notice = swap_precheck(
         device=device,
         new_node_id=new_node_id,
         allow_same_node_id=allow_same_node_id,
@@ -111,6 +117,7 @@ def swap_request(
                 needs_approval=bool(approval_reasons),
                 approval_reasons=approval_reasons,
                 reissue_of=reissue_of,
+                lane=lane,
             )
             swap_audit(
                 swap=swap,
@@ -140,4 +147,5 @@ def swap_request(
         raise open_swap_refusal(existing=existing) from None
 
     logger.info("swap %s requested for device %s", swap.pk, device.device_id)
+    swap.precheck_notice = notice
     return swap

@@ -95,6 +95,7 @@ def swap_send(*, swap_id: int) -> None:
     """
     from devices.platform_wiring import get_client
     from oceanconnect import (
+        Lane,
         PlatformError,
         PlatformOutcomeUnknown,
         PlatformRetryableError,
@@ -129,6 +130,7 @@ def swap_send(*, swap_id: int) -> None:
             timeout=swap.timeout_seconds,
             app_id=swap.device.app_id or None,
             max_wait=SEND_MAX_WAIT,
+            lane=Lane(swap.lane),
         )
     except PlatformThrottled as exc:
         # Nothing reached the platform (or it refused to look): this is no attempt.
@@ -354,6 +356,8 @@ def _requeue(
     count_attempt: bool = True,
     reconciled: bool = False,
 ) -> None:
+    from oceanconnect import PlatformThrottled
+
     code = getattr(exc, "code", None) or ""
     text = getattr(exc, "handling_text", "") or str(exc)
     if reconciled:
@@ -366,6 +370,7 @@ def _requeue(
         _fail(swap, code, f"Gave up after {swap.attempts} attempts. {text}")
         return
     next_at = timezone.now() + timedelta(seconds=countdown)
+    throttled = isinstance(exc, PlatformThrottled)
     updates: dict[str, Any] = {
         "state": SwapState.QUEUED,
         "lease_expires_at": None,
@@ -373,6 +378,9 @@ def _requeue(
         "error_code": code[:32],
         "error_text": text,
         "updated_at": timezone.now(),
+        # Shown on the swap page and by `rekey --wait` while the send waits for a slot.
+        "waiting_for_slot_until": next_at if throttled else None,
+        "slot_position": exc.queue_position if isinstance(exc, PlatformThrottled) else None,
     }
     if not count_attempt:
         updates["attempts"] = F("attempts") - 1
@@ -419,11 +427,14 @@ def _reconcile(swap: Swap, client: Any) -> bool:
     Otherwise ends the swap (bound or failed) and returns False. Raises SwapRetryLater when the
     platform cannot be asked right now (the flag stays set, so the next attempt asks first).
     """
-    from oceanconnect import PlatformError, PlatformRetryableError, PlatformThrottled
+    from oceanconnect import Lane, PlatformError, PlatformRetryableError, PlatformThrottled
 
     try:
         platform_device = client.get_device(
-            swap.device.device_id, app_id=swap.device.app_id or None, max_wait=SEND_MAX_WAIT
+            swap.device.device_id,
+            app_id=swap.device.app_id or None,
+            max_wait=SEND_MAX_WAIT,
+            lane=Lane.RECONCILE,
         )
     except PlatformThrottled as exc:
         _requeue(swap, exc, countdown=max(exc.retry_after or 0, 0.5), count_attempt=False)

@@ -17,7 +17,7 @@ from django.conf import settings
 from audit.models import AuditAction
 from audit.services import audit_record
 from devices.platform_wiring import get_client
-from oceanconnect import PlatformClient, PlatformError, Subscription
+from oceanconnect import Lane, PlatformClient, PlatformError, Subscription
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -113,7 +113,7 @@ def notifications_drift(
     """Read the app's subscriptions and compare them with `callback_url`; changes nothing.
     Raises PlatformError when the platform cannot be read."""
     client = client or get_client()
-    existing = tuple(client.list_subscriptions(max_wait=max_wait))
+    existing = tuple(client.list_subscriptions(max_wait=max_wait, lane=Lane.BACKGROUND))
     missing: list[str] = []
     elsewhere: list[tuple[str, str]] = []
     for notify_type in NOTIFY_TYPES:
@@ -149,7 +149,7 @@ def notifications_subscribe(
     replaced: list[dict[str, str]] = []
     failure: SubscribeFailed | None = None
     try:
-        existing = client.list_subscriptions(max_wait=max_wait)
+        existing = client.list_subscriptions(max_wait=max_wait, lane=Lane.BACKGROUND)
     except PlatformError as exc:
         raise SubscribeFailed(notify_type=NOTIFY_TYPES[0], error=exc, subscribed=[]) from None
     for notify_type in NOTIFY_TYPES:
@@ -162,10 +162,15 @@ def notifications_subscribe(
                 others = ours
             for other in others:
                 if other.subscription_id:
-                    client.delete_subscription(other.subscription_id, max_wait=max_wait)
+                    client.delete_subscription(
+                        other.subscription_id, max_wait=max_wait, lane=Lane.BACKGROUND
+                    )
                 else:
                     client.delete_subscriptions(
-                        notify_type=notify_type, callback_url=other.callback_url, max_wait=max_wait
+                        notify_type=notify_type,
+                        callback_url=other.callback_url,
+                        max_wait=max_wait,
+                        lane=Lane.BACKGROUND,
                     )
                 replaced.append(
                     {
@@ -177,7 +182,9 @@ def notifications_subscribe(
             if same is not None:
                 current.append(same)
                 continue
-            subscription = client.subscribe(notify_type, callback_url, max_wait=max_wait)
+            subscription = client.subscribe(
+                notify_type, callback_url, max_wait=max_wait, lane=Lane.BACKGROUND
+            )
         except PlatformError as exc:
             failure = SubscribeFailed(
                 notify_type=notify_type, error=exc, subscribed=current + subscribed

@@ -6,19 +6,30 @@ splits it), and at most one UPDATE for rows a newer push already overtook. A run
 page of every app without error then reads each row it did not see directly and marks it deleted
 on the platform only when that read says the device is gone (404 / 100403 / 100418); a run that
 fails part-way marks nothing.
+
+The walk is resumable: its position (list, next page, counts so far) is one SyncWalk row,
+written after each page. A run given a budget (`deadline`, `max_pages`) stops cleanly before
+the next page once it is spent and returns `finished=False`; the next run continues the same
+walk (its unseen rows are those not seen since the walk started). A walk older than
+SYNC_WALK_MAX_AGE, or over other lists, is abandoned and a new one starts. Every call runs in
+the background lane of the flow limiter.
+
+`device_refresh` reads one device now (an interactive call) and updates its row.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import DatabaseError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -26,9 +37,9 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from devices.identifiers import node_search_key
 from devices.limits import MAX_DEVICE_ID_LENGTH
-from devices.models import Device, DeviceStatus
+from devices.models import Device, DeviceStatus, SyncWalk
 from devices.platform_wiring import get_client
-from oceanconnect import PlatformDevice, PlatformError
+from oceanconnect import Lane, PlatformDevice, PlatformError, lane_scope
 from oceanconnect.catalogue import DEVICE_GONE_CODES
 
 if TYPE_CHECKING:
@@ -60,6 +71,13 @@ PAGE_SIZE = 250
 # One sync at a time across every process; the lock lapses by itself if its holder dies.
 SYNC_LOCK_KEY = "devices-sync"
 SYNC_LOCK_TTL_SECONDS = 3600.0
+# An unfinished walk older than this is abandoned: its start no longer says what "unseen" means.
+SYNC_WALK_MAX_AGE = timedelta(hours=6)
+# The position is saved when a run ends (done, out of budget, failed or interrupted) and every
+# this many pages, for a worker killed outright.
+SYNC_SAVE_EVERY_PAGES = 20
+# Seconds a refresh from the device page waits for a flow-limit slot.
+REFRESH_MAX_WAIT = 10.0
 
 
 class SyncAlreadyRunning(Exception):
@@ -78,6 +96,8 @@ class SyncResult:
     updated: int
     marked_deleted: int
     restored: int
+    # False when the run's budget ran out mid-walk: the next run continues it.
+    finished: bool = True
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -89,6 +109,11 @@ class SyncResult:
         }
 
     def summary(self) -> str:
+        if not self.finished:
+            return (
+                f"Synced {self.pages} page(s) so far ({self.created} created, {self.updated} "
+                "updated); the walk continues in the next run."
+            )
         return (
             f"Synced {self.pages} page(s): {self.created} created, {self.updated} updated, "
             f"{self.marked_deleted} marked deleted on the platform, {self.restored} restored."
@@ -271,52 +296,177 @@ def _mark_unseen_deleted(
     return marked, seen_again
 
 
-def devices_sync(*, actor: User | None = None, max_wait: float | None = None) -> SyncResult:
-    """Pull every page of the platform's device lists (ours and each authorizing app's).
+def devices_sync(
+    *,
+    actor: User | None = None,
+    max_wait: float | None = None,
+    deadline: float | None = None,
+    max_pages: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> SyncResult:
+    """Pull every page of the platform's device lists (ours and each authorizing app's),
+    continuing the open walk if there is one.
 
-    Raises SyncAlreadyRunning when another process holds the sync lock.
+    Stops before the next page once `clock()` passes `deadline` or this run read `max_pages`
+    pages, and returns finished=False (the position is kept for the next run). Raises
+    SyncAlreadyRunning when another process holds the sync lock.
     """
     client = get_client()
     owner = uuid.uuid4().hex
     if not client.store.acquire_lock(SYNC_LOCK_KEY, owner=owner, ttl=SYNC_LOCK_TTL_SECONDS):
         raise SyncAlreadyRunning("Another device sync is running; try again when it has finished.")
     try:
-        return _devices_sync(client=client, actor=actor, max_wait=max_wait)
+        # Every call of the walk (and the login it may need) waits behind people's swaps.
+        with lane_scope(Lane.BACKGROUND):
+            return _devices_sync(
+                client=client,
+                actor=actor,
+                max_wait=max_wait,
+                budget_spent=lambda pages: (
+                    (max_pages is not None and pages >= max_pages)
+                    or (deadline is not None and clock() >= deadline)
+                ),
+            )
     finally:
         client.store.release_lock(SYNC_LOCK_KEY, owner=owner)
 
 
-def _devices_sync(*, client: Any, actor: User | None, max_wait: float | None) -> SyncResult:
-    run_started_at = timezone.now()
+def _open_walk(app_ids: list[str]) -> SyncWalk:
+    """The walk to continue, or a new one (not saved until it has a position to keep)."""
+    walk = SyncWalk.objects.filter(finished_at__isnull=True).order_by("-started_at", "-id").first()
+    now = timezone.now()
+    if walk is not None and walk.app_ids == app_ids and walk.started_at > now - SYNC_WALK_MAX_AGE:
+        return walk
+    if walk is not None:
+        logger.info("Device sync: abandoning %s and starting a new walk", walk)
+        SyncWalk.objects.filter(finished_at__isnull=True).update(finished_at=now)
+    return SyncWalk(walk_id=uuid.uuid4().hex, app_ids=app_ids, started_at=now)
+
+
+def _save_walk(walk: SyncWalk, *extra: str) -> None:
+    if walk.pk is None:
+        walk.save()
+    else:
+        walk.save(update_fields=[*_WALK_FIELDS, *extra])
+
+
+def _walk_result(walk: SyncWalk, *, marked_deleted: int = 0, finished: bool) -> SyncResult:
+    return SyncResult(
+        pages=walk.pages,
+        created=walk.created,
+        updated=walk.updated,
+        marked_deleted=marked_deleted,
+        restored=walk.restored,
+        finished=finished,
+    )
+
+
+_WALK_FIELDS = ["app_index", "page_no", "pages", "created", "updated", "restored", "updated_at"]
+
+
+def _devices_sync(
+    *, client: Any, actor: User | None, max_wait: float | None, budget_spent: Callable[[int], bool]
+) -> SyncResult:
     app_ids = ["", *authorizing_app_ids()]
-    pages = created = updated = restored = 0
-    for app_id in app_ids:
+    walk = _open_walk(app_ids)
+    try:
+        if not _walk_lists(client=client, walk=walk, max_wait=max_wait, budget_spent=budget_spent):
+            _save_walk(walk)
+            logger.info("Device sync stopped at %s; the next run continues", walk)
+            return _walk_result(walk, finished=False)
+    except BaseException:
+        # Failed or interrupted (the task's soft time limit): keep what was read; the page in
+        # flight is read again by the next run. A database that fails too keeps the error.
+        with contextlib.suppress(DatabaseError):
+            _save_walk(walk)
+        raise
+    marked_deleted, seen_again = _mark_unseen_deleted(
+        client=client, app_ids=app_ids, run_started_at=walk.started_at, max_wait=max_wait
+    )
+    if seen_again:
+        logger.info("%d device(s) missing from the list answered a direct read", seen_again)
+    if walk.pk is not None:  # a walk done within one run leaves no row behind
+        walk.finished_at = timezone.now()
+        _save_walk(walk, "finished_at")
+    result = _walk_result(walk, marked_deleted=marked_deleted, finished=True)
+    audit_record(action=AuditAction.DEVICES_SYNCED, actor=actor, after=result.as_dict())
+    logger.info("Device sync done: %s", result.as_dict())
+    return result
+
+
+def _walk_lists(
+    *, client: Any, walk: SyncWalk, max_wait: float | None, budget_spent: Callable[[int], bool]
+) -> bool:
+    """Read the walk's lists from its position on, moving it after each page (saved every
+    SYNC_SAVE_EVERY_PAGES pages and by the caller when the run ends). False when the budget
+    ran out before the walk's end."""
+    run_pages = 0
+    while walk.app_index < len(walk.app_ids):
+        app_id = walk.app_ids[walk.app_index]
         page_iter = client.iter_device_pages(
-            page_size=PAGE_SIZE, app_id=app_id or None, max_wait=max_wait
+            page_size=PAGE_SIZE, app_id=app_id or None, max_wait=max_wait, start_page=walk.page_no
         )
         while True:
+            if budget_spent(run_pages):
+                return False
             # Taken before the request: a push received while the page was in flight wins.
             fetched_at = timezone.now()
             page = next(page_iter, None)
             if page is None:
                 break
-            pages += 1
+            run_pages += 1
             counts = _write_page(page.devices, app_id=app_id, fetched_at=fetched_at)
-            created += counts.created
-            updated += counts.updated
-            restored += counts.restored
-    marked_deleted, seen_again = _mark_unseen_deleted(
-        client=client, app_ids=app_ids, run_started_at=run_started_at, max_wait=max_wait
-    )
-    if seen_again:
-        logger.info("%d device(s) missing from the list answered a direct read", seen_again)
-    result = SyncResult(
-        pages=pages,
-        created=created,
-        updated=updated,
-        marked_deleted=marked_deleted,
-        restored=restored,
-    )
-    audit_record(action=AuditAction.DEVICES_SYNCED, actor=actor, after=result.as_dict())
-    logger.info("Device sync done: %s", result.as_dict())
-    return result
+            walk.pages += 1
+            walk.created += counts.created
+            walk.updated += counts.updated
+            walk.restored += counts.restored
+            walk.page_no = page.page_no + 1
+            if run_pages % SYNC_SAVE_EVERY_PAGES == 0:  # bounds what a killed worker loses
+                _save_walk(walk)
+        walk.app_index += 1
+        walk.page_no = 0
+    return True
+
+
+class DeviceRefreshFailed(Exception):
+    """The device could not be read from the platform; `message` is for the person."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def device_refresh(*, device: Device, actor: Any) -> Device:
+    """Read `device` from the platform now (one interactive call) and update its mirror row.
+
+    Raises DeviceRefreshFailed with a message for the person (nothing changed) when the
+    platform cannot be asked; a device the platform says is gone is marked deleted.
+    """
+    fetched_at = timezone.now()
+    try:
+        platform_device = get_client().get_device(
+            device.device_id,
+            app_id=device.app_id or None,
+            max_wait=REFRESH_MAX_WAIT,
+            lane=Lane.INTERACTIVE,
+        )
+    except ValueError:
+        raise DeviceRefreshFailed("This deviceId cannot be read from the platform.") from None
+    except PlatformError as exc:
+        if _really_gone(exc):
+            Device.objects.filter(pk=device.pk, deleted_on_platform_at__isnull=True).update(
+                deleted_on_platform_at=fetched_at
+            )
+            device.refresh_from_db()
+            return device
+        code = f" (error {exc.code})" if exc.code else ""
+        raise DeviceRefreshFailed(
+            f"Could not read the device from the platform{code}. Nothing was changed; try "
+            "again in a moment."
+            if exc.retryable
+            else f"Could not read the device from the platform{code}: {exc.handling_text}"
+        ) from None
+    _write_page([platform_device], app_id=device.app_id, fetched_at=fetched_at)
+    logger.info("device %s refreshed from the platform by %s", device.device_id, actor)
+    device.refresh_from_db()
+    return device

@@ -150,3 +150,78 @@ def test_the_dry_run_does_a_fixed_number_of_queries_per_row(django_assert_max_nu
     with django_assert_max_num_queries(2 + 3 * len(devices)):
         result = check_bulk_lines(lines, actor=actor)
     assert all(v.ok for v in result)
+
+
+def _query_count(rows):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    devices = [DeviceFactory() for _ in range(rows)]
+    actor = UserFactory(helpdesk=True)
+    lines = parse_bulk_file(
+        csv_bytes(*[line(d.device_id, make_imei()) for d in devices]), max_rows=rows
+    )
+    with CaptureQueriesContext(connection) as queries:
+        result = check_bulk_lines(lines, actor=actor)
+    assert all(v.ok for v in result)
+    return len(queries)
+
+
+def test_the_dry_run_of_1000_rows_does_as_many_queries_as_10():
+    # Two to find the devices, three for the swap core's rules: per chunk, never per row.
+    assert _query_count(10) == 5
+    assert _query_count(1000) == 5
+
+
+def test_the_batched_verdicts_are_the_swap_forms_verdicts_on_a_mixed_file():
+    from django.utils import timezone
+
+    from devices.identifiers import NodeId
+    from devices.services.checks import SwapRefused, swap_precheck
+
+    ok = DeviceFactory()
+    online = DeviceFactory(status=DeviceStatus.ONLINE)
+    inactive = DeviceFactory(activated=False)
+    deleted = DeviceFactory()
+    busy = DeviceFactory()
+    SwapFactory(device=busy)
+    holder = DeviceFactory(node_id=make_imei())
+    awaited = SwapFactory(new_node_id=make_imei())
+    taken_by_holder = DeviceFactory()
+    taken_by_swap = DeviceFactory()
+    same = DeviceFactory(node_id=make_imei())
+    type(deleted).objects.filter(pk=deleted.pk).update(deleted_on_platform_at=timezone.now())
+    rows = [
+        (ok, make_imei()),
+        (online, make_imei()),
+        (inactive, make_imei()),
+        (deleted, make_imei()),
+        (busy, make_imei()),
+        (taken_by_holder, holder.node_id),
+        (taken_by_swap, awaited.new_node_id),
+        (same, same.node_id),
+    ]
+    result = verdicts(*[line(device.device_id, imei) for device, imei in rows])
+    for verdict, (device, _) in zip(result, rows, strict=True):
+        device.refresh_from_db()
+        try:
+            swap_precheck(
+                device=device,
+                new_node_id=NodeId.parse(verdict.source.new_node_id, "imei", "hisilicon"),
+                live_check=False,
+            )
+            expected = ("", "")
+        except SwapRefused as exc:
+            expected = (exc.code, exc.message)
+        assert (verdict.error_code, verdict.message) == expected, verdict.source.line
+    codes = [v.error_code for v in result]
+    assert codes == [
+        "",
+        "device_online",
+        "device_not_active",
+        "device_deleted",
+        "open_swap_exists",
+        "node_id_in_use",
+        "node_id_in_use",
+        "same_node_id",
+    ]

@@ -311,3 +311,90 @@ def test_an_unseen_device_the_direct_read_cannot_settle_is_not_marked(sync_setti
 
     stray.refresh_from_db()
     assert stray.deleted_on_platform_at is None
+
+
+def _page_reads(sim):
+    return [
+        (c["query"].get("appId", ""), c["query"].get("pageNo"))
+        for c in sim.calls()
+        if c["method"] == "GET" and c["path"] == "/iocm/app/dm/v1.4.0/devices"
+    ]
+
+
+def test_a_sync_stopped_mid_walk_resumes_without_reading_a_page_twice(sync_settings, sim):
+    """A budget of one page per run (as a task stopping before its time limit would): each run
+    continues the walk where the last stopped; the audit counts the whole walk."""
+    from devices.models import SyncWalk
+
+    platform_devices = sim.devices()
+    first = devices_sync(max_pages=1)
+    assert (first.finished, first.pages) == (False, 1)
+    walk = SyncWalk.objects.get(finished_at__isnull=True)
+    assert (walk.app_index, walk.page_no, walk.pages) == (0, 1, 1)
+    assert not AuditEvent.objects.filter(action=AuditAction.DEVICES_SYNCED).exists()
+
+    second = devices_sync(max_pages=1)
+    assert (second.finished, second.pages) == (False, 2)
+    rest = devices_sync()
+
+    assert rest.finished
+    assert rest.created == len(platform_devices) == Device.objects.count()
+    reads = _page_reads(sim)
+    assert len(reads) == len(set(reads)) == rest.pages  # no page read twice
+    walk.refresh_from_db()
+    assert walk.finished_at is not None
+    event = AuditEvent.objects.get(action=AuditAction.DEVICES_SYNCED)
+    assert event.after == rest.as_dict()
+
+
+def test_a_sync_interrupted_mid_page_reads_only_that_page_again(sync_settings, sim):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    import devices.services.sync as sync_module
+
+    devices_sync(max_pages=1)
+    real_write = sync_module._write_page
+
+    def interrupted(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    sync_module._write_page = interrupted
+    try:
+        with pytest.raises(SoftTimeLimitExceeded):
+            devices_sync()
+    finally:
+        sync_module._write_page = real_write
+    result = devices_sync()
+    assert result.finished and result.created == Device.objects.count()
+    reads = _page_reads(sim)
+    twice = [read for read in set(reads) if reads.count(read) > 1]
+    assert twice == [("", "1")]  # the one in flight when the run was stopped
+
+
+def test_the_sync_task_stops_within_its_budget_and_enqueues_the_rest(
+    sync_settings, sim, monkeypatch
+):
+    from devices import tasks
+
+    enqueued = []
+    monkeypatch.setattr(tasks, "DEVICES_SYNC_BUDGET_SECONDS", -1.0)  # spent at once
+    monkeypatch.setattr(tasks.devices_sync, "delay", lambda: enqueued.append(1))
+    tasks.devices_sync.run()
+    assert enqueued == [1]
+    assert _page_reads(sim) == []
+
+
+def test_device_refresh_reads_one_device_and_updates_its_row(sync_settings, sim):
+    from devices.services.sync import device_refresh
+
+    devices_sync()
+    device = Device.objects.filter(app_id="").first()
+    sim.set_device(device.device_id, status="ONLINE")
+    before, synced = len(sim.calls()), device.last_synced_at
+    refreshed = device_refresh(device=device, actor=None)
+    assert refreshed.status == "ONLINE"
+    assert refreshed.last_synced_at > synced
+    calls = sim.calls()[before:]
+    assert [(c["method"], c["path"].rsplit("/", 1)[-1]) for c in calls] == [
+        ("GET", device.device_id)
+    ]

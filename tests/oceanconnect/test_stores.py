@@ -117,6 +117,45 @@ class SharedStoreContract:
         assert len(granted) == 25
         assert len(store.slot_times(window=60.0)) == 25
 
+    def test_lower_lanes_never_fill_the_interactive_reserve(self, store):
+        lanes = dict(limit=5, window=60.0, reserve=2)
+        assert [store.reserve_slot(lane="bulk", **lanes) for _ in range(3)] == [0.0] * 3
+        assert store.reserve_slot(lane="bulk", **lanes) > 0
+        assert store.reserve_slot(lane="background", **lanes) > 0
+        assert store.reserve_slot(lane="reconcile", **lanes) > 0
+        assert [store.reserve_slot(lane="interactive", **lanes) for _ in range(2)] == [0.0] * 2
+        assert store.reserve_slot(lane="interactive", **lanes) > 0
+        assert store.lane_usage(window=60.0) == {
+            "interactive": 2,
+            "reconcile": 0,
+            "bulk": 3,
+            "background": 0,
+        }
+
+    def test_a_waiting_higher_lane_gets_the_next_free_slot(self, store, advance):
+        lanes = dict(limit=2, window=0.3, reserve=0)
+        assert store.reserve_slot(lane="bulk", **lanes) == 0.0
+        assert store.reserve_slot(lane="bulk", **lanes) == 0.0
+        assert store.reserve_slot(lane="interactive", ticket="tech", **lanes) > 0
+        assert store.reserve_slot(lane="bulk", ticket="row", **lanes) > 0
+        assert store.waiting() == {"interactive": 1, "reconcile": 0, "bulk": 1, "background": 0}
+        advance(0.35)  # both slots are free again: the bulk call yields to the waiting one
+        assert store.reserve_slot(lane="bulk", ticket="row", **lanes) > 0
+        assert store.reserve_slot(lane="background", **lanes) > 0
+        assert store.reserve_slot(lane="interactive", ticket="tech", **lanes) == 0.0
+        assert store.waiting()["interactive"] == 0  # served: no longer waiting
+        assert store.reserve_slot(lane="bulk", ticket="row", **lanes) == 0.0
+        assert store.waiting()["bulk"] == 0
+
+    def test_a_withdrawn_waiter_no_longer_holds_lower_lanes_back(self, store, advance):
+        lanes = dict(limit=1, window=0.3, reserve=0)
+        assert store.reserve_slot(lane="bulk", **lanes) == 0.0
+        assert store.reserve_slot(lane="reconcile", ticket="check", **lanes) > 0
+        store.withdraw(lane="reconcile", ticket="check")
+        assert store.waiting()["reconcile"] == 0
+        advance(0.35)
+        assert store.reserve_slot(lane="bulk", **lanes) == 0.0
+
 
 class TestSharedStores(SharedStoreContract):
     @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])

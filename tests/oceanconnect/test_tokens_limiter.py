@@ -5,7 +5,14 @@ import time
 
 import pytest
 
-from oceanconnect import AccessToken, MemoryStore, PlatformPermanentError, PlatformThrottled
+from oceanconnect import (
+    AccessToken,
+    Lane,
+    MemoryStore,
+    PlatformPermanentError,
+    PlatformThrottled,
+    lane_scope,
+)
 from oceanconnect.limiter import FlowLimiter
 from oceanconnect.tokens import TokenManager
 
@@ -154,10 +161,12 @@ def test_waiting_for_another_process_login_respects_the_deadline():
     assert 0.2 < sum(clock.sleeps) < 0.2 + 0.08 * 2
 
 
-def limiter_with_fake_clock(limit, margin=1.0):
+def limiter_with_fake_clock(limit, margin=1.0, **overrides):
     clock = FakeClock()
     store = MemoryStore(clock=clock.time)
-    config = make_config("http://unused", flow_limit_per_minute=limit, flow_window_margin=margin)
+    config = make_config(
+        "http://unused", flow_limit_per_minute=limit, flow_window_margin=margin, **overrides
+    )
     return (
         clock,
         store,
@@ -188,6 +197,44 @@ def test_limiter_tells_a_caller_who_cannot_wait_how_long_without_reserving():
     assert caught.value.retry_after == pytest.approx(61.0)
     assert len(store.slot_times(window=61.0)) == 2
     assert clock.sleeps == []
+
+
+def test_bulk_leaves_the_reserve_so_a_technician_gets_a_slot_at_once():
+    clock, _, limiter = limiter_with_fake_clock(limit=10, flow_reserve_interactive=3)
+    for _ in range(7):
+        limiter.acquire(deadline=clock.now, lane=Lane.BULK)
+    with pytest.raises(PlatformThrottled) as caught:
+        limiter.acquire(deadline=clock.now + 5, lane=Lane.BULK)
+    assert caught.value.lane == "bulk"
+    with lane_scope(Lane.INTERACTIVE):
+        for _ in range(3):
+            limiter.acquire(deadline=clock.now)
+    usage = limiter.usage()
+    assert (usage.used, usage.reserve) == (10, 3)
+    assert usage.lanes == {"interactive": 3, "reconcile": 0, "bulk": 7, "background": 0}
+    assert clock.sleeps == []
+
+
+def test_a_refused_wait_says_how_many_calls_are_ahead_and_stops_waiting():
+    clock, store, limiter = limiter_with_fake_clock(limit=2, flow_reserve_interactive=0)
+    limiter.acquire(deadline=None, lane=Lane.BULK)
+    limiter.acquire(deadline=None, lane=Lane.BULK)
+    assert store.reserve_slot(limit=2, window=61.0, lane="bulk", ticket="another-row") > 0
+    with pytest.raises(PlatformThrottled) as caught:
+        limiter.acquire(deadline=clock.now + 1, lane=Lane.INTERACTIVE)
+    assert caught.value.queue_position == 0  # the waiting bulk row is not ahead of it
+    with pytest.raises(PlatformThrottled) as caught:
+        limiter.acquire(deadline=clock.now + 1, lane=Lane.BULK)
+    assert caught.value.queue_position == 1
+    assert store.waiting() == {"interactive": 0, "reconcile": 0, "bulk": 1, "background": 0}
+
+
+def test_the_reserve_leaves_a_lower_lane_at_least_one_slot():
+    clock, _, limiter = limiter_with_fake_clock(limit=2, flow_reserve_interactive=10)
+    assert limiter.reserve == 1
+    limiter.acquire(deadline=clock.now, lane=Lane.BACKGROUND)
+    with pytest.raises(PlatformThrottled):
+        limiter.acquire(deadline=clock.now, lane=Lane.BACKGROUND)
 
 
 def test_limiter_honours_the_shared_cooldown():

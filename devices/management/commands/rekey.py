@@ -24,6 +24,7 @@ from devices.limits import DEFAULT_TIMEOUT_SECONDS, MAX_VERIFY_CODE_LENGTH, MIN_
 from devices.models import Chipset, Device, NodeIdKind, Swap, SwapState, VerifyCodeMode
 from devices.permissions import Perm
 from devices.roles import HELPDESK, sync_role_groups
+from devices.selectors import swap_slot_wait
 from devices.services import SwapRefused, swap_request, swap_reveal_code
 from iotadmin.celery import app as celery_app
 from iotadmin.outages import is_outage, outage_reason
@@ -139,6 +140,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Swap #{swap.pk} queued: {device.device_id} {swap.old_node_id} -> {swap.new_node_id}"
         )
+        if swap.precheck_notice:
+            self.stdout.write(swap.precheck_notice)
         if options["wait"]:
             self._wait(swap, actor, options["wait_seconds"])
 
@@ -202,8 +205,19 @@ class Command(BaseCommand):
     def _wait(self, swap: Swap, actor: User, wait_seconds: float) -> None:
         deadline = time.monotonic() + wait_seconds
         swap.refresh_from_db()
+        shown: tuple[Any, ...] = ()
         while swap.state in WAIT_STATES:
+            waiting = swap_slot_wait(swap=swap)
+            seen = (swap.waiting_for_slot_until, swap.slot_position)
+            if waiting and seen != shown:  # a new wait (or a new place in the queue)
+                self.stdout.write(waiting)
+                shown = seen
             if time.monotonic() > deadline:
+                if waiting:
+                    raise CommandError(
+                        f"Swap #{swap.pk} is still waiting for a platform call slot after "
+                        f"{wait_seconds:g} s; it is sent as soon as one is free. {waiting}"
+                    )
                 raise CommandError(
                     f"Swap #{swap.pk} is still {swap.get_state_display().lower()} after "
                     f"{wait_seconds:g} s (attempts: {swap.attempts}). Is a Celery worker running?"
