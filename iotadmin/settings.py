@@ -80,7 +80,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "iotadmin.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "iotadmin.middleware.SafeCommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "audit.middleware.AuditActorMiddleware",
@@ -166,6 +166,14 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", Fals
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Reverse proxies (addresses or networks) whose X-Forwarded-For and X-Request-ID are believed;
+# from any other peer those headers are ignored.
+TRUSTED_PROXIES = [
+    p.strip() for p in os.environ.get("DJANGO_TRUSTED_PROXIES", "").split(",") if p.strip()
+]
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips the client's own).
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Shared store (tokens, locks, flow control) ---------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -280,7 +288,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "request_id": {"()": "iotadmin.middleware.RequestIdLogFilter"},
-        "redact_push_secret": {"()": "devices.push_logging.RedactPushSecretFilter"},
+        "redact_push_secret": {
+            "()": "devices.push_logging.RedactPushSecretFilter",
+            "secrets": [IOT_PUSH_SECRET, IOT_APP_SECRET],
+        },
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
@@ -293,6 +304,14 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    # runserver logs 4xx request lines, whose path may hold the push secret: redact it here.
-    "loggers": {"django.server": {"level": "WARNING", "filters": ["redact_push_secret"]}},
+    # runserver and django.request log 4xx paths, which may hold the push secret: a logger's
+    # filter runs before every handler (pytest's, an error reporter's), not only the console.
+    "loggers": {
+        "django.server": {"level": "WARNING", "filters": ["redact_push_secret"]},
+        "django.request": {"filters": ["redact_push_secret"]},
+        "django.security": {"filters": ["redact_push_secret"]},
+        "celery": {"filters": ["redact_push_secret"]},
+    },
 }
+# The debug page masks settings whose names match this (Django's list plus CALLBACK and PUSH).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "iotadmin.debug.IotSafeExceptionReporterFilter"
