@@ -2,14 +2,15 @@
 
 `get_client()` builds the process-wide client from Django settings (one requests.Session per
 process, rebuilt after a fork) with the shared store: Redis when REDIS_URL is set, else the
-database store from devices/platform_db_store.py.
+database store from devices/platform_db_store.py. The cached access and refresh tokens are
+sealed there with the verifyCode keys (devices/codes.py), so the store holds no usable token.
 """
 
 import os
 import threading
 from typing import Any
 
-from oceanconnect import PlatformClient, PlatformConfig, RedisStore, SharedStore
+from oceanconnect import PlatformClient, PlatformConfig, RedisStore, SharedStore, TokenCipher
 
 __all__ = ["build_client", "build_store", "get_client", "reset_client"]
 
@@ -29,6 +30,13 @@ def build_store(settings: Any) -> SharedStore:
     return DatabaseStore(prefix)
 
 
+def token_cipher() -> TokenCipher:
+    """Fernet with IOT_CODE_ENCRYPTION_KEY's keys (read at each use, so key rotation applies)."""
+    from devices.codes import decrypt_code, encrypt_code
+
+    return TokenCipher(encrypt=encrypt_code, decrypt=decrypt_code)
+
+
 def build_client(settings: Any = None) -> PlatformClient:
     """A new client from settings (Django's when not given)."""
     if settings is None:
@@ -36,7 +44,9 @@ def build_client(settings: Any = None) -> PlatformClient:
 
         settings = django_settings
     return PlatformClient(
-        config=PlatformConfig.from_settings(settings), store=build_store(settings)
+        config=PlatformConfig.from_settings(settings),
+        store=build_store(settings),
+        token_cipher=token_cipher(),
     )
 
 

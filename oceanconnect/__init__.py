@@ -40,6 +40,7 @@ from .errors import (
     PlatformThrottled,
 )
 from .store import MemoryStore, RedisStore, SharedStore, StoreUnavailable
+from .tokens import TokenCipher
 from .types import (
     AccessToken,
     ActivationStatus,
@@ -77,6 +78,7 @@ __all__ = [
     "SimulatorBinding",
     "StoreUnavailable",
     "Subscription",
+    "TokenCipher",
     "handling_text",
     "parse_timestamp",
 ]

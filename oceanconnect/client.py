@@ -30,7 +30,7 @@ from .errors import (
 from .limiter import FlowLimiter
 from .responses import UnreadableAnswer, interpret
 from .store import SharedStore, StoreUnavailable
-from .tokens import TokenManager
+from .tokens import TokenCipher, TokenManager
 from .transport import TlsConfigurationError, build_session
 from .types import (
     AccessToken,
@@ -130,6 +130,7 @@ class PlatformClient:
         store: SharedStore,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        token_cipher: TokenCipher | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -144,6 +145,7 @@ class PlatformClient:
             refresh_margin=config.token_refresh_margin,
             lock_ttl=lock_ttl,
             sleep=sleep,
+            cipher=token_cipher,
         )
 
     def __repr__(self) -> str:
