@@ -7,5 +7,7 @@ class DevicesConfig(AppConfig):
 
     def ready(self) -> None:
         from devices import approvals  # noqa: F401  (registers the SWAP_APPROVAL_* system check)
-        from iotadmin import checks  # noqa: F401  (registers the deployment checks)
-        from iotadmin import sessions  # noqa: F401  (notes the sign-in time for the idle limit)
+        from iotadmin import (
+            checks,  # noqa: F401  (registers the deployment checks)
+            sessions,  # noqa: F401  (notes the sign-in time for the idle limit)
+        )
