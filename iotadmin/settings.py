@@ -276,6 +276,8 @@ IOT_CALLBACK_URL = os.environ.get(
     "IOT_CALLBACK_URL", f"http://127.0.0.1:8000/platform/push/{IOT_PUSH_SECRET}/"
 )
 IOT_PUSH_MAX_BYTES = env_int("IOT_PUSH_MAX_BYTES", 64 * 1024)
+# A push whose event time is further ahead of our clock than this is refused (400).
+PUSH_MAX_FUTURE_SECONDS = env_int("PUSH_MAX_FUTURE_SECONDS", 300)
 # Apps that authorize ours and whose devices the sync mirrors too (the simulator's by default).
 IOT_AUTHORIZING_APP_IDS = [
     a.strip()
