@@ -31,6 +31,15 @@ def production_secrets_check(app_configs: Any, **kwargs: Any) -> list[Error]:
                 id="iotadmin.E004",
             )
         )
+    if not settings.AUDIT_HMAC_KEY:
+        errors.append(
+            Error(
+                "AUDIT_HMAC_KEY is unset: the audit chain's key is derived from SECRET_KEY.",
+                hint="Set AUDIT_HMAC_KEY (or AUDIT_HMAC_KEY_FILE) to a long random value kept "
+                "outside the database, and AUDIT_CHECKPOINT_PATH to a file outside it too.",
+                id="iotadmin.E005",
+            )
+        )
     if settings.IOT_DEMO_MODE:
         errors.append(
             Error(

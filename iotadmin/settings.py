@@ -181,6 +181,13 @@ TRUSTED_PROXIES = [
 if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- Audit trail ----------------------------------------------------------------------------
+# The chain's HMAC key lives outside the database (empty: derived from SECRET_KEY, development
+# only); checkpoints of the chain head are appended, signed, to a file outside the database.
+AUDIT_HMAC_KEY = env_file_or_value("AUDIT_HMAC_KEY", "")
+AUDIT_CHECKPOINT_PATH = os.environ.get("AUDIT_CHECKPOINT_PATH", "")
+AUDIT_CHECKPOINT_INTERVAL_MINUTES = env_int("AUDIT_CHECKPOINT_INTERVAL_MINUTES", 15)
+
 # --- Shared store (tokens, locks, flow control) ---------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
@@ -246,6 +253,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "devices.tasks.swaps_sweep",
         "schedule": float(SWAP_SWEEP_INTERVAL_SECONDS),
     },
+}
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
+    "task": "audit.tasks.audit_checkpoint",
+    "schedule": float(AUDIT_CHECKPOINT_INTERVAL_MINUTES * 60),
 }
 # Bulk swaps: rows per file; the beat entry resumes a batch whose dispatcher chain was lost.
 BULK_MAX_ROWS = env_int("BULK_MAX_ROWS", 5000)

@@ -8,8 +8,15 @@ def test_development_defaults_are_deployment_errors(settings):
     settings.IOT_PUSH_SECRET = "dev-push-secret"
     settings.IOT_DEMO_MODE = True
     settings.IOT_APP_SECRET = "iotadmin-demo-secret"
+    settings.AUDIT_HMAC_KEY = ""
     ids = {error.id for error in production_secrets_check(None)}
-    assert ids == {"iotadmin.E001", "iotadmin.E002", "iotadmin.E003", "iotadmin.E004"}
+    assert ids == {
+        "iotadmin.E001",
+        "iotadmin.E002",
+        "iotadmin.E003",
+        "iotadmin.E004",
+        "iotadmin.E005",
+    }
 
 
 def test_production_values_pass(settings):
@@ -17,4 +24,5 @@ def test_production_values_pass(settings):
     settings.IOT_PUSH_SECRET = "another-long-random-value"
     settings.IOT_DEMO_MODE = False
     settings.IOT_APP_SECRET = "the-real-platform-app-secret"
+    settings.AUDIT_HMAC_KEY = "an-audit-key-kept-outside-the-database"
     assert production_secrets_check(None) == []
