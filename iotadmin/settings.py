@@ -6,6 +6,7 @@ PostgreSQL and Redis or RabbitMQ; IOT_* point the platform client at a real plat
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
     "devices",
     "reports",
     "bulk",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -89,6 +91,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "iotadmin.urls"
@@ -133,6 +137,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses sign-ins while locked out
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Sign-in throttling (django-axes): after LOGIN_FAILURE_LIMIT failures for one username from
+# one address, that pair is locked for LOGIN_COOLOFF_MINUTES, or until a helpdesk or
+# supervisor user unlocks it (/accounts/unlock/). Both /login/ and /admin/login/.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_CALLABLE = "iotadmin.lockouts.lockout_response"
+# The address RequestIdMiddleware resolved (X-Forwarded-For only from trusted proxies).
+AXES_CLIENT_IP_CALLABLE = "iotadmin.lockouts.client_ip"
+AXES_RESET_ON_SUCCESS = True
+# Unlocking goes through user_unlock (audited), not the admin's attempt list.
+AXES_ENABLE_ADMIN = False
+AXES_SENSITIVE_PARAMETERS = ["password"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "devices:device_list"
 LOGOUT_REDIRECT_URL = "login"

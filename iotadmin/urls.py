@@ -2,9 +2,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from iotadmin.views_lockouts import unlock_view
+
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/unlock/", unlock_view, name="user_unlock"),
     path("admin/", admin.site.urls),
     path("bulk/", include("bulk.urls")),
     path("", include("devices.urls_push")),
