@@ -3,6 +3,7 @@
 import math
 from typing import Any
 
+from axes.backends import AxesStandaloneBackend
 from axes.helpers import get_cool_off
 from axes.models import AccessAttempt
 from axes.utils import reset
@@ -17,6 +18,25 @@ from audit.services import audit_record
 
 UNLOCK_PERMISSION = "devices.approve_swap"  # helpdesk and supervisor users
 LOCKED_OUT_STATUS = 429
+
+
+class AxesBackend(AxesStandaloneBackend):
+    """django-axes' lock check, for sign-ins through a request (the login pages).
+
+    `authenticate()` without a request (a management command, a shell) has no address to lock
+    and is left to the next backend instead of raising.
+    """
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if request is None:
+            return None
+        return super().authenticate(request, username, password, **kwargs)
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -139,7 +139,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",  # refuses sign-ins while locked out
+    "iotadmin.lockouts.AxesBackend",  # refuses sign-ins while locked out
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Sign-in throttling (django-axes): after LOGIN_FAILURE_LIMIT failures for one username from

@@ -104,3 +104,9 @@ def test_the_lock_ends_after_the_cool_off(client, alice):
     # The clock moves on: the attempts are dated 16 minutes back (no sleeping).
     AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=16))
     assert sign_in(client, PASSWORD).status_code == 302
+
+
+def test_authenticate_without_a_request_still_works(alice):
+    from django.contrib.auth import authenticate
+
+    assert authenticate(username="alice", password=PASSWORD) == alice
