@@ -14,6 +14,7 @@ triggers stop mistakes and application bugs; the hash chain (verify_audit) catch
 """
 
 import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -48,9 +49,13 @@ class AuditAction(models.TextChoices):
     SWAP_FAILED = "swap_failed", "Swap failed"
     DEVICES_SYNCED = "devices_synced", "Devices synchronised"
     PUSH_RECEIVED = "push_received", "Push notification received"
+    PUSH_REFUSED = "push_refused", "Push notification refused"
+    PUSH_FAILED = "push_failed", "Push notification not applied"
     NOTIFICATIONS_SUBSCRIBED = "notifications_subscribed", "Push notifications subscribed"
     LOGIN = "login", "Signed in"
     LOGIN_FAILED = "login_failed", "Failed sign-in"
+    LOGIN_LOCKED = "login_locked", "Sign-in locked"
+    LOGIN_UNLOCKED = "login_unlocked", "Sign-in unlocked"
     LOGOUT = "logout", "Signed out"
     USER_CHANGED = "user_changed", "User changed"
     GROUP_CHANGED = "group_changed", "Group changed"
@@ -105,6 +110,10 @@ class AuditEvent(models.Model):
     detail = models.TextField(blank=True)
     prev_hash = models.CharField(max_length=64, editable=False)
     hash = models.CharField(max_length=64, editable=False)
+    # Keyed: `hash` is an HMAC with AUDIT_HMAC_KEY (kept outside the database), so a chain
+    # recomputed without the key does not verify. Rows written before keys were used are
+    # plain SHA-256; once one keyed row exists, every later one must be keyed.
+    keyed = models.BooleanField(default=False, editable=False)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -144,6 +153,7 @@ class AuditEvent(models.Model):
             # Taken inside the lock, so times never go backwards along the chain.
             self.at = timezone.now()
             self.prev_hash = prev_hash
+            self.keyed = True
             self.hash = self.compute_hash()
             super().save(force_insert=True, using=using)
             if head is None:
@@ -164,7 +174,7 @@ class AuditEvent(models.Model):
         """What the hash covers, spelled the same way before and after a database round trip."""
         action = getattr(self.action, "value", self.action)
         return {
-            "v": 1,
+            "v": 2 if self.keyed else 1,
             "at": iso_utc(self.at),
             "actor_id": self.actor_id,
             "actor_name": self.actor_name,
@@ -182,8 +192,12 @@ class AuditEvent(models.Model):
     def compute_hash(self) -> str:
         payload = json.dumps(
             self.hash_content(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        )
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        ).encode("utf-8")
+        if self.keyed:
+            from audit.keys import audit_hmac_key
+
+            return hmac.new(audit_hmac_key(), payload, hashlib.sha256).hexdigest()
+        return hashlib.sha256(payload).hexdigest()
 
     def _clean_for_append(self) -> None:
         """Secrets out, and every value in the form the database gives back."""

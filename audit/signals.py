@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model, user_logged_in, user_logged_out, user_login_failed
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Model
@@ -89,6 +90,20 @@ def _on_login_failed(
         action=AuditAction.LOGIN_FAILED,
         after={"username": tried[:150]},
         detail=f"failed sign-in as {tried[:150]!r}",
+        ip=_request_ip(request),
+        request_id=_request_id(request),
+    )
+
+
+@receiver(user_locked_out, dispatch_uid="audit_login_locked")
+def _on_locked_out(
+    sender: Any, request: HttpRequest | None = None, username: str | None = None, **kwargs: Any
+) -> None:
+    tried = str(username or "")[:150]
+    audit_record(
+        action=AuditAction.LOGIN_LOCKED,
+        after={"username": tried},
+        detail=f"sign-in locked for {tried!r} after repeated failures",
         ip=_request_ip(request),
         request_id=_request_id(request),
     )

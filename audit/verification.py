@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from audit import triggers
+from audit.checkpoints import CheckpointError, audit_checkpoints_read
 from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, iso_utc
 
 
@@ -45,11 +46,24 @@ def _where(event: AuditEvent) -> str:
 def audit_chain_verify(
     *, using: str = DEFAULT_DB_ALIAS, batch_size: int = 1000, check_triggers: bool = True
 ) -> ChainReport:
-    """Check every event's hash and link; report the first broken one."""
+    """Check every event's hash and link, and the signed checkpoints; report the first problem."""
+    try:
+        checkpoints = audit_checkpoints_read()
+    except CheckpointError as exc:
+        return ChainReport(0, f"BROKEN checkpoints: {exc} (the checkpoint file was altered)")
+    checkpointed = {c.seq: c.hash for c in checkpoints}
     expected_prev = GENESIS_HASH
     previous: AuditEvent | None = None
     checked = 0
+    keyed_seen = False
     for event in _events(using, batch_size):
+        if keyed_seen and not event.keyed:
+            return ChainReport(
+                checked,
+                f"BROKEN at {_where(event)}: an unkeyed event after keyed ones "
+                f"(the chain was recomputed without the key)",
+            )
+        keyed_seen = keyed_seen or event.keyed
         if event.prev_hash != expected_prev:
             after = f"event #{previous.id}" if previous else "the start of the chain"
             return ChainReport(
@@ -64,11 +78,24 @@ def audit_chain_verify(
                 f"BROKEN at {_where(event)}: stored hash {event.hash} != computed {computed} "
                 f"(the event was edited)",
             )
+        if event.id in checkpointed and checkpointed[event.id] != event.hash:
+            return ChainReport(
+                checked,
+                f"BROKEN at {_where(event)}: hash {event.hash} differs from the signed "
+                f"checkpoint {checkpointed[event.id]} (history was rewritten)",
+            )
         checked += 1
         expected_prev = event.hash
         previous = event
-    head = AuditChainHead.objects.using(using).filter(pk=1).first()
     last_id = previous.id if previous else None
+    if checkpoints and max(checkpointed) > (last_id or 0):
+        return ChainReport(
+            checked,
+            f"BROKEN at the end: a signed checkpoint records event #{max(checkpointed)}, but the "
+            f"chain ends at {f'event #{last_id}' if last_id else 'nothing'} "
+            f"(events were removed from the end)",
+        )
+    head = AuditChainHead.objects.using(using).filter(pk=1).first()
     if head is None and checked:
         return ChainReport(checked, "BROKEN at the end: the chain head record is missing")
     if head is not None and (

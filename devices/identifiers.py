@@ -30,6 +30,9 @@ _PARTIAL_MAC = re.compile(
 # Digits grouped with spaces or hyphens, as IMEIs are printed on labels.
 _GROUPED_DIGITS = re.compile(r"^[0-9]+([ -][0-9]+)+$")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# Serials and other nodeIds: printable ASCII without spaces, so no right-to-left override,
+# zero-width or look-alike character can make two nodeIds read the same.
+_PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
 
 
 class InvalidNodeId(ValueError):
@@ -71,6 +74,13 @@ def _check_plain_text(value: str, what: str) -> str:
         )
     if _CONTROL_CHARS.search(value):
         raise InvalidNodeId(f"The {what} contains control characters (tabs, line breaks).")
+    if not _PRINTABLE_ASCII.match(value):
+        bad = next(c for c in value if not "\x21" <= c <= "\x7e")
+        shown = "a space" if bad == " " else f"U+{ord(bad):04X}"
+        raise InvalidNodeId(
+            f"The {what} may only use printable ASCII: letters, digits and punctuation such as "
+            f"- _ . : / (no spaces or special characters); {shown} is not allowed."
+        )
     return value
 
 

@@ -3,14 +3,15 @@
 `get_client()` builds the process-wide client from Django settings (one requests.Session per
 process, rebuilt after a fork) with the shared store: Redis when REDIS_URL is set, else the
 database store from devices/platform_db_store.py. Its calls and flow-slot waits are observed
-by the Prometheus metrics (iotadmin/metrics.py).
+by the Prometheus metrics (iotadmin/metrics.py). The cached access and refresh tokens are
+sealed there with the verifyCode keys (devices/codes.py), so the store holds no usable token.
 """
 
 import os
 import threading
 from typing import Any
 
-from oceanconnect import PlatformClient, PlatformConfig, RedisStore, SharedStore
+from oceanconnect import PlatformClient, PlatformConfig, RedisStore, SharedStore, TokenCipher
 
 __all__ = ["build_client", "build_store", "get_client", "reset_client"]
 
@@ -30,6 +31,13 @@ def build_store(settings: Any) -> SharedStore:
     return DatabaseStore(prefix)
 
 
+def token_cipher() -> TokenCipher:
+    """Fernet with IOT_CODE_ENCRYPTION_KEY's keys (read at each use, so key rotation applies)."""
+    from devices.codes import decrypt_code, encrypt_code
+
+    return TokenCipher(encrypt=encrypt_code, decrypt=decrypt_code)
+
+
 def build_client(settings: Any = None) -> PlatformClient:
     """A new client from settings (Django's when not given)."""
     if settings is None:
@@ -43,6 +51,7 @@ def build_client(settings: Any = None) -> PlatformClient:
         store=build_store(settings),
         on_call=platform_call_observed,
         on_slot_wait=flow_slot_wait_observed,
+        token_cipher=token_cipher(),
     )
 
 

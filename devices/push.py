@@ -16,7 +16,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from devices.services.push import InvalidPush, push_parse
+from devices.services.push import InvalidPush, push_parse, push_record_refusal
 from devices.tasks_push import push_process
 
 logger = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ def platform_push(request: HttpRequest, secret: str) -> JsonResponse:
         push = push_parse(body=body)
     except InvalidPush as exc:
         logger.warning("Push refused (%d bytes): %s", len(body), exc)
+        push_record_refusal(reason=str(exc), size=len(body))
         return _answer(400, {"error": str(exc)})
 
     if not _database_reachable():

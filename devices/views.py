@@ -63,10 +63,13 @@ def _require(request: HtmxHttpRequest, permission: str) -> None:
 
 
 def _swap(request: HtmxHttpRequest, pk: int) -> Swap:
-    """The swap if this user may see it (object-level check in the selector)."""
+    """The swap if this user may see it (object-level check in the selector).
+
+    A swap this user may not see is "not found" too: a 403 would confirm that it exists.
+    """
     try:
         return swap_for_user(user=request.user, swap_id=pk)
-    except Swap.DoesNotExist:
+    except (Swap.DoesNotExist, PermissionDenied):
         raise Http404("No such swap") from None
 
 

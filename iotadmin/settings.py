@@ -6,6 +6,7 @@ PostgreSQL and Redis or RabbitMQ; IOT_* point the platform client at a real plat
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -88,22 +89,27 @@ INSTALLED_APPS = [
     "devices",
     "reports",
     "bulk",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "iotadmin.middleware.RequestIdMiddleware",
     "iotadmin.outages.ServiceUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "iotadmin.middleware.SafeCommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "iotadmin.sessions.IdleSessionTimeoutMiddleware",
     "audit.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "iotadmin.urls"
@@ -148,6 +154,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "iotadmin.lockouts.AxesBackend",  # refuses sign-ins while locked out
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Sign-in throttling (django-axes): after LOGIN_FAILURE_LIMIT failures for one username from
+# one address, that pair is locked for LOGIN_COOLOFF_MINUTES, or until a helpdesk or
+# supervisor user unlocks it (/accounts/unlock/). Both /login/ and /admin/login/.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_CALLABLE = "iotadmin.lockouts.lockout_response"
+# The address RequestIdMiddleware resolved (X-Forwarded-For only from trusted proxies).
+AXES_CLIENT_IP_CALLABLE = "iotadmin.lockouts.client_ip"
+AXES_RESET_ON_SUCCESS = True
+# Unlocking goes through user_unlock (audited), not the admin's attempt list.
+AXES_ENABLE_ADMIN = False
+AXES_SENSITIVE_PARAMETERS = ["password"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "devices:device_list"
 LOGOUT_REDIRECT_URL = "login"
@@ -174,6 +197,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 SESSION_COOKIE_HTTPONLY = True
+# A session idle longer than this ends (iotadmin/sessions.py; 0 for supervisors = the same).
+SESSION_IDLE_TIMEOUT_MINUTES = env_int("SESSION_IDLE_TIMEOUT_MINUTES", 30)
+SESSION_IDLE_TIMEOUT_SUPERVISOR_MINUTES = env_int("SESSION_IDLE_TIMEOUT_SUPERVISOR_MINUTES", 0)
+# The cookie itself lasts a working day at most; the idle limit ends it sooner.
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60)
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
@@ -184,6 +212,36 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Probes and the scraper may speak plain HTTP to gunicorn directly (no TLS redirect for them).
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Strict Content-Security-Policy (django-csp): only our own files; no inline script or style
+# (tests/iotadmin/test_csp.py scans the templates). QR codes are inline SVG elements, not images.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+    }
+}
+# Reverse proxies (addresses or networks) whose X-Forwarded-For and X-Request-ID are believed;
+# from any other peer those headers are ignored.
+TRUSTED_PROXIES = [
+    p.strip() for p in os.environ.get("DJANGO_TRUSTED_PROXIES", "").split(",") if p.strip()
+]
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips the client's own).
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Audit trail ----------------------------------------------------------------------------
+# The chain's HMAC key lives outside the database (empty: derived from SECRET_KEY, development
+# only); checkpoints of the chain head are appended, signed, to a file outside the database.
+AUDIT_HMAC_KEY = env_file_or_value("AUDIT_HMAC_KEY", "")
+AUDIT_CHECKPOINT_PATH = os.environ.get("AUDIT_CHECKPOINT_PATH", "")
+AUDIT_CHECKPOINT_INTERVAL_MINUTES = env_int("AUDIT_CHECKPOINT_INTERVAL_MINUTES", 15)
 
 # --- Shared store (tokens, locks, flow control) ---------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -272,6 +330,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("SWAP_RECOVER_INTERVAL_SECONDS", 10)),
     },
 }
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
+    "task": "audit.tasks.audit_checkpoint",
+    "schedule": float(AUDIT_CHECKPOINT_INTERVAL_MINUTES * 60),
+}
 # Bulk swaps: rows per file; the beat entry resumes a batch whose dispatcher chain was lost.
 BULK_MAX_ROWS = env_int("BULK_MAX_ROWS", 5000)
 CELERY_BEAT_SCHEDULE["bulk-resume"] = {"task": "bulk.tasks.bulk_resume", "schedule": 60.0}
@@ -333,6 +395,8 @@ IOT_CALLBACK_URL = os.environ.get(
     "IOT_CALLBACK_URL", f"http://127.0.0.1:8000/platform/push/{IOT_PUSH_SECRET}/"
 )
 IOT_PUSH_MAX_BYTES = env_int("IOT_PUSH_MAX_BYTES", 64 * 1024)
+# A push whose event time is further ahead of our clock than this is refused (400).
+PUSH_MAX_FUTURE_SECONDS = env_int("PUSH_MAX_FUTURE_SECONDS", 300)
 # Apps that authorize ours and whose devices the sync mirrors too (the simulator's by default).
 IOT_AUTHORIZING_APP_IDS = [
     a.strip()
@@ -375,7 +439,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "request_id": {"()": "iotadmin.middleware.RequestIdLogFilter"},
-        "redact_push_secret": {"()": "devices.push_logging.RedactPushSecretFilter"},
+        "redact_push_secret": {
+            "()": "devices.push_logging.RedactPushSecretFilter",
+            "secrets": [IOT_PUSH_SECRET, IOT_APP_SECRET],
+        },
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
@@ -389,6 +456,14 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    # runserver logs 4xx request lines, whose path may hold the push secret: redact it here.
-    "loggers": {"django.server": {"level": "WARNING", "filters": ["redact_push_secret"]}},
+    # runserver and django.request log 4xx paths, which may hold the push secret: a logger's
+    # filter runs before every handler (pytest's, an error reporter's), not only the console.
+    "loggers": {
+        "django.server": {"level": "WARNING", "filters": ["redact_push_secret"]},
+        "django.request": {"filters": ["redact_push_secret"]},
+        "django.security": {"filters": ["redact_push_secret"]},
+        "celery": {"filters": ["redact_push_secret"]},
+    },
 }
+# The debug page masks settings whose names match this (Django's list plus CALLBACK and PUSH).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "iotadmin.debug.IotSafeExceptionReporterFilter"

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from iotadmin import views_health
+from iotadmin.views_lockouts import unlock_view
 
 handler500 = "iotadmin.outages.server_error"
 
@@ -12,6 +13,7 @@ urlpatterns = [
     path("metrics", views_health.metrics, name="metrics"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/unlock/", unlock_view, name="user_unlock"),
     path("admin/", admin.site.urls),
     path("bulk/", include("bulk.urls")),
     path("", include("devices.urls_push")),

@@ -44,6 +44,7 @@ from .errors import (
 )
 from .lanes import Lane, current_lane, lane_scope
 from .store import MemoryStore, RedisStore, SharedStore, StoreUnavailable
+from .tokens import TokenCipher
 from .types import (
     AccessToken,
     ActivationStatus,
@@ -84,6 +85,7 @@ __all__ = [
     "StoreUnavailable",
     "Subscription",
     "SubscriptionPage",
+    "TokenCipher",
     "current_lane",
     "handling_text",
     "lane_scope",

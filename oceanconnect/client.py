@@ -33,7 +33,7 @@ from .lanes import Lane, current_lane, lane_scope
 from .limiter import FlowLimiter
 from .responses import UnreadableAnswer, interpret
 from .store import SharedStore, StoreUnavailable
-from .tokens import TokenManager
+from .tokens import TokenCipher, TokenManager
 from .transport import TlsConfigurationError, build_session
 from .types import (
     AccessToken,
@@ -142,6 +142,7 @@ class PlatformClient:
         sleep: Callable[[float], None] = time.sleep,
         on_call: CallHook | None = None,
         on_slot_wait: Callable[[float], None] | None = None,
+        token_cipher: TokenCipher | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -159,6 +160,7 @@ class PlatformClient:
             refresh_margin=config.token_refresh_margin,
             lock_ttl=lock_ttl,
             sleep=sleep,
+            cipher=token_cipher,
         )
 
     def __repr__(self) -> str:

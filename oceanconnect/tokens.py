@@ -12,6 +12,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .errors import PlatformPermanentError, PlatformRetryableError, PlatformThrottled
 from .store import SharedStore
@@ -30,6 +31,17 @@ LoginCall = Callable[[float | None], AccessToken]
 RefreshCall = Callable[[str, float | None], AccessToken]
 
 
+@dataclass(frozen=True)
+class TokenCipher:
+    """How the cached token is sealed in the shared store (the embedding project supplies it).
+
+    `decrypt` raises any exception for a value it cannot open; the token is then fetched anew.
+    """
+
+    encrypt: Callable[[str], str]
+    decrypt: Callable[[str], str]
+
+
 class TokenManager:
     def __init__(
         self,
@@ -42,8 +54,10 @@ class TokenManager:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        cipher: TokenCipher | None = None,
     ) -> None:
         self._store = store
+        self._cipher = cipher
         self._login = login
         self._refresh = refresh
         self._refresh_margin = refresh_margin
@@ -56,6 +70,11 @@ class TokenManager:
         raw = self._store.get(TOKEN_KEY)
         if not raw:
             return None
+        if self._cipher is not None:
+            try:
+                raw = self._cipher.decrypt(raw)
+            except Exception:  # sealed with another key, or cached in clear before: log in anew
+                return None
         try:
             return AccessToken.from_json(json.loads(raw))
         except (ValueError, KeyError, TypeError):
@@ -131,7 +150,10 @@ class TokenManager:
         return self._login(deadline)
 
     def _store_token(self, token: AccessToken) -> str:
-        self._store.set(TOKEN_KEY, json.dumps(token.to_json()), ttl=TOKEN_CACHE_SECONDS)
+        value = json.dumps(token.to_json())
+        if self._cipher is not None:
+            value = self._cipher.encrypt(value)
+        self._store.set(TOKEN_KEY, value, ttl=TOKEN_CACHE_SECONDS)
         return token.access_token
 
     def forget(self) -> None:

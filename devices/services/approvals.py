@@ -49,6 +49,12 @@ def _not_pending(swap: Swap, verb: str) -> SwapRefused:
         if swap.rejection_reason:
             text += f": {swap.rejection_reason}"
         return SwapRefused(text, code="already_rejected")
+    if swap.state == SwapState.CANCELLED and swap.decided_at is not None:
+        return SwapRefused(
+            f"Swap #{swap.pk} was approved by {_who(swap.decided_by)} but then cancelled; "
+            "nothing is sent.",
+            code="cancelled",
+        )
     if swap.decided_at is not None:
         text = (
             f"Swap #{swap.pk} was already approved by {_who(swap.decided_by)} and is "
@@ -88,8 +94,8 @@ def swap_approve(*, swap: Swap, actor: User) -> Swap:
     if approved:
         logger.info("swap %s approved by user %s", swap.pk, actor.pk)
         return swap
-    if swap.state != SwapState.REJECTED and swap.decided_by_id == actor.pk:
-        return swap  # a double click: already approved by this very person
+    if swap.state != SwapState.REJECTED and swap.decided_by_id == actor.pk and swap.is_open:
+        return swap  # a double click: already approved by this very person, still going
     raise _not_pending(swap, "approve")
 
 

@@ -27,9 +27,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import CharField, Q
 from django.utils import timezone
@@ -72,6 +73,13 @@ DEVICE_INFO_FIELDS: dict[str, tuple[str, int]] = {
     key: (column, _column_length(column)) for key, column in _DEVICE_INFO_COLUMNS.items()
 }
 EVENT_TIME_KEYS = ("eventTime", "timestamp")
+# No platform event predates this; an earlier time is a broken clock or a forged body.
+PLATFORM_EPOCH = datetime(2015, 1, 1, tzinfo=UTC)
+
+
+def push_max_future() -> timedelta:
+    """How far ahead of our clock a push's event time may be (the platform's clock drifts)."""
+    return timedelta(seconds=settings.PUSH_MAX_FUTURE_SECONDS)
 
 
 class InvalidPush(ValueError):
@@ -149,11 +157,31 @@ def _string(value: object, *, name: str, max_length: int = MAX_DEVICE_ID_LENGTH)
         raise InvalidPush(f"{name} is longer than {max_length} characters")
     if "\x00" in value:
         raise InvalidPush(f"{name} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON may escape a lone surrogate (\ud800): no database or log line can hold it.
+        raise InvalidPush(f"{name} is not valid Unicode text (lone surrogate)") from None
     return value
 
 
-def push_parse(*, body: bytes) -> PushNotification:
-    """Validate a push body; raise InvalidPush with a short reason for anything else."""
+def _check_event_time(event_time: datetime, *, now: datetime) -> datetime:
+    if event_time < PLATFORM_EPOCH:
+        raise InvalidPush(f"eventTime is before {PLATFORM_EPOCH:%Y-%m-%d}")
+    limit = push_max_future()
+    if event_time > now + limit:
+        raise InvalidPush(
+            f"eventTime is more than {int(limit.total_seconds())} seconds in the future"
+        )
+    return event_time
+
+
+def push_parse(*, body: bytes, now: datetime | None = None) -> PushNotification:
+    """Validate a push body; raise InvalidPush with a short reason for anything else.
+
+    An event time must lie between PLATFORM_EPOCH and `now` (the clock) + PUSH_MAX_FUTURE_SECONDS:
+    a far-future time would make every later push look stale for the device.
+    """
     try:
         data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
@@ -179,7 +207,7 @@ def push_parse(*, body: bytes) -> PushNotification:
     event_time = None
     for key in EVENT_TIME_KEYS:
         if data.get(key) is not None:
-            event_time = _parse_event_time(data[key])
+            event_time = _check_event_time(_parse_event_time(data[key]), now=now or timezone.now())
             break
 
     raw_info = data.get("deviceInfo")
@@ -372,6 +400,38 @@ def _bind_device(
         after["swapId"] = swap.pk
         after["swapState"] = swap.state
     return _Applied("; ".join(parts), before, after, changed)
+
+
+def push_record_refusal(*, reason: str, size: int) -> None:
+    """Audit a body the endpoint refused (the reason never quotes the body's values)."""
+    audit_record(
+        action=AuditAction.PUSH_REFUSED,
+        after={"reason": reason, "bytes": size},
+        detail=f"push refused: {reason}",
+    )
+
+
+def push_record_failure(*, push: dict[str, Any], error: BaseException) -> None:
+    """Audit and log a validated push the worker could not apply, so it is never lost silently.
+
+    Only the push's type and deviceId and the error's class are recorded: the body's values
+    (names, nodeIds) may be what broke, and the error's text may quote them.
+    """
+    notify_type = str(push.get("notify_type", "?"))
+    device_id = str(push.get("device_id", ""))
+    safe_device_id = device_id.encode("utf-8", "replace").decode("utf-8")
+    audit_record(
+        action=AuditAction.PUSH_FAILED,
+        device_id=safe_device_id,
+        after={"notifyType": notify_type, "error": type(error).__name__},
+        detail=f"{notify_type}: not applied ({type(error).__name__})",
+    )
+    logger.error(
+        "Push %s for %s not applied: %s",
+        notify_type,
+        ascii(safe_device_id),
+        type(error).__name__,
+    )
 
 
 def push_apply(*, push: PushNotification, received_at: datetime) -> PushOutcome:

@@ -175,10 +175,18 @@ def _device_from_platform(
     )
 
 
+def _latest_credible_time() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.PUSH_MAX_FUTURE_SECONDS)
+
+
 def _overtaken_by_push(existing: dict[str, Any], listed: Device, *, fetched_at: datetime) -> bool:
-    """A push received after this page was fetched holds a newer state than the page."""
+    """A push received after this page was fetched holds a newer state than the page.
+
+    A time beyond the push bound (PUSH_MAX_FUTURE_SECONDS ahead) is no news but a broken or
+    forged clock: the listing repairs that row, resetting its freshness.
+    """
     held = existing["platform_updated_at"]
-    if held is None or held <= fetched_at:
+    if held is None or held <= fetched_at or held > _latest_credible_time():
         return False
     return listed.platform_updated_at is None or held > listed.platform_updated_at
 
@@ -249,7 +257,11 @@ def _unseen(*, app_ids: Iterable[str], run_started_at: datetime) -> Any:
     return (
         Device.objects.filter(app_id__in=list(app_ids), deleted_on_platform_at__isnull=True)
         .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=run_started_at))
-        .filter(Q(platform_updated_at__isnull=True) | Q(platform_updated_at__lt=run_started_at))
+        .filter(
+            Q(platform_updated_at__isnull=True)
+            | Q(platform_updated_at__lt=run_started_at)
+            | Q(platform_updated_at__gt=_latest_credible_time())
+        )
     )
 
 

@@ -233,7 +233,10 @@ def test_error_pages_look_like_the_app(
 ) -> None:
     swap = SwapFactory(requested_by=role_users["helpdesk"])
     log_in(page, live_server.url, "field_service", PASSWORD)
+    # A colleague's swap is "not found" (no existence oracle); a page of another role is 403.
     response = page.goto(f"{live_server.url}/swaps/{swap.pk}/")
+    assert response.status == 404
+    response = page.goto(f"{live_server.url}/history/")
     assert response.status == 403
     assert "You are not allowed to see this" in page.content()
     screenshot(page, "error-403")

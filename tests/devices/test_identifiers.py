@@ -116,3 +116,25 @@ def test_device_save_keeps_node_key_in_step_with_node_id():
     device.save(update_fields=["node_id"])
     device.refresh_from_db()
     assert device.node_key == "aabbccddee0f"
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("SN\u202e1234", "U+202E"),  # right-to-left override
+        ("SN\u200b1234", "U+200B"),  # zero-width space
+        ("SN-\U0001f600", "U+1F600"),  # emoji
+        ("SN\u00a01234", "U+00A0"),  # no-break space
+        ("SN 1234", "a space"),
+        ("SN\u04101234", "U+0410"),  # Cyrillic A, a look-alike
+    ],
+)
+@pytest.mark.parametrize("kind", [NodeIdKind.SERIAL, NodeIdKind.OTHER])
+def test_serial_and_other_node_ids_are_printable_ascii_only(typed, shown, kind):
+    with pytest.raises(InvalidNodeId, match="printable ASCII") as refused:
+        NodeId.parse(typed, kind)
+    assert shown in refused.value.message
+
+
+def test_printable_ascii_punctuation_is_kept():
+    assert NodeId.parse("urn:dev/SN_01.a~b", NodeIdKind.OTHER).value == "urn:dev/SN_01.a~b"

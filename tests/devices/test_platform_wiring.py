@@ -218,3 +218,14 @@ def test_demo_without_a_simulator_says_it_did_not_answer(sim, platform_settings)
     with pytest.raises(DemoRefused) as caught:
         demo_plug_in_unit(swap=swap, actor=user)
     assert "did not answer" in caught.value.message
+
+
+def test_the_wired_client_seals_cached_tokens_with_the_code_keys(settings):
+    from devices.platform_wiring import token_cipher
+
+    settings.IOT_CODE_ENCRYPTION_KEY = "token-sealing-passphrase"
+    cipher = token_cipher()
+    sealed = cipher.encrypt('{"access_token": "abc-123"}')
+    assert "abc-123" not in sealed
+    assert cipher.decrypt(sealed) == '{"access_token": "abc-123"}'
+    assert build_client(settings).tokens._cipher is not None

@@ -100,6 +100,15 @@ class TestApprove:
         with pytest.raises(SwapRefused, match="cancelled; there is nothing to approve"):
             swap_approve(swap=swap, actor=UserFactory(helpdesk=True))
 
+    def test_approving_again_after_a_cancel_says_it_was_cancelled(self):
+        swap = SwapFactory(pending_approval=True)
+        approver = UserFactory(supervisor=True, first_name="Sue")
+        swap_approve(swap=swap, actor=approver)
+        Swap.objects.filter(pk=swap.pk).update(state=SwapState.CANCELLED)
+        with pytest.raises(SwapRefused, match="approved by Sue but then cancelled") as refused:
+            swap_approve(swap=Swap.objects.get(pk=swap.pk), actor=approver)
+        assert refused.value.code == "cancelled"
+
 
 @pytest.mark.django_db
 class TestReject:

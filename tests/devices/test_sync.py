@@ -398,3 +398,20 @@ def test_device_refresh_reads_one_device_and_updates_its_row(sync_settings, sim)
     assert [(c["method"], c["path"].rsplit("/", 1)[-1]) for c in calls] == [
         ("GET", device.device_id)
     ]
+
+
+def test_a_row_with_a_future_push_time_is_repaired_by_the_listing(sync_settings, sim):
+    online = sim.devices(status="ONLINE", owner=sim.app_id, limit=1)[0]
+    devices_sync()
+    device = Device.objects.get(device_id=online["deviceId"])
+    # A forged or broken clock: far beyond PUSH_MAX_FUTURE_SECONDS.
+    far_future = timezone.now() + timezone.timedelta(days=365)
+    Device.objects.filter(pk=device.pk).update(
+        status=DeviceStatus.ABNORMAL, platform_updated_at=far_future
+    )
+
+    devices_sync()
+
+    device.refresh_from_db()
+    assert device.status == DeviceStatus.ONLINE
+    assert device.platform_updated_at < far_future

@@ -94,12 +94,15 @@ def test_supervisor_cannot_post_a_swap(client: Any) -> None:
 
 
 def test_field_tech_cannot_open_a_colleagues_swap(client: Any, field: Any) -> None:
+    # 404, not 403: the answer must not reveal that the swap exists (no existence oracle).
     other = SwapFactory(issued=True, verify_code=CODE)
     response = client.get(reverse("devices:swap_detail", args=[other.pk]))
-    assert response.status_code == 403
+    assert response.status_code == 404
     assert CODE.encode() not in response.content
     partial = client.get(reverse("devices:swap_detail", args=[other.pk]), **HTMX)
-    assert partial.status_code == 403
+    assert partial.status_code == 404
+    missing = client.get(reverse("devices:swap_detail", args=[other.pk + 1000]))
+    assert missing.status_code == 404
 
 
 def test_unknown_swap_and_device_are_404(client: Any, field: Any) -> None:
@@ -110,7 +113,7 @@ def test_unknown_swap_and_device_are_404(client: Any, field: Any) -> None:
 def test_field_tech_cannot_cancel_a_colleagues_swap(client: Any, field: Any) -> None:
     other = SwapFactory(issued=True, verify_code=CODE)
     response = client.post(reverse("devices:swap_cancel", args=[other.pk]))
-    assert response.status_code == 403
+    assert response.status_code == 404
     assert Swap.objects.get(pk=other.pk).state == SwapState.CODE_ISSUED
 
 

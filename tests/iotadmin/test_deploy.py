@@ -11,10 +11,12 @@ import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 import requests
 
 from devices.services.subscriptions import NOTIFY_TYPES
 from oceanconnect import MemoryStore, PlatformClient, PlatformConfig
+from tests.support.simulator import start_simulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = REPO_ROOT / "deploy" / "env.example"
@@ -50,6 +52,16 @@ def test_gunicorn_serves_and_masks_the_push_secret_in_its_access_log(tmp_path):
         "GUNICORN_WORKERS": "2",
     }
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    # Its own database (a refused push is audited): migrated before gunicorn starts.
+    env = {key: value for key, value in env.items() if key != "DATABASE_URL"}
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [gunicorn, "-c", "gunicorn.conf.py"],
@@ -86,14 +98,23 @@ def test_gunicorn_serves_and_masks_the_push_secret_in_its_access_log(tmp_path):
     assert PUSH_SECRET not in log
 
 
+@pytest.fixture
+def private_sim():
+    with start_simulator(
+        "--quiet", "--app-secret", "a-production-like-app-secret-5xQ", http=True
+    ) as handle:
+        yield handle
+
+
 def test_check_deploy_passes_with_the_documented_production_environment(
-    tmp_path, sim, require_redis
+    tmp_path, private_sim, require_redis
 ):
     documented = documented_environment()
     assert documented["DJANGO_DEBUG"] == "false"
-    # The deploy checks ask the platform where it pushes: here the platform is the simulator
-    # (plain HTTP, its own app), already pushing the four types to the documented callback URL,
-    # and the shared store (tokens, flow limit) is this machine's Redis.
+    # The deploy checks ask the platform where it pushes: here the platform is a simulator
+    # (plain HTTP, an app whose secret is not the demo one), already pushing the four types to
+    # the documented callback URL; the shared store (tokens, flow limit) is this machine's Redis.
+    sim = private_sim
     platform = {
         "REDIS_URL": require_redis,
         "IOT_STORE_PREFIX": f"test:deploy:{uuid.uuid4().hex}:",

@@ -266,3 +266,48 @@ def test_flow_usage_counts_a_cooldown_as_a_full_window():
     usage = limiter.usage()
     assert (usage.used, usage.free) == (100, 0)
     assert usage.seconds_until_free == pytest.approx(10.0)
+
+
+# --- a cipher seals the cached token ------------------------------------------------------------
+
+
+def _reversing_cipher():
+    from oceanconnect import TokenCipher
+
+    def decrypt(value: str) -> str:
+        if not value.startswith("sealed:"):
+            raise ValueError("not sealed")
+        return value[len("sealed:") :][::-1]
+
+    return TokenCipher(encrypt=lambda text: "sealed:" + text[::-1], decrypt=decrypt)
+
+
+def _manager(store, platform, cipher):
+    return TokenManager(
+        store=store,
+        login=platform.login,
+        refresh=platform.refresh,
+        refresh_margin=60,
+        lock_ttl=5,
+        cipher=cipher,
+    )
+
+
+def test_a_cipher_keeps_access_and_refresh_tokens_out_of_the_store_in_clear():
+    store, platform = MemoryStore(), Platform()
+    manager = _manager(store, platform, _reversing_cipher())
+    assert manager.access_token(deadline=None) == "access-1"
+    raw = store.get("token")
+    assert raw.startswith("sealed:")
+    assert "access-1" not in raw and "refresh-1" not in raw
+    assert manager.cached().refresh_token == "refresh-1"
+    assert manager.access_token(deadline=None) == "access-1"
+    assert platform.logins == 1
+
+
+def test_a_token_cached_in_clear_is_replaced_by_a_new_login_once_a_cipher_is_set():
+    store, platform = MemoryStore(), Platform()
+    assert _manager(store, platform, None).access_token(deadline=None) == "access-1"
+    sealed = _manager(store, platform, _reversing_cipher())
+    assert sealed.cached() is None
+    assert sealed.access_token(deadline=None) == "access-2"

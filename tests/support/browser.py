@@ -53,10 +53,19 @@ def page(browser: object) -> Iterator[object]:
     context = browser.new_context(viewport=DESKTOP, locale="en-GB")  # type: ignore[attr-defined]
     context.set_default_timeout(15_000)
     page = context.new_page()
+    # Chromium enforces the Content-Security-Policy and reports each refusal on the console.
+    violations: list[str] = []
+    page.on(  # type: ignore[attr-defined]
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     try:
         yield page
     finally:
         context.close()
+    assert violations == [], f"Content-Security-Policy violations: {violations}"
 
 
 def screenshot(page: object, name: str) -> list[Path]:

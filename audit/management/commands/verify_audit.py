@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
+from audit.checkpoints import audit_checkpoint_write
 from audit.verification import audit_chain_verify
 
 
@@ -23,6 +24,8 @@ class Command(BaseCommand):
             raise SystemExit(2)
         report = audit_chain_verify(using=options["database"], batch_size=options["batch_size"])
         if report.intact:
+            # A verified head is a good checkpoint (when AUDIT_CHECKPOINT_PATH is set).
+            audit_checkpoint_write(using=options["database"])
             self.stdout.write(str(report))
             return
         self.stderr.write(str(report))
