@@ -109,10 +109,14 @@ TEMPLATES = [
     },
 ]
 
+# Persistent connections (seconds; 0 = one connection per request): a new PostgreSQL
+# connection costs more than a whole search page. Health checks replace a connection the
+# server dropped before the request uses it, instead of failing that request.
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'iotadmin.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if DEBUG else 60),
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -171,11 +175,41 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 # --- Shared store (tokens, locks, flow control) ---------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
-
-# --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) and not REDIS_URL:
     REDIS_URL = CELERY_BROKER_URL
+
+# --- Cache and sessions --------------------------------------------------------------------
+# Redis when REDIS_URL is set (shared by every process); else memory of each process.
+CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "iotadmin")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
+    # Sessions read from Redis (no query per request) and written through to the database, so
+    # a Redis restart logs nobody out.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+else:
+    # A per-process cache would keep a signed-out session alive in the other workers.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "iotadmin",
+        }
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Seconds a user's permission set is cached (devices/permission_cache.py; any change of groups
+# or permissions invalidates it at once). Only with a shared cache: 0 (off) without Redis.
+PERMISSION_CACHE_SECONDS = env_int("PERMISSION_CACHE_SECONDS", 300 if REDIS_URL else 0)
+if PERMISSION_CACHE_SECONDS and not REDIS_URL:
+    raise ImproperlyConfigured("PERMISSION_CACHE_SECONDS needs REDIS_URL (a shared cache)")
+AUTHENTICATION_BACKENDS = ["devices.permission_cache.CachedPermissionsBackend"]
+
+# --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_DIR = VAR_DIR / "celery-broker"
 if CELERY_BROKER_URL == "filesystem://":
     # kombu writes message files in place; a worker that reads one half-written dies.
@@ -336,6 +370,10 @@ METRICS_TOKEN = env_file_or_value("METRICS_TOKEN", "")
 METRICS_ALLOWED_IPS = [
     a.strip() for a in os.environ.get("METRICS_ALLOWED_IPS", "").split(",") if a.strip()
 ]
+
+# benchmarks/serving.py only: /bench/bare, a view that does nothing behind the whole
+# middleware stack (the ceiling the pages are compared with). Never set in production.
+IOTADMIN_BENCH_BARE_VIEW = env_bool("IOTADMIN_BENCH_BARE_VIEW", False)
 
 # --- Errors to Sentry (optional extra `iotadmin[sentry]`) ----------------------------------
 SENTRY_DSN = env_file_or_value("SENTRY_DSN", "")

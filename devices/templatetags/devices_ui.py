@@ -5,7 +5,8 @@ from datetime import datetime, timedelta
 from django import template
 from django.utils import timezone
 from django.utils.safestring import mark_safe
-from django.utils.timesince import timesince
+from django.utils.timesince import TIME_STRINGS, timesince
+from django.utils.translation import get_language
 
 register = template.Library()
 
@@ -88,11 +89,33 @@ def nav_current(context: template.Context, url: str) -> str:
     return ""
 
 
+_UNIT_TEXTS: dict[tuple[str | None, str, int], str] = {}
+
+
+class _UnitText:
+    """One of timesince's unit texts ("%(num)d hours"), translated once per language and number:
+    the lazy translation it does otherwise costs more than the rest of a search row."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __mod__(self, mapping: dict[str, int]) -> str:
+        key = (get_language(), self.name, mapping["num"])
+        text = _UNIT_TEXTS.get(key)
+        if text is None:
+            text = _UNIT_TEXTS[key] = str(TIME_STRINGS[self.name] % mapping)
+        return text
+
+
+_TIME_STRINGS = {name: _UnitText(name) for name in TIME_STRINGS}
+
+
 @register.filter
 def ago(value: datetime | None) -> str:
     """ "just now", "5 minutes ago", "3 hours, 2 minutes ago"."""
     if not value:
         return ""
-    if (timezone.now() - value).total_seconds() < 60:
+    now = timezone.now()
+    if (now - value).total_seconds() < 60:
         return "just now"
-    return f"{timesince(value)} ago"
+    return f"{timesince(value, now=now, time_strings=_TIME_STRINGS)} ago"
