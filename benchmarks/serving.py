@@ -28,6 +28,7 @@ the same settings) and prints the top functions.
 from __future__ import annotations
 
 import argparse
+import base64
 import cProfile
 import io
 import json
@@ -102,8 +103,6 @@ def production_environment(
     *, database_url: str, redis_url: str, var_dir: Path, port: int, workers: int
 ) -> dict[str, str]:
     """deploy/env.example, with what a benchmark on this machine needs instead."""
-    from cryptography.fernet import Fernet
-
     env: dict[str, str] = {}
     for line in ENV_EXAMPLE.read_text().splitlines():
         line = line.strip()
@@ -122,7 +121,10 @@ def production_environment(
             "CACHE_KEY_PREFIX": f"bench-serving-{run}",
             "IOT_STORE_PREFIX": f"bench-serving-{run}:",
             "CELERY_BROKER_URL": "filesystem://",
-            "IOT_CODE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            # Fixed (a reused database keeps its encrypted code): a test key, never a real one.
+            "IOT_CODE_ENCRYPTION_KEY": base64.urlsafe_b64encode(
+                b"serving-benchmark-test-key-32byt"
+            ).decode(),
             "IOTADMIN_VAR_DIR": str(var_dir),
             "PROMETHEUS_MULTIPROC_DIR": str(var_dir / "metrics"),
             "IOTADMIN_BENCH_BARE_VIEW": "1",
@@ -190,13 +192,19 @@ def start_gunicorn(env: dict[str, str], log_path: Path) -> subprocess.Popen[byte
     return process
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # a redirect (to the login page, say) is an answer to check, not to follow
+
+
 def fetch(base: str, page: Page, cookie: str) -> tuple[int, str]:
     headers = {"X-Forwarded-Proto": "https"}
     if page.logged_in:
         headers["Cookie"] = cookie
     request = urllib.request.Request(base + page.path, headers=headers)
+    opener = urllib.request.build_opener(_NoRedirects)
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        with opener.open(request, timeout=10) as answer:
             return answer.status, answer.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
@@ -221,7 +229,9 @@ def check_pages(base: str, pages: list[Page], cookie: str) -> None:
         status, body = fetch(base, page, cookie)
         shown = body.count(page.must_show)
         if status != 200 or shown < page.count:
-            raise SystemExit(f"{page.label}: HTTP {status}, {shown} x {page.must_show!r}")
+            raise SystemExit(
+                f"{page.label}: HTTP {status}, {shown} x {page.must_show!r}:\n{body[:2000]}"
+            )
 
 
 def run_wrk(
@@ -285,15 +295,28 @@ def report(pages: list[Page], rounds: list[dict[str, Result]], loads: list[str])
 
 
 def profile(pages: list[Page], cookie: str, requests: int) -> None:
+    from django.db import connection
     from django.test import Client
+    from django.test.utils import CaptureQueriesContext
 
     _name, _, value = cookie.partition("=")
     for page in pages:
-        client = Client(HTTP_X_FORWARDED_PROTO="https")
+        client = Client(HTTP_HOST="127.0.0.1")
         if page.logged_in:
             client.cookies[_name] = value
         for _ in range(5):
             client.get(page.path, secure=True)
+        began, cpu_began = time.perf_counter(), time.process_time()
+        for _ in range(requests):
+            client.get(page.path, secure=True)
+        wall_ms = (time.perf_counter() - began) / requests * 1000
+        cpu_ms = (time.process_time() - cpu_began) / requests * 1000
+        with CaptureQueriesContext(connection) as queries:
+            client.get(page.path, secure=True)
+        print(
+            f"\n=== {page.label}: {wall_ms:.2f} ms a request in this process, {cpu_ms:.2f} ms of"
+            f" it CPU (Python), {len(queries.captured_queries)} queries"
+        )
         profiler = cProfile.Profile()
         began = time.perf_counter()
         profiler.enable()
@@ -301,7 +324,7 @@ def profile(pages: list[Page], cookie: str, requests: int) -> None:
             client.get(page.path, secure=True)
         profiler.disable()
         per_request = (time.perf_counter() - began) / requests * 1000
-        print(f"\n--- profile: {page.label}, {requests} requests, {per_request:.2f} ms each")
+        print(f"--- profiled: {requests} requests, {per_request:.2f} ms each; top by own time")
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
         stats.sort_stats("tottime").print_stats(15)

@@ -2,8 +2,9 @@
 
 Django's ModelBackend reads a user's permissions with two queries (the user's own, the groups')
 once per request. This backend keeps the set in the cache. Any change of a user's groups or
-permissions, of a group's permissions, or a deleted group or permission, bumps one version
-number that every cache key carries, so every process reads fresh sets on its next request.
+permissions, of a group's permissions, a deleted group or permission, or a migration, bumps
+one version number that every cache key carries, so every process reads fresh sets on its next
+request.
 The cache must be shared by every process (Redis) for that to hold: settings turn it on only
 with REDIS_URL. is_active and is_superuser are read from the user row of each request, as
 ModelBackend does; only the set of "app_label.codename" strings is cached.
@@ -68,7 +69,7 @@ class CachedPermissionsBackend(ModelBackend):
 
 
 def connect_signals() -> None:
-    from django.db.models.signals import m2m_changed, post_delete
+    from django.db.models.signals import m2m_changed, post_delete, post_migrate
 
     User = get_user_model()
     for through in (User.groups.through, User.user_permissions.through, Group.permissions.through):
@@ -79,3 +80,5 @@ def connect_signals() -> None:
         post_delete.connect(
             permissions_changed, sender=model, dispatch_uid=f"perm_cache_{model.__name__}"
         )
+    # A data migration changes groups through historical models, which send to other senders.
+    post_migrate.connect(permissions_changed, dispatch_uid="perm_cache_migrate")
