@@ -26,7 +26,7 @@ VERSION_KEY = "auth:permissions-version"
 
 
 def permissions_version() -> int:
-    return int(cache.get_or_set(VERSION_KEY, 1, timeout=None))
+    return int(cache.get_or_set(VERSION_KEY, 1, timeout=None) or 1)
 
 
 def permissions_changed(**_kwargs: Any) -> None:

@@ -2,9 +2,10 @@
 middleware is imported while logging is configured, before the auth models can be)."""
 
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib.auth import middleware as auth_middleware
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 
 
 class LoginRequiredMiddleware(auth_middleware.LoginRequiredMiddleware):
@@ -15,10 +16,10 @@ class LoginRequiredMiddleware(auth_middleware.LoginRequiredMiddleware):
     def process_view(
         self,
         request: HttpRequest,
-        view_func: Callable[..., HttpResponse],
-        view_args: list[object],
-        view_kwargs: dict[str, object],
-    ) -> HttpResponse | None:
+        view_func: Callable[..., HttpResponseBase],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponseBase | None:
         if not getattr(view_func, "login_required", True):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)

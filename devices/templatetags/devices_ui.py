@@ -120,7 +120,8 @@ def ago(value: datetime | None) -> str:
     now = timezone.now()
     if (now - value).total_seconds() < 60:
         return "just now"
-    return f"{timesince(value, now=now, time_strings=_TIME_STRINGS)} ago"
+    # _UnitText does what timesince asks of its strings (`% {"num": n}`).
+    return f"{timesince(value, now=now, time_strings=_TIME_STRINGS)} ago"  # type: ignore[arg-type]
 
 
 @register.simple_tag
