@@ -90,7 +90,12 @@ class Result:
     p95_ms: float
     p99_ms: float
     requests: int
-    errors: int
+    status_errors: int  # answers of 400 and more
+    socket_errors: int  # wrk's connect/read/write errors and timeouts (no answer within 2 s)
+
+    @property
+    def errors(self) -> int:
+        return self.status_errors + self.socket_errors
 
 
 def free_port() -> int:
@@ -265,7 +270,8 @@ def run_wrk(
         p95_ms=found["p95_us"] / 1000,
         p99_ms=found["p99_us"] / 1000,
         requests=found["requests"],
-        errors=found["status_errors"] + found["socket_errors"],
+        status_errors=found["status_errors"],
+        socket_errors=found["socket_errors"],
     )
 
 
@@ -301,8 +307,10 @@ def report(pages: list[Page], rounds: list[dict[str, Result]], loads: list[str])
         results = [r[page.label] for r in rounds]
         best = max(results, key=lambda r: r.rps)
         spread = f"{min(r.rps for r in results):,.0f}-{max(r.rps for r in results):,.0f}"
-        errors = sum(r.errors for r in results)
-        label = page.label + (f" ({errors} errors)" if errors else "")
+        status = sum(r.status_errors for r in results)
+        sockets = sum(r.socket_errors for r in results)
+        label = page.label + (f" ({status} HTTP errors)" if status else "")
+        label += f" ({sockets} timeouts or socket errors)" if sockets else ""
         lines.append(
             f"| {label} | **{best.rps:,.0f}** | {spread} | {best.p50_ms:.1f} | "
             f"{best.p95_ms:.1f} | {best.p99_ms:.1f} | {best.rps / bare:.2f} |"
@@ -411,7 +419,12 @@ def main() -> int:
                         print(
                             f"  {page.label:<28} {result.rps:8.1f} req/s  p50 "
                             f"{result.p50_ms:6.1f} ms  p95 {result.p95_ms:6.1f} ms"
-                            + (f"  {result.errors} errors" if result.errors else ""),
+                            + (
+                                f"  {result.status_errors} HTTP errors,"
+                                f" {result.socket_errors} timeouts or socket errors"
+                                if result.errors
+                                else ""
+                            ),
                             flush=True,
                         )
                     rounds.append(found)
