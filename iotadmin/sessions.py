@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import logout
@@ -43,6 +44,18 @@ class IdleSessionTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> None:
+        # A view open to anyone (probes, the push endpoint) reads no session: not activity.
+        if not getattr(view_func, "login_required", True):
+            return
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             now = timezone.now()
@@ -53,4 +66,3 @@ class IdleSessionTimeoutMiddleware:
                 logout(request)
             elif last_seen is None or now.timestamp() - last_seen >= LAST_SEEN_RESOLUTION_SECONDS:
                 request.session[LAST_SEEN_KEY] = now.timestamp()
-        return self.get_response(request)

@@ -107,7 +107,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "iotadmin.login_required.LoginRequiredMiddleware",
     # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -131,10 +131,14 @@ TEMPLATES = [
     },
 ]
 
+# Persistent connections (seconds; 0 = one connection per request): a new PostgreSQL
+# connection costs more than a whole search page. Health checks replace a connection the
+# server dropped before the request uses it, instead of failing that request.
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'iotadmin.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if DEBUG else 60),
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -156,7 +160,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = [
     "iotadmin.lockouts.AxesBackend",  # refuses sign-ins while locked out
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend whose permission sets are cached between requests when PERMISSION_CACHE_SECONDS
+    "devices.permission_cache.CachedPermissionsBackend",
 ]
 # Sign-in throttling (django-axes): after LOGIN_FAILURE_LIMIT failures for one username from
 # one address, that pair is locked for LOGIN_COOLOFF_MINUTES, or until a helpdesk or
@@ -245,11 +250,40 @@ AUDIT_CHECKPOINT_INTERVAL_MINUTES = env_int("AUDIT_CHECKPOINT_INTERVAL_MINUTES",
 
 # --- Shared store (tokens, locks, flow control) ---------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
-
-# --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) and not REDIS_URL:
     REDIS_URL = CELERY_BROKER_URL
+
+# --- Cache and sessions --------------------------------------------------------------------
+# Redis when REDIS_URL is set (shared by every process); else memory of each process.
+CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "iotadmin")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
+    # Sessions read from Redis (no query per request) and written through to the database, so
+    # a Redis restart logs nobody out.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+else:
+    # A per-process cache would keep a signed-out session alive in the other workers.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "iotadmin",
+        }
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Seconds a user's permission set is cached (devices/permission_cache.py; any change of groups
+# or permissions invalidates it at once). Only with a shared cache: 0 (off) without Redis.
+PERMISSION_CACHE_SECONDS = env_int("PERMISSION_CACHE_SECONDS", 300 if REDIS_URL else 0)
+if PERMISSION_CACHE_SECONDS and not REDIS_URL:
+    raise ImproperlyConfigured("PERMISSION_CACHE_SECONDS needs REDIS_URL (a shared cache)")
+
+# --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_DIR = VAR_DIR / "celery-broker"
 if CELERY_BROKER_URL == "filesystem://":
     # kombu writes message files in place; a worker that reads one half-written dies.
@@ -421,6 +455,10 @@ METRICS_TOKEN = env_file_or_value("METRICS_TOKEN", "")
 METRICS_ALLOWED_IPS = [
     a.strip() for a in os.environ.get("METRICS_ALLOWED_IPS", "").split(",") if a.strip()
 ]
+
+# benchmarks/serving.py only: /bench/bare, a view that does nothing behind the whole
+# middleware stack (the ceiling the pages are compared with). Never set in production.
+IOTADMIN_BENCH_BARE_VIEW = env_bool("IOTADMIN_BENCH_BARE_VIEW", False)
 
 # --- Errors to Sentry (optional extra `iotadmin[sentry]`) ----------------------------------
 SENTRY_DSN = env_file_or_value("SENTRY_DSN", "")

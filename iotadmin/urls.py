@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -20,3 +21,5 @@ urlpatterns = [
     path("", include("devices.urls")),
     path("", include("reports.urls")),
 ]
+if settings.IOTADMIN_BENCH_BARE_VIEW:
+    urlpatterns.insert(0, path("bench/bare", views_health.bench_bare, name="bench_bare"))

@@ -48,3 +48,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
     ):
         return HttpResponse("Forbidden\n", status=403, content_type="text/plain")
     return HttpResponse(metrics_text(), content_type=CONTENT_TYPE)
+
+
+@login_not_required
+def bench_bare(request: HttpRequest) -> HttpResponse:
+    """benchmarks/serving.py's ceiling: the middleware stack and nothing else."""
+    return HttpResponse(b"ok", content_type="text/plain")
