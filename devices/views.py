@@ -166,6 +166,9 @@ def node_id_preview(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             chipset=request.POST.get("chipset", ""),
         )
         context["preview_error"] = result.error
+        if result.note:
+            context["kind_note"] = result.note
+            context["switched_kind"] = result.kind
         if result.node_id is not None:
             context["preview_value"] = result.node_id.value
             if is_same_as_old(result.node_id, device):

@@ -6,13 +6,15 @@
 
   var FORMATS = ["code_128", "code_39", "qr_code", "data_matrix", "ean_13", "upc_a", "itf"];
 
+  /* The label's caption goes ("IMEI:", "S/N:", "MAC:"); an IMEI keeps its 15 digits only (a
+     QR code may carry more text). The server reads the same label forms (identifiers.py). */
   function clean(raw, kind) {
     var text = String(raw || "").trim();
     if (kind === "imei") {
-      var digits = text.match(/\d{15}/);
+      var digits = text.replace(/\s*\/\s*\d{2}$/, "").replace(/(\d)[ .\-]+(?=\d)/g, "$1").match(/\d{15}/);
       if (digits) return digits[0];
     }
-    return text.replace(/^(imei|mac|s\/?n|sn)\s*[:=]\s*/i, "");
+    return text.replace(/^(?:imei(?:\s*[:=#]\s*|\s+)|(?:s\/n|sn|mac)\s*[:=#]\s*)/i, "");
   }
 
   function openScanner(input) {
