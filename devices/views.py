@@ -21,12 +21,18 @@ from devices.forms import (
     parse_identifier,
     same_as_old_message,
 )
-from devices.limits import MAX_SEARCH_QUERY_LENGTH
+from devices.limits import MAX_SEARCH_QUERY_LENGTH, MIN_SEARCH_CONTAINS_LENGTH
 from devices.models import Device, Swap, SwapState, VerifyCodeMode
 from devices.permissions import Perm
 from devices.qr import qr_svg
 from devices.roles import can_manage_swap, can_see_code, can_view_attempts
-from devices.selectors import device_search, swap_attempts, swap_for_user, swaps_for_device
+from devices.selectors import (
+    device_search,
+    search_contains_applies,
+    swap_attempts,
+    swap_for_user,
+    swaps_for_device,
+)
 from devices.services.checks import SwapRefused
 from devices.services.lifecycle import (
     swap_cancel,
@@ -86,6 +92,8 @@ def device_list(request: HtmxHttpRequest) -> HttpResponse:
         "page": page,
         "after": after,
         "max_query_length": MAX_SEARCH_QUERY_LENGTH,
+        "contains_too_short": bool(query) and not search_contains_applies(query),
+        "min_contains_length": MIN_SEARCH_CONTAINS_LENGTH,
     }
     partial = "device-rows" if after else "device-results"
     return _render(request, "devices/device_list.html", partial, context)

@@ -136,6 +136,18 @@ def test_search_finds_a_mac_in_any_notation(client: Any, field: Any) -> None:
         assert list(response.context["page"].items) == [device], query
 
 
+def test_search_finds_a_street_in_the_location_and_says_when_a_query_is_short(
+    client: Any, field: Any
+) -> None:
+    DeviceFactory(name="Gas meter 7", location="39 Elm Street")
+    found = client.get(reverse("devices:device_list"), {"q": "elm street"}).content.decode()
+    assert "Gas meter 7" in found
+    assert "39 Elm Street" in found
+    assert "Under 3 characters" not in found
+    short = client.get(reverse("devices:device_list"), {"q": "el"}).content.decode()
+    assert "Under 3 characters only the start of names and nodeIds is matched" in short
+
+
 def test_results_show_status_and_last_contact(client: Any, field: Any) -> None:
     DeviceFactory(
         name="Meter A",
