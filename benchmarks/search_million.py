@@ -21,7 +21,7 @@ The data: nodeIds are 40 % bare IMEIs (HiSilicon), 25 % `urn:imei:` IMEIs (Qualc
 addresses (AA:BB:CC:DD:EE:FF) and 15 % serial numbers; IMEIs share 20 type allocation codes
 (TACs, their first 8 digits) as real fleets do, so an 8-digit prefix matches about 1/20 of
 the IMEIs; names are "<kind> <district>-<number> <street> <house>" over 8 kinds, 12 districts and
-500 streets (100 street words), 1 % empty; locations "<house> <street>, <district>";
+5,000 streets (1,000 street words), 1 % empty; locations "<house> <street>, <district>";
 0.5 % of the rows are marked deleted on the platform. node_key is computed with
 `devices.identifiers.node_search_key`, as the sync does.
 """
@@ -67,14 +67,78 @@ DISTRICTS = (
     "North", "South", "East", "West", "Harbour", "Airport", "Old Town", "Riverside",
     "Hillside", "Industrial", "Campus", "Market",
 )  # fmt: skip
-# 100 street words x 5 kinds of street: 500 streets, a word in about 1 % of the rows.
-STREET_WORDS = tuple(
-    first + second
-    for first in (
-        "Ash", "Birch", "Cedar", "Elm", "Oak", "Pine", "Maple", "Willow", "Hazel", "Rowan",
-    )
-    for second in ("field", "wood", "brook", "ford", "ton", "ley", "hill", "gate", "more", "well")
-)  # fmt: skip
+# 1,000 street words x 5 kinds of street: 5,000 streets, 200 devices on each, a street word in
+# 0.1 % of the rows (as in a fleet spread over a region's towns, not one city's 500 streets).
+STREET_FIRST = (
+    "Ash",
+    "Birch",
+    "Cedar",
+    "Elm",
+    "Oak",
+    "Pine",
+    "Maple",
+    "Willow",
+    "Hazel",
+    "Rowan",
+    "Alder",
+    "Beech",
+    "Holly",
+    "Larch",
+    "Poplar",
+    "Yew",
+    "Thorn",
+    "Heather",
+    "Bramble",
+    "Fern",
+    "Kings",
+    "Queens",
+    "Mill",
+    "Church",
+    "Bridge",
+    "Castle",
+    "Market",
+    "Station",
+    "Harbour",
+    "Abbey",
+    "North",
+    "South",
+    "Green",
+    "Stone",
+    "Brook",
+    "Meadow",
+    "Orchard",
+    "Chapel",
+    "Priory",
+    "Manor",
+)
+STREET_SECOND = (
+    "field",
+    "wood",
+    "brook",
+    "ford",
+    "ton",
+    "ley",
+    "hill",
+    "gate",
+    "more",
+    "well",
+    "bury",
+    "croft",
+    "dale",
+    "den",
+    "hurst",
+    "mead",
+    "stead",
+    "wick",
+    "worth",
+    "combe",
+    "holm",
+    "side",
+    "view",
+    "bank",
+    "lea",
+)
+STREET_WORDS = tuple(first + second for first in STREET_FIRST for second in STREET_SECOND)
 STREET_KINDS = ("Street", "Road", "Lane", "Avenue", "Way")
 STATUSES = ("ONLINE",) * 12 + ("OFFLINE",) * 6 + ("ABNORMAL",) + ("INACTIVE",)
 COLUMNS = (
@@ -114,8 +178,9 @@ def node_id_for(i: int) -> str:
 
 
 def street_for(i: int) -> tuple[str, int]:
-    word = STREET_WORDS[(i * 37) % len(STREET_WORDS)]
-    kind = STREET_KINDS[(i // len(STREET_WORDS)) % len(STREET_KINDS)]
+    street = (i * 7919) % (len(STREET_WORDS) * len(STREET_KINDS))
+    word = STREET_WORDS[street % len(STREET_WORDS)]
+    kind = STREET_KINDS[street // len(STREET_WORDS)]
     return f"{word} {kind}", 1 + (i * 13) % 120
 
 
@@ -243,8 +308,8 @@ def shapes(count: int) -> list[Shape]:
         Shape(f"contains: street word in names ({word!r})", word.lower()),
         Shape("  same, page 2 (cursor)", word.lower(), after_of=word.lower()),
         Shape(f"contains: street and number ({street} {house})", f"{street} {house}"),
-        Shape("contains: 3 letters ('ood', the minimum)", "ood"),
-        Shape("contains: location only ('hillside' district)", ", hillside"),
+        Shape("contains: 3 letters, broad ('ood', the minimum)", "ood"),
+        Shape("contains: location only, broad (', hillside': a district)", ", hillside"),
         Shape("last 6 digits of an IMEI", imei(bare_imei)[-6:]),
         Shape("last 6 digits of a urn:imei: IMEI", imei(urn_imei)[-6:]),
     ]
