@@ -123,6 +123,31 @@ def _suffix_key(key: str) -> str:
     return key[::-1]
 
 
+def _contains_token(query: str) -> str:
+    """The word of the query the trigram indexes look up: the one with the most letters (then
+    the longest). A trigram index reads every trigram's list of rows, and a whole query such as
+    "Water meter Harbour-0200000 Ashfield" holds very common ones ("WAT", "000"): one
+    distinctive word narrows the rows as well at a fraction of the reads."""
+    words = [word for word in query.split() if len(word) >= MIN_SEARCH_CONTAINS_LENGTH]
+    if not words:
+        return query
+    return max(words, key=lambda word: (sum(char.isalpha() for char in word), len(word)))
+
+
+def _contains_match(query: str) -> Q:
+    """The name or the location contains the query, case-insensitive (as the database folds
+    case). Indexed through one word of it (`_contains_token`, `UPPER(column) LIKE`, the trigram
+    indexes); the whole query is then checked on those rows only, through expressions no index
+    serves (name_key, UPPER(location) || ''), so the planner cannot look it up too."""
+    token = _contains_token(query)
+    if token == query:
+        return Q(name__icontains=query) | Q(location__icontains=query)
+    whole = Upper(Value(query, output_field=CharField()))
+    return Q(name__icontains=token, name_key__contains=whole) | Q(
+        location__icontains=token, location_unindexed__contains=whole
+    )
+
+
 def search_contains_applies(query: str) -> bool:
     """Whether names and locations are searched for the query anywhere in them (the page
     explains the minimum when the query is shorter)."""
@@ -159,6 +184,7 @@ def device_search(
     devices: QuerySet[Device] = Device.objects.alias(
         **{f"{column}_ordered": _code_point_order(column) for column in set(_BRANCH_KEY.values())},
         contains_ordered=_contains_order(),
+        location_unindexed=Concat(Upper("location"), Value("")),
     )
     if not include_deleted:
         devices = devices.filter(deleted_on_platform_at__isnull=True)
@@ -182,7 +208,7 @@ def device_search(
                 "node_key_reversed_ordered", reversed_key, reversed_key + _PAST_PREFIX
             )
         if search_contains_applies(query):
-            matches[_BY_CONTAINS] = Q(name__icontains=query) | Q(location__icontains=query)
+            matches[_BY_CONTAINS] = _contains_match(query)
     branches: list[tuple[int, QuerySet[Device]]] = []
     earlier = Q()
     for branch, match in matches.items():

@@ -420,3 +420,11 @@ def test_contains_and_suffix_branches_use_their_indexes_on_postgresql():
     for plan in (plans[1], plans[2]):
         assert "device_node_key_rev_idx" in plan, plan
         assert not re.search(r"Sort Key: .*node_key_reversed", plan), plan
+
+
+def test_a_several_word_query_must_stand_whole_in_one_field():
+    DeviceFactory(name="Gas meter Elm Street 39", location="")
+    DeviceFactory(name="Gas meter Elm Park 3", location="Street 39")  # the words, apart
+    DeviceFactory(name="Gas meter 9", location="Elm Street 39a")
+    DeviceFactory(name="Gas meter 10", location="Elm Street 3")
+    assert names(device_search(query="elm street 39")) == ["Gas meter 9", "Gas meter Elm Street 39"]
