@@ -20,7 +20,8 @@ EXPLAIN QUERY PLAN; --rows defaults to 200,000 there.
 The data: nodeIds are 40 % bare IMEIs (HiSilicon), 25 % `urn:imei:` IMEIs (Qualcomm), 20 % MAC
 addresses (AA:BB:CC:DD:EE:FF) and 15 % serial numbers; IMEIs share 20 type allocation codes
 (TACs, their first 8 digits) as real fleets do, so an 8-digit prefix matches about 1/20 of
-the IMEIs; names are "<kind> <district>-<number>" over 8 kinds and 12 districts, 1 % empty;
+the IMEIs; names are "<kind> <district>-<number> <street> <house>" over 8 kinds, 12 districts and
+5,000 streets (1,000 street words), 1 % empty; locations "<house> <street>, <district>";
 0.5 % of the rows are marked deleted on the platform. node_key is computed with
 `devices.identifiers.node_search_key`, as the sync does.
 """
@@ -66,9 +67,82 @@ DISTRICTS = (
     "North", "South", "East", "West", "Harbour", "Airport", "Old Town", "Riverside",
     "Hillside", "Industrial", "Campus", "Market",
 )  # fmt: skip
+# 1,000 street words x 5 kinds of street: 5,000 streets, 200 devices on each, a street word in
+# 0.1 % of the rows (as in a fleet spread over a region's towns, not one city's 500 streets).
+STREET_FIRST = (
+    "Ash",
+    "Birch",
+    "Cedar",
+    "Elm",
+    "Oak",
+    "Pine",
+    "Maple",
+    "Willow",
+    "Hazel",
+    "Rowan",
+    "Alder",
+    "Beech",
+    "Holly",
+    "Larch",
+    "Poplar",
+    "Yew",
+    "Thorn",
+    "Heather",
+    "Bramble",
+    "Fern",
+    "Kings",
+    "Queens",
+    "Mill",
+    "Church",
+    "Bridge",
+    "Castle",
+    "Market",
+    "Station",
+    "Harbour",
+    "Abbey",
+    "North",
+    "South",
+    "Green",
+    "Stone",
+    "Brook",
+    "Meadow",
+    "Orchard",
+    "Chapel",
+    "Priory",
+    "Manor",
+)
+STREET_SECOND = (
+    "field",
+    "wood",
+    "brook",
+    "ford",
+    "ton",
+    "ley",
+    "hill",
+    "gate",
+    "more",
+    "well",
+    "bury",
+    "croft",
+    "dale",
+    "den",
+    "hurst",
+    "mead",
+    "stead",
+    "wick",
+    "worth",
+    "combe",
+    "holm",
+    "side",
+    "view",
+    "bank",
+    "lea",
+)
+STREET_WORDS = tuple(first + second for first in STREET_FIRST for second in STREET_SECOND)
+STREET_KINDS = ("Street", "Road", "Lane", "Avenue", "Way")
 STATUSES = ("ONLINE",) * 12 + ("OFFLINE",) * 6 + ("ABNORMAL",) + ("INACTIVE",)
 COLUMNS = (
-    "device_id", "node_id", "node_key", "app_id", "name", "manufacturer", "model",
+    "device_id", "node_id", "node_key", "app_id", "name", "location", "manufacturer", "model",
     "device_type", "protocol", "status", "status_detail", "activated",
     "platform_updated_at", "last_synced_at", "deleted_on_platform_at",
 )  # fmt: skip
@@ -103,12 +177,25 @@ def node_id_for(i: int) -> str:
     return f"FW{2018 + i % 7}{i:09d}"
 
 
+def street_for(i: int) -> tuple[str, int]:
+    street = (i * 7919) % (len(STREET_WORDS) * len(STREET_KINDS))
+    word = STREET_WORDS[street % len(STREET_WORDS)]
+    kind = STREET_KINDS[street // len(STREET_WORDS)]
+    return f"{word} {kind}", 1 + (i * 13) % 120
+
+
 def name_for(i: int) -> str:
     if i % 100 == 99:
         return ""
     kind = KINDS[(i * 7) % len(KINDS)]
     district = DISTRICTS[(i * 11) % len(DISTRICTS)]
-    return f"{kind} {district}-{i:07d}"
+    street, house = street_for(i)
+    return f"{kind} {district}-{i:07d} {street} {house}"
+
+
+def location_for(i: int) -> str:
+    street, house = street_for(i)
+    return f"{house} {street}, {DISTRICTS[(i * 11) % len(DISTRICTS)]}"
 
 
 def rows(count: int) -> Iterator[tuple[Any, ...]]:
@@ -126,6 +213,7 @@ def rows(count: int) -> Iterator[tuple[Any, ...]]:
             node_search_key(node_id),
             "partner-app" if i % 50 == 0 else "",
             name_for(i),
+            location_for(i),
             "Huawei" if i % 3 else "Quectel",
             f"M{i % 40:03d}",
             KINDS[(i * 7) % len(KINDS)].replace(" ", ""),
@@ -198,6 +286,8 @@ def shapes(count: int) -> list[Shape]:
     name = name_for(named)
     mac_typed = node_id_for(a_mac).lower().replace(":", "-")
     tac = imei(bare_imei)[:8]
+    street, house = street_for(named)
+    word = street.split()[0]
     return [
         Shape("exact deviceId", device_at(count // 2 + 1).device_id),
         Shape("IMEI bare, stored as urn:imei:", imei(urn_imei)),
@@ -215,6 +305,13 @@ def shapes(count: int) -> list[Shape]:
         Shape("empty query, page 1", ""),
         Shape("empty query, page 2 (cursor)", "", after_of=""),
         Shape("no match", "zz-no-such-device-0001"),
+        Shape(f"contains: street word in names ({word!r})", word.lower()),
+        Shape("  same, page 2 (cursor)", word.lower(), after_of=word.lower()),
+        Shape(f"contains: street and number ({street} {house})", f"{street} {house}"),
+        Shape("contains: 3 letters, broad ('ood', the minimum)", "ood"),
+        Shape("contains: location only, broad (', hillside': a district)", ", hillside"),
+        Shape("last 6 digits of an IMEI", imei(bare_imei)[-6:]),
+        Shape("last 6 digits of a urn:imei: IMEI", imei(urn_imei)[-6:]),
     ]
 
 

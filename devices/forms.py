@@ -7,7 +7,7 @@ from django import forms
 from django.contrib.auth.models import User
 
 from devices.code_modes import code_mode_warning, default_verify_code_mode, requires_node_id_code
-from devices.identifiers import InvalidNodeId, NodeId, node_search_key
+from devices.identifiers import InvalidNodeId, NodeId, detect_kind, node_search_key
 from devices.limits import (
     DEFAULT_TIMEOUT_SECONDS,
     MAX_NODE_ID_LENGTH,
@@ -127,6 +127,7 @@ class SwapForm(forms.Form):
             timeout.help_text = f"Default {DEFAULT_TIMEOUT_SECONDS}."
         self.node_id: NodeId | None = None
         self.same_as_old = False
+        self.kind_note = ""
 
     def clean_timeout_seconds(self) -> int:
         value = self.cleaned_data["timeout_seconds"]
@@ -149,6 +150,11 @@ class SwapForm(forms.Form):
             result = parse_identifier(
                 raw=str(raw), kind=str(kind), chipset=str(cleaned.get("chipset") or "")
             )
+            if result.kind != kind:
+                cleaned["kind"] = result.kind
+                self.kind_note = result.note
+                # The page shows the kind the identifier was read as.
+                self.data = {**self.data, self.add_prefix("kind"): result.kind}
             if result.node_id is None:
                 self.add_error(result.error_field, result.error)
             else:
@@ -176,17 +182,40 @@ class SwapForm(forms.Form):
 
 
 class ParsedIdentifier:
-    """The outcome of parsing what was typed: a NodeId, or the field and message of the error."""
+    """The outcome of parsing what was typed: a NodeId, or the field and message of the error.
+
+    `kind` is the kind it was parsed as; when the input plainly was another kind than the one
+    chosen, it differs from the chosen one and `note` says so to the person typing.
+    """
 
     def __init__(
-        self, node_id: NodeId | None = None, error_field: str = "", error: str = ""
+        self,
+        node_id: NodeId | None = None,
+        error_field: str = "",
+        error: str = "",
+        *,
+        kind: str = "",
+        note: str = "",
     ) -> None:
         self.node_id = node_id
         self.error_field = error_field
         self.error = error
+        self.kind = kind
+        self.note = note
+
+
+_KIND_NOTES = {
+    NodeIdKind.MAC: "This looks like a MAC address: kind set to MAC.",
+    NodeIdKind.IMEI: "This looks like an IMEI: kind set to IMEI.",
+}
 
 
 def parse_identifier(*, raw: str, kind: str, chipset: str) -> ParsedIdentifier:
+    note = ""
+    # "Other" takes the identifier exactly as typed: the way to keep what looks like another kind.
+    detected = None if kind == NodeIdKind.OTHER else detect_kind(raw[: 4 * MAX_NODE_ID_LENGTH])
+    if detected is not None and detected != kind:
+        kind, note = detected, _KIND_NOTES[NodeIdKind(detected)]
     if kind not in NodeIdKind.values:
         return ParsedIdentifier(error_field="kind", error="Choose the kind of identifier.")
     if kind == NodeIdKind.IMEI and chipset not in Chipset.values:
@@ -194,12 +223,16 @@ def parse_identifier(*, raw: str, kind: str, chipset: str) -> ParsedIdentifier:
             error_field="chipset",
             error="Choose the chipset of the new unit: Qualcomm units use urn:imei:<IMEI>, "
             "HiSilicon units the bare IMEI.",
+            kind=kind,
+            note=note,
         )
     try:
         node_id = NodeId.parse(raw, kind=kind, chipset=chipset)
     except InvalidNodeId as exc:
-        return ParsedIdentifier(error_field="new_identifier", error=_message(exc))
-    return ParsedIdentifier(node_id=node_id)
+        return ParsedIdentifier(
+            error_field="new_identifier", error=_message(exc), kind=kind, note=note
+        )
+    return ParsedIdentifier(node_id=node_id, kind=kind, note=note)
 
 
 def is_same_as_old(node_id: NodeId, device: Device) -> bool:

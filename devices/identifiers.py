@@ -16,6 +16,9 @@ from devices.models import Chipset, NodeIdKind
 
 IMEI_PREFIX = "urn:imei:"
 IMEI_LENGTH = 15
+IMEI_CHECK_DIGIT_MESSAGE = (
+    "IMEI not valid: the check digit does not match: read the number again from the label."
+)
 
 _MAC_FORMS = (
     re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"),  # aa:bb:cc:dd:ee:ff
@@ -29,6 +32,14 @@ _PARTIAL_MAC = re.compile(
 )
 # Digits grouped with spaces or hyphens, as IMEIs are printed on labels.
 _GROUPED_DIGITS = re.compile(r"^[0-9]+([ -][0-9]+)+$")
+# An IMEI as labels print it: digits grouped by spaces, hyphens or dots ("35.209210.123456.7").
+_IMEI_GROUPED = re.compile(r"^[0-9]+([ .\-]+[0-9]+)+$")
+# The software version some labels append to the IMEI ("353456789012345/01", IMEISV style).
+_IMEI_SOFTWARE_VERSION = re.compile(r"\s*/\s*[0-9]{2}$")
+# What a label prints before the identifier: "IMEI:", "IMEI ", "S/N:", "SN:", "MAC:".
+_LABEL_PREFIX = re.compile(r"^(?:imei(?:\s*[:=#]\s*|\s+)|(?:s/n|sn|mac)\s*[:=#]\s*)", re.I)
+_MAC_LABEL = re.compile(r"^mac\s*[:=#]", re.I)
+_IMEI_LABEL = re.compile(r"^imei(?:\s*[:=#]|\s)", re.I)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 # Serials and other nodeIds: printable ASCII without spaces, so no right-to-left override,
 # zero-width or look-alike character can make two nodeIds read the same.
@@ -57,11 +68,52 @@ def luhn_check_digit(body: str) -> int:
     return (10 - total % 10) % 10
 
 
+def strip_label(raw: str) -> str:
+    """What was typed or scanned without the label's caption ("IMEI:", "S/N:", "MAC: ")."""
+    text = (raw or "").strip()
+    return _LABEL_PREFIX.sub("", text, count=1).strip()
+
+
 def _strip_imei_prefix(raw: str) -> str:
-    text = raw.strip()
+    text = strip_label(raw)
     if text.lower().startswith(IMEI_PREFIX):
         text = text[len(IMEI_PREFIX) :].strip()
+    return _IMEI_SOFTWARE_VERSION.sub("", text)
+
+
+def _imei_digits(raw: str) -> str:
+    """The IMEI as typed from a label, without caption, urn:imei:, version suffix or grouping."""
+    text = _strip_imei_prefix(raw)
+    if _IMEI_GROUPED.match(text):
+        text = re.sub(r"[ .\-]", "", text)
     return text
+
+
+def _is_full_mac(text: str) -> bool:
+    return any(form.match(text.strip().lower()) for form in _MAC_FORMS)
+
+
+def detect_kind(raw: str) -> str | None:
+    """The kind the input plainly is, whatever kind was chosen: a MAC or an IMEI; else None.
+
+    An IMEI: 15 digits with a matching check digit (after caption, urn:imei:, grouping and a
+    /NN suffix are taken off) or anything captioned "IMEI". A MAC: one of the separated
+    notations, or anything captioned "MAC:". Twelve bare hex digits stay as chosen: a serial
+    number can look the same.
+    """
+    text = (raw or "").strip()
+    if _MAC_LABEL.match(text):
+        return NodeIdKind.MAC
+    if _IMEI_LABEL.match(text) or text.lower().startswith(IMEI_PREFIX):
+        return NodeIdKind.IMEI
+    bare = strip_label(text)
+    if _is_full_mac(bare) and not re.fullmatch(r"[0-9a-fA-F]{12}", bare):
+        return NodeIdKind.MAC
+    digits = _imei_digits(bare)
+    if len(digits) == IMEI_LENGTH and digits.isascii() and digits.isdigit():
+        if int(digits[-1]) == luhn_check_digit(digits[:-1]):
+            return NodeIdKind.IMEI
+    return None
 
 
 def _check_plain_text(value: str, what: str) -> str:
@@ -101,9 +153,7 @@ class NodeId:
 
     @classmethod
     def from_imei(cls, imei: str, *, chipset: str) -> NodeId:
-        text = _strip_imei_prefix(imei)
-        if _GROUPED_DIGITS.match(text):
-            text = re.sub(r"[ -]", "", text)
+        text = _imei_digits(imei)
         if not text:
             raise InvalidNodeId("Enter the IMEI (15 digits).")
         bad = next((c for c in text if not c.isascii() or not c.isdigit()), None)
@@ -111,12 +161,9 @@ class NodeId:
             raise InvalidNodeId(f"An IMEI has only digits; {bad!r} is not a digit.")
         if len(text) != IMEI_LENGTH:
             raise InvalidNodeId(f"An IMEI has {IMEI_LENGTH} digits; you typed {len(text)}.")
-        expected = luhn_check_digit(text[:-1])
-        if int(text[-1]) != expected:
-            raise InvalidNodeId(
-                f"IMEI check digit is wrong: the last digit should be {expected} for "
-                f"{text[:-1]}… Check the IMEI on the unit's label."
-            )
+        # Never say which digit would match: a guessed digit would pass for a misread number.
+        if int(text[-1]) != luhn_check_digit(text[:-1]):
+            raise InvalidNodeId(IMEI_CHECK_DIGIT_MESSAGE)
         if chipset == Chipset.QUALCOMM:
             return cls(value=IMEI_PREFIX + text, kind=NodeIdKind.IMEI, chipset=Chipset.QUALCOMM)
         if chipset in (Chipset.HISILICON, Chipset.OTHER):
@@ -128,7 +175,7 @@ class NodeId:
 
     @classmethod
     def from_mac(cls, mac: str) -> NodeId:
-        text = mac.strip().lower()
+        text = strip_label(mac).lower()
         if not any(form.match(text) for form in _MAC_FORMS):
             raise InvalidNodeId(
                 "A MAC address has 12 hexadecimal digits, written like AA:BB:CC:DD:EE:FF, "
@@ -140,7 +187,8 @@ class NodeId:
 
     @classmethod
     def from_serial(cls, serial: str) -> NodeId:
-        return cls(value=_check_plain_text(serial, "serial number"), kind=NodeIdKind.SERIAL)
+        text = _check_plain_text(serial, "serial number")
+        return cls(value=strip_label(text) or text, kind=NodeIdKind.SERIAL)
 
     @classmethod
     def from_other(cls, value: str) -> NodeId:

@@ -15,6 +15,10 @@ DEFAULT_TIMEOUT_SECONDS = 180
 
 # What the device search box reads of a query.
 MAX_SEARCH_QUERY_LENGTH = 300
+# Shortest query matched inside names and locations (fewer characters hold no trigram).
+MIN_SEARCH_CONTAINS_LENGTH = 3
+# Fewest last characters of a nodeId (an IMEI's or serial's last digits) matched as its end.
+MIN_SEARCH_SUFFIX_LENGTH = 6
 
 # A swap's reason (or ticket reference), and the reason a swap was rejected.
 MAX_REASON_LENGTH = 500

@@ -4,7 +4,7 @@ back the platform client's shared store when no Redis is configured."""
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Upper
+from django.db.models.functions import Reverse, Upper
 
 from devices.limits import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -31,10 +31,19 @@ class Device(models.Model):
     node_id = models.CharField(max_length=MAX_NODE_ID_LENGTH, db_index=True)
     # Normalised search key: lower-case nodeId without "urn:imei:" and MAC separators.
     node_key = models.CharField(max_length=MAX_NODE_ID_LENGTH, editable=False, default="")
+    # node_key backwards, computed by the database: "the last digits" become a prefix, an index
+    # range (the search's suffix branch; migration 0007).
+    node_key_reversed = models.GeneratedField(
+        expression=Reverse("node_key"),
+        output_field=models.CharField(max_length=MAX_NODE_ID_LENGTH),
+        db_persist=True,
+    )
     app_id = models.CharField(
         max_length=MAX_DEVICE_TEXT_LENGTH, blank=True, help_text="Owning app; empty for our own app"
     )
     name = models.CharField(max_length=MAX_DEVICE_TEXT_LENGTH, blank=True)
+    # deviceInfo.location as the platform holds it (a street address); searched by substring.
+    location = models.CharField(max_length=MAX_DEVICE_TEXT_LENGTH, blank=True, default="")
     # The search box's sort and prefix key: the database computes it (UPPER(name)) on every
     # write, bulk upserts and COPY included. Searched and ordered in code-point order (COLLATE
     # "C" on PostgreSQL): see devices.selectors.device_search and migration 0005.
@@ -63,6 +72,9 @@ class Device(models.Model):
             models.Index(fields=["name", "id"], name="device_name_id_idx"),
             # On PostgreSQL, migration 0005 rebuilds it as ((name_key COLLATE "C"), id).
             models.Index(fields=["name_key", "id"], name="device_name_key_idx"),
+            # On PostgreSQL, migration 0007 rebuilds it as ((node_key_reversed COLLATE "C"), id)
+            # and adds the trigram indexes of the contains branch (UPPER(name), UPPER(location)).
+            models.Index(fields=["node_key_reversed", "id"], name="device_node_key_rev_idx"),
         ]
         permissions = [
             (Perm.SEARCH_DEVICES.codename, "Can search devices"),

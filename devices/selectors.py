@@ -13,11 +13,15 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import PermissionDenied
 from django.db import connections
 from django.db.models import CharField, F, Q, QuerySet, Value
-from django.db.models.functions import Collate, Upper
+from django.db.models.functions import Collate, Concat, Upper
 from django.utils import timezone
 
 from devices.identifiers import node_search_key
-from devices.limits import MAX_SEARCH_QUERY_LENGTH
+from devices.limits import (
+    MAX_SEARCH_QUERY_LENGTH,
+    MIN_SEARCH_CONTAINS_LENGTH,
+    MIN_SEARCH_SUFFIX_LENGTH,
+)
 from devices.models import OPEN_SWAP_STATES, Device, Swap, SwapAttempt, SwapState
 from devices.permissions import Perm
 from devices.roles import can_view_swap
@@ -61,9 +65,26 @@ def _limit(limit: int) -> int:
 # range in code-point order (only a key with U+10FFFF right after the prefix is missed).
 _PAST_PREFIX = "\U0010ffff"
 # The ways of matching, in page order, and the column each one is ordered by (then by id).
-_BY_DEVICE_ID, _BY_NODE_KEY, _BY_NAME = 0, 1, 2
-_BRANCH_KEY = {_BY_DEVICE_ID: "device_id", _BY_NODE_KEY: "node_key", _BY_NAME: "name_key"}
+_BY_DEVICE_ID, _BY_NODE_KEY, _BY_NAME, _BY_NODE_SUFFIX, _BY_CONTAINS = 0, 1, 2, 3, 4
+_BRANCH_KEY = {
+    _BY_DEVICE_ID: "device_id",
+    _BY_NODE_KEY: "node_key",
+    _BY_NAME: "name_key",
+    _BY_NODE_SUFFIX: "node_key_reversed",
+    _BY_CONTAINS: "name_key",
+}
 _BRANCH_COLUMN = "search_branch"  # the column _union_all adds to each raw row (not a model field)
+
+
+def _contains_order() -> Any:
+    """The contains branch's sort key: name_key in code-point order, but on PostgreSQL as an
+    expression no index provides (name_key || ''), so the planner reads the matches from the
+    trigram indexes and sorts them. Offered the name_key index, it walks it in order filtering
+    every row, expecting matches spread evenly; matches correlated with the name order (a street
+    word used by some kinds of device) made that walk read 600,000 rows (10 s at 1,000,000)."""
+    if connections[Device.objects.db].vendor == "postgresql":
+        return Collate(Concat(F("name_key"), Value("")), "C")
+    return F("name_key")
 
 
 def _code_point_order(column: str) -> Any:
@@ -101,22 +122,67 @@ def _prefix(alias: str, prefix: Any, past_prefix: Any) -> Q:
     return Q(**{f"{alias}__gte": prefix, f"{alias}__lt": past_prefix})
 
 
+def _suffix_key(key: str) -> str:
+    """The node key's end to look for, reversed; "" when the query is no nodeId's last digits."""
+    if len(key) < MIN_SEARCH_SUFFIX_LENGTH or not (key.isascii() and key.isalnum()):
+        return ""
+    if not any(char.isdigit() for char in key):
+        return ""  # a word: the name branches look for it
+    return key[::-1]
+
+
+def _contains_token(query: str) -> str:
+    """The word of the query the trigram indexes look up: the one with the most letters (then
+    the longest). A trigram index reads every trigram's list of rows, and a whole query such as
+    "Water meter Harbour-0200000 Ashfield" holds very common ones ("WAT", "000"): one
+    distinctive word narrows the rows as well at a fraction of the reads."""
+    words = [word for word in query.split() if len(word) >= MIN_SEARCH_CONTAINS_LENGTH]
+    if not words:
+        return query
+    return max(words, key=lambda word: (sum(char.isalpha() for char in word), len(word)))
+
+
+def _contains_match(query: str) -> Q:
+    """The name or the location contains the query, case-insensitive (as the database folds
+    case). Indexed through one word of it (`_contains_token`, `UPPER(column) LIKE`, the trigram
+    indexes); the whole query is then checked on those rows only, through expressions no index
+    serves (name_key, UPPER(location) || ''), so the planner cannot look it up too."""
+    token = _contains_token(query)
+    if token == query:
+        return Q(name__icontains=query) | Q(location__icontains=query)
+    whole = Upper(Value(query, output_field=CharField()))
+    return Q(name__icontains=token, name_key__contains=whole) | Q(
+        location__icontains=token, location_unindexed__contains=whole
+    )
+
+
+def search_contains_applies(query: str) -> bool:
+    """Whether names and locations are searched for the query anywhere in them (the page
+    explains the minimum when the query is shorter)."""
+    return len((query or "").strip()) >= MIN_SEARCH_CONTAINS_LENGTH
+
+
 def device_search(
     *, query: str, after: str | None = None, limit: int = 25, include_deleted: bool = False
 ) -> DevicePage:
     """Devices matching the search box, one keyset page.
 
     Matches deviceId exactly, the nodeId by its normalised key exactly or as a prefix (IMEI with
-    or without urn:imei:, MAC in any notation), and the name as a case-insensitive prefix.
-    Prefix rather than substring on the name: a prefix is an index range, a substring scans a
-    million rows.
+    or without urn:imei:, MAC in any notation), the name as a case-insensitive prefix, the
+    nodeId by its last characters (at least 6, a digit among them: the end of an IMEI or serial
+    on a label), and, from 3 characters on, the name or the location containing the query
+    anywhere (case-insensitive).
 
-    Order: the exact deviceId match first, then the nodeId matches by nodeId key, then the name
-    matches by upper-cased name, each in code-point order and then by id; an empty query lists
-    every device by name. Each way of matching is its own branch, read in the order of its own
-    index and limited to limit + 1 rows, so a prefix matching 100,000 devices reads about
-    limit + 1 index entries. A device is listed in the first branch it matches only. The
-    branches are one UNION ALL query; the cursor holds (branch, key, id) of the page's last row.
+    Order: the exact deviceId match first, then the nodeId prefix matches by nodeId key, then
+    the name prefix matches by upper-cased name, then the nodeId suffix matches by reversed
+    nodeId key, then the contains matches by upper-cased name; each in code-point order and then
+    by id; an empty query lists every device by name. Each way of matching is its own branch,
+    limited to limit + 1 rows: the index branches read their own index in order, so a prefix
+    matching 100,000 devices reads about limit + 1 index entries; the contains branch reads its
+    matches from trigram indexes (PostgreSQL) and sorts them. A device is listed in the first
+    branch it matches only. The branches are one UNION ALL query under LIMIT limit + 1, so a
+    later branch is not even run when the earlier ones fill the page; the cursor holds (branch,
+    key, id) of the page's last row.
     """
     query = (query or "").strip()[:MAX_SEARCH_QUERY_LENGTH]
     if not _storable(query):
@@ -124,7 +190,9 @@ def device_search(
     limit = _limit(limit)
     position = _search_position(after)
     devices: QuerySet[Device] = Device.objects.alias(
-        **{f"{column}_ordered": _code_point_order(column) for column in _BRANCH_KEY.values()}
+        **{f"{column}_ordered": _code_point_order(column) for column in set(_BRANCH_KEY.values())},
+        contains_ordered=_contains_order(),
+        location_unindexed=Concat(Upper("location"), Value("")),
     )
     if not include_deleted:
         devices = devices.filter(deleted_on_platform_at__isnull=True)
@@ -142,6 +210,13 @@ def device_search(
             Upper(Value(query, output_field=CharField())),
             Upper(Value(query + _PAST_PREFIX, output_field=CharField())),
         )
+        reversed_key = _suffix_key(key)
+        if reversed_key:
+            matches[_BY_NODE_SUFFIX] = _prefix(
+                "node_key_reversed_ordered", reversed_key, reversed_key + _PAST_PREFIX
+            )
+        if search_contains_applies(query):
+            matches[_BY_CONTAINS] = _contains_match(query)
     branches: list[tuple[int, QuerySet[Device]]] = []
     earlier = Q()
     for branch, match in matches.items():
@@ -151,14 +226,14 @@ def device_search(
         earlier |= match
         if position is not None and branch < position[0]:
             continue  # the pages before the cursor's branch are done
-        ordered = f"{_BRANCH_KEY[branch]}_ordered"
+        ordered = "contains_ordered" if branch == _BY_CONTAINS else f"{_BRANCH_KEY[branch]}_ordered"
         if position is not None and branch == position[0]:
             _, key_after, pk_after = position
             branch_rows = branch_rows.filter(
                 after_position(column=ordered, value=key_after, pk=pk_after)
             )
         branches.append((branch, branch_rows.order_by(ordered, "id")[: limit + 1]))
-    rows = _union_all(branches)
+    rows = _union_all(branches, limit=limit + 1)
     rows.sort(key=lambda row: (_branch(row), _sort_value(row), row.pk))
     next_cursor = None
     if len(rows) > limit:
@@ -176,9 +251,13 @@ def _sort_value(device: Device) -> str:
     return getattr(device, _BRANCH_KEY[_branch(device)])
 
 
-def _union_all(branches: list[tuple[int, QuerySet[Device]]]) -> list[Device]:
+def _union_all(branches: list[tuple[int, QuerySet[Device]]], *, limit: int) -> list[Device]:
     """One query: each branch (ordered and limited) wrapped as a subquery, so both SQLite and
-    PostgreSQL accept its ORDER BY and LIMIT inside the UNION ALL; rows carry search_branch."""
+    PostgreSQL accept its ORDER BY and LIMIT inside the UNION ALL; rows carry search_branch.
+
+    The outer LIMIT stops the query once the branches, run one after another in page order,
+    have given that many rows: a broad prefix filling the page never starts the contains
+    branch (the caller still sorts what comes back)."""
     parts: list[str] = []
     params: list[object] = []
     for branch, branch_rows in branches:
@@ -188,7 +267,8 @@ def _union_all(branches: list[tuple[int, QuerySet[Device]]]) -> list[Device]:
         select = f"SELECT {alias}.*, {int(branch)} AS {_BRANCH_COLUMN} FROM ({sql}) {alias}"  # noqa: S608
         parts.append(select)
         params.extend(branch_params)
-    return list(Device.objects.raw(" UNION ALL ".join(parts), params))
+    sql = " UNION ALL ".join(parts) + f" LIMIT {int(limit)}"
+    return list(Device.objects.raw(sql, params))
 
 
 def device_live_status(*, device: Device, max_wait: float = 5.0) -> LiveStatus:

@@ -22,13 +22,14 @@ from devices.forms import (
     parse_identifier,
     same_as_old_message,
 )
-from devices.limits import MAX_SEARCH_QUERY_LENGTH
+from devices.limits import MAX_SEARCH_QUERY_LENGTH, MIN_SEARCH_CONTAINS_LENGTH
 from devices.models import Device, Swap, SwapState, VerifyCodeMode
 from devices.permissions import Perm
 from devices.qr import qr_svg
 from devices.roles import can_manage_swap, can_see_code, can_view_attempts
 from devices.selectors import (
     device_search,
+    search_contains_applies,
     swap_attempts,
     swap_for_user,
     swap_slot_wait,
@@ -97,6 +98,8 @@ def device_list(request: HtmxHttpRequest) -> HttpResponse:
         "page": page,
         "after": after,
         "max_query_length": MAX_SEARCH_QUERY_LENGTH,
+        "contains_too_short": bool(query) and not search_contains_applies(query),
+        "min_contains_length": MIN_SEARCH_CONTAINS_LENGTH,
     }
     partial = "device-rows" if after else "device-results"
     return _render(request, "devices/device_list.html", partial, context)
@@ -180,6 +183,9 @@ def node_id_preview(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             chipset=request.POST.get("chipset", ""),
         )
         context["preview_error"] = result.error
+        if result.note:
+            context["kind_note"] = result.note
+            context["switched_kind"] = result.kind
         if result.node_id is not None:
             context["preview_value"] = result.node_id.value
             if is_same_as_old(result.node_id, device):

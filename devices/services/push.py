@@ -52,6 +52,7 @@ BIND_RESULTS = ("succeeded", "expired")
 _DEVICE_INFO_COLUMNS = {
     "nodeId": "node_id",
     "name": "name",
+    "location": "location",
     "manufacturerName": "manufacturer",
     "model": "model",
     "deviceType": "device_type",

@@ -70,9 +70,36 @@
     forms.forEach(syncForm);
   }
 
+  /* The preview read the identifier as another kind (a MAC typed with IMEI chosen): follow it,
+     and say so next to the kind until the person picks a kind again. */
+  function followDetectedKind(preview) {
+    var hint = preview.querySelector("[data-set-kind]");
+    var form = preview.closest(".swap-form");
+    if (!hint || !form) return;
+    var radio = form.querySelector('input[name="kind"][value="' + hint.dataset.setKind + '"]');
+    if (!radio || radio.checked) return;
+    radio.checked = true;
+    var note = document.getElementById("kind-note");
+    if (note) {
+      note.textContent = hint.textContent;
+      note.hidden = false;
+    }
+    syncForm(form);
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "node-preview") followDetectedKind(target);
+  });
+
   document.addEventListener("change", function (event) {
     var form = event.target.closest && event.target.closest(".swap-form");
-    if (form) syncForm(form);
+    if (!form) return;
+    if (event.target.name === "kind") {
+      var note = document.getElementById("kind-note");
+      if (note) note.hidden = true;
+    }
+    syncForm(form);
   });
   document.addEventListener("input", function (event) {
     var form = event.target.closest && event.target.closest(".swap-form");

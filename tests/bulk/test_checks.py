@@ -44,7 +44,7 @@ def test_bad_imei_is_refused_with_the_identifier_message():
     wrong = imei[:-1] + str((int(imei[-1]) + 1) % 10)
     verdict = only(line(device.device_id, wrong))
     assert verdict.error_code == "invalid_node_id"
-    assert verdict.message.startswith("IMEI check digit is wrong")
+    assert verdict.message.startswith("IMEI not valid: the check digit does not match")
 
 
 def test_imei_without_chipset_is_refused():

@@ -1,6 +1,12 @@
 import pytest
 
-from devices.identifiers import InvalidNodeId, NodeId, luhn_check_digit, node_search_key
+from devices.identifiers import (
+    InvalidNodeId,
+    NodeId,
+    detect_kind,
+    luhn_check_digit,
+    node_search_key,
+)
 from devices.models import Chipset, NodeIdKind
 
 IMEI = "862177041314827"
@@ -26,10 +32,13 @@ def test_imei_typed_with_prefix_or_label_grouping_is_accepted(typed):
     assert NodeId.parse(typed, NodeIdKind.IMEI, Chipset.HISILICON).value == IMEI
 
 
-def test_imei_with_wrong_check_digit_says_which_digit_is_expected():
+def test_imei_with_wrong_check_digit_says_to_read_the_label_again_without_the_digit():
     with pytest.raises(InvalidNodeId) as info:
         NodeId.parse("862177041314820", NodeIdKind.IMEI, Chipset.QUALCOMM)
-    assert "the last digit should be 7 for 86217704131482" in info.value.message
+    message = info.value.message
+    assert "the check digit does not match: read the number again from the label" in message
+    assert "7" not in message  # the digit that would match is never given away
+    assert "86217704131482" not in message
 
 
 def test_imei_too_short_says_how_many_digits_were_typed():
@@ -138,3 +147,61 @@ def test_serial_and_other_node_ids_are_printable_ascii_only(typed, shown, kind):
 
 def test_printable_ascii_punctuation_is_kept():
     assert NodeId.parse("urn:dev/SN_01.a~b", NodeIdKind.OTHER).value == "urn:dev/SN_01.a~b"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        f"IMEI: {IMEI}",
+        f"imei:{IMEI}",
+        f"IMEI {IMEI}",
+        "86.217704.131482.7",
+        "IMEI: 86 217704 131482 7",
+        f"{IMEI}/01",
+        f"IMEI: {IMEI} / 01",
+        "86.217704.131482.7/01",
+        f"urn:imei:{IMEI}/01",
+    ],
+)
+def test_imei_as_printed_on_labels_is_accepted(typed):
+    assert NodeId.parse(typed, NodeIdKind.IMEI, Chipset.HISILICON).value == IMEI
+
+
+@pytest.mark.parametrize("typed", [f"{IMEI}/012", f"{IMEI}/1", f"{IMEI}01"])
+def test_only_a_two_digit_software_version_suffix_is_dropped(typed):
+    with pytest.raises(InvalidNodeId):
+        NodeId.parse(typed, NodeIdKind.IMEI, Chipset.HISILICON)
+
+
+@pytest.mark.parametrize("typed", ["MAC: aa:bb:cc:dd:ee:0f", "mac:AA-BB-CC-DD-EE-0F"])
+def test_mac_with_its_label_caption_is_accepted(typed):
+    assert NodeId.parse(typed, NodeIdKind.MAC).value == "AA:BB:CC:DD:EE:0F"
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [("S/N: FW2019000042", "FW2019000042"), ("SN:FW2019000042", "FW2019000042"),
+     ("sn: 42-A", "42-A"), ("SN-0042", "SN-0042")],
+)  # fmt: skip
+def test_serial_loses_its_label_caption_only(typed, expected):
+    assert NodeId.parse(typed, NodeIdKind.SERIAL).value == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "kind"),
+    [
+        ("aa:bb:cc:dd:ee:0f", NodeIdKind.MAC),
+        ("AA-BB-CC-DD-EE-0F", NodeIdKind.MAC),
+        ("aabb.ccdd.ee0f", NodeIdKind.MAC),
+        ("MAC: aabbccddee0f", NodeIdKind.MAC),
+        (IMEI, NodeIdKind.IMEI),
+        ("86.217704.131482.7/01", NodeIdKind.IMEI),
+        ("IMEI: 86217704131482", NodeIdKind.IMEI),  # captioned: an IMEI, even a short one
+        (f"urn:imei:{IMEI}", NodeIdKind.IMEI),
+        ("aabbccddee0f", None),  # twelve bare hex digits may be a serial
+        ("862177041314820", None),  # fifteen digits failing Luhn: not plainly an IMEI
+        ("FW2019000042", None),
+    ],
+)
+def test_detect_kind_recognises_macs_and_imeis(typed, kind):
+    assert detect_kind(typed) == kind

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction, AuditEvent
 from devices.models import Device, DeviceStatus, Swap, SwapState
+from devices.selectors import device_search
 from devices.services.push import PushNotification, push_parse
 from devices.tasks_push import push_process
 from tests.factories import DeviceFactory
@@ -138,6 +139,17 @@ def test_device_info_changed_applies_values_and_keeps_nulls_unchanged(push, devi
     assert event.after["notifyType"] == "deviceInfoChanged"
     assert event.after["outcome"] == "updated"
     assert event.before == {"status": "OFFLINE"}
+
+
+def test_device_info_changed_updates_the_location_the_search_reads(push, device):
+    body = info_changed_body()
+    body["deviceInfo"]["location"] = "39 Elm Street"
+    response = push(body)
+
+    assert response.status_code == 200
+    device.refresh_from_db()
+    assert device.location == "39 Elm Street"
+    assert device_search(query="elm street").items == [device]
 
 
 def test_device_added_creates_the_device(push):

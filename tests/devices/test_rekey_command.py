@@ -86,7 +86,7 @@ def test_online_device_is_refused_before_anything_is_queued(sim, device, eager):
     ("args", "message"),
     [
         (["--node-id", "86217704131482"], "An IMEI has 15 digits; you typed 14."),
-        (["--node-id", "862177041314820", "--chipset", "qualcomm"], "should be 7"),
+        (["--node-id", "862177041314820", "--chipset", "qualcomm"], "check digit does not match"),
         (["--node-id", "862177041314827"], "An IMEI needs --chipset"),
         (["--node-id", "aa:bb", "--kind", "mac"], "12 hexadecimal digits"),
         (["--node-id", "SN-1", "--kind", "serial", "--user", "nobody"], "Unknown user 'nobody'"),

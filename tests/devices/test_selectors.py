@@ -10,6 +10,7 @@ from devices.models import Device, Swap
 from devices.selectors import device_search, swap_for_user, swaps_for_device
 from iotadmin.paging import encode_cursor
 from tests.factories import DeviceFactory, SwapFactory, UserFactory
+from tests.support.environment import require
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +54,9 @@ def test_device_id_matches_exactly(catalogue):
 
 def test_name_matches_as_a_case_insensitive_prefix(catalogue):
     assert names(device_search(query="water METER")) == ["Water meter North", "Water meter South"]
-    assert names(device_search(query="meter")) == []  # prefix, not substring: see the docstring
+    # Once a prefix only; now a contained word matches too, listed after the prefix matches.
+    assert names(device_search(query="meter")) == ["Water meter North", "Water meter South"]
+    assert names(device_search(query="me")) == []  # under 3 characters: prefixes only
 
 
 def test_deleted_devices_are_left_out(catalogue):
@@ -181,7 +184,7 @@ def test_pages_hold_exactly_the_devices_the_rules_match():
             ]
         )
     ]
-    for query in ("gas", "Ga", "35", "350", "aa:bb", "", "g", "35 g"):
+    for query in ("gas", "Ga", "35", "350", "aa:bb", "", "g", "35 g", "as 1", "000002"):
         key = node_search_key(query)
         expected = {
             d.pk
@@ -190,6 +193,8 @@ def test_pages_hold_exactly_the_devices_the_rules_match():
             or d.device_id == query
             or (key and d.node_key.startswith(key))
             or d.name.upper().startswith(query.upper())
+            or (len(key) >= 6 and key.isdigit() and d.node_key.endswith(key))
+            or (len(query) >= 3 and query.upper() in d.name.upper())
         }
         for limit in (1, 2, 50):
             found = walk(query, limit)
@@ -209,8 +214,9 @@ def test_the_name_key_follows_renames_and_bulk_updates():
     device.name = "Renamed"
     device.save(update_fields=["name"])
     assert names(device_search(query="renam")) == ["Renamed"]
-    Device.objects.filter(pk=device.pk).update(name="Bulk renamed")
-    assert names(device_search(query="BULK")) == ["Bulk renamed"]
+    # A bulk update away from every earlier spelling (a contained "renam" would still match).
+    Device.objects.filter(pk=device.pk).update(name="Bulk moved")
+    assert names(device_search(query="BULK")) == ["Bulk moved"]
     assert names(device_search(query="renam")) == []
 
 
@@ -248,8 +254,12 @@ def test_a_search_matching_every_branch_is_one_query(rows, django_assert_num_que
     assert len(rest.items) == 2 * rows - 1
 
 
-def test_each_branch_is_read_in_its_own_index_order():
-    """The plan, not the clock: no full scan and no sort, whatever the table's size."""
+def test_each_branch_is_read_in_its_own_index_order(monkeypatch):
+    """The plan, not the clock: no full scan and no sort, whatever the table's size.
+
+    The prefix branches only: the contains branch (off here) reads trigram indexes and sorts
+    its matches, see test_contains_and_suffix_branches_use_their_indexes_on_postgresql."""
+    monkeypatch.setattr("devices.selectors.MIN_SEARCH_CONTAINS_LENGTH", 10**6)
     DeviceFactory(device_id="dev-1", node_id="862177041314827", name="Gas meter 1")
     with CaptureQueriesContext(connection) as captured:
         device_search(query="86217704")
@@ -280,3 +290,141 @@ def test_each_branch_is_read_in_its_own_index_order():
 def test_text_no_database_can_hold_matches_nothing(typed):
     DeviceFactory(name="a")
     assert device_search(query=typed).items == []
+
+
+# --- contains (names, locations) and last digits (nodeIds) --------------------------------------
+
+
+def test_a_street_in_the_name_finds_the_device_wherever_it_stands():
+    DeviceFactory(name="Water meter Elm Street 39", location="")
+    DeviceFactory(name="Water meter Oak Road 2", location="")
+    assert names(device_search(query="elm street 39")) == ["Water meter Elm Street 39"]
+    assert names(device_search(query="Street")) == ["Water meter Elm Street 39"]
+
+
+def test_the_location_is_searched_by_substring():
+    DeviceFactory(name="Gas meter 7", location="12 Elm Street, Riverside")
+    DeviceFactory(name="Gas meter 8", location="3 Oak Road")
+    assert names(device_search(query="elm str")) == ["Gas meter 7"]
+    assert names(device_search(query="riverside")) == ["Gas meter 7"]
+
+
+def test_contains_needs_three_characters():
+    DeviceFactory(name="Meter at Elm", location="Elm Street")
+    assert names(device_search(query="lm")) == []
+    assert names(device_search(query="elm")) == ["Meter at Elm"]
+
+
+def test_like_wildcards_are_plain_characters_inside_names_too():
+    DeviceFactory(name="Sale 50%_off")
+    DeviceFactory(name="Sale 5000 units")
+    assert names(device_search(query="0%_")) == ["Sale 50%_off"]
+    assert names(device_search(query="0_o")) == []
+
+
+def test_the_last_six_digits_of_an_imei_find_the_device():
+    DeviceFactory(node_id=f"urn:imei:{IMEI}", name="Water meter North")
+    DeviceFactory(node_id="FW2019000314827", name="Serial ending alike")
+    DeviceFactory(node_id="356938035643809", name="Other IMEI")
+    assert names(device_search(query=IMEI[-7:])) == ["Water meter North"]
+    assert names(device_search(query="14827")) == []  # five digits: too few to be an end
+    assert sorted(names(device_search(query="314827"))) == [
+        "Serial ending alike",
+        "Water meter North",
+    ]
+
+
+def test_the_last_digits_of_a_serial_find_the_device():
+    DeviceFactory(node_id="SN-2019-004417", name="Pump")
+    assert names(device_search(query="004417")) == ["Pump"]
+    assert names(device_search(query="sn-2019-004417")) == ["Pump"]  # the whole key: prefix
+
+
+def test_suffix_and_contains_matches_come_after_the_prefix_matches_each_device_once():
+    by_id = DeviceFactory(device_id="123456", node_id="X-9", name="Zulu")
+    by_node = DeviceFactory(node_id="1234567890", name="Node prefix")
+    by_name = DeviceFactory(node_id="Y-1", name="123456 tank")
+    by_suffix_b = DeviceFactory(node_id="99123456", name="Suffix B")
+    by_suffix_a = DeviceFactory(node_id="88123456", name="123456 too")  # by name first
+    by_contains = DeviceFactory(node_id="Z-1", name="Meter 1234567")
+    by_location = DeviceFactory(node_id="Z-2", name="Alpha", location="Plot 123456")
+    DeviceFactory(node_id="Z-3", name="Unrelated 12345")
+    # name branch: "123456 TANK" < "123456 TOO"; suffix by reversed key: "65432188" < "65432199"
+    expected = [by_id, by_node, by_name, by_suffix_a, by_suffix_b, by_location, by_contains]
+    assert device_search(query="123456").items == expected
+    for limit in (1, 2, 3, 4, 6, 7, 50):
+        found = walk("123456", limit)
+        assert found == expected, limit
+        assert len({d.pk for d in found}) == len(found), limit
+
+
+@pytest.mark.parametrize("rows", [1, 50])
+def test_a_search_through_every_new_branch_is_still_one_query(rows, django_assert_num_queries):
+    for i in range(rows):
+        DeviceFactory(node_id=f"FW-{i:03d}-246810", name=f"Pump {i:03d}")
+        DeviceFactory(node_id=f"X-{i:03d}", name=f"Pump {i:03d} lane", location="246810 Elm")
+    with django_assert_num_queries(1):
+        page = device_search(query="246810", limit=200)
+    assert len(page.items) == 2 * rows
+    after = device_search(query="246810", limit=1).next_cursor  # inside the suffix branch
+    with django_assert_num_queries(1):
+        rest = device_search(query="246810", after=after, limit=200)
+    assert len(rest.items) == 2 * rows - 1
+
+
+@pytest.mark.parametrize(
+    "cursor", [[3, 5, 1], [4, None, 1], [5, "A", 1], [4, "A\x00", 1], [3, "A", "1"]]
+)
+def test_a_cursor_naming_a_new_branch_badly_starts_over(cursor):
+    DeviceFactory(name="Alpha Elm")
+    assert names(device_search(query="elm", after=encode_cursor(cursor))) == ["Alpha Elm"]
+
+
+@pytest.mark.postgres
+def test_contains_and_suffix_branches_use_their_indexes_on_postgresql():
+    """The plan, not the clock: the contains branch reads the trigram indexes, the suffix
+    branch the reversed-key index in order; no branch scans the table."""
+    require(
+        connection.vendor == "postgresql",
+        "needs PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/iotadmin_search",
+    )
+    DeviceFactory(node_id="862177041314827", name="Gas meter Elm Street 39", location="Elm")
+    with connection.cursor() as cursor:
+        # Enough rows for the planner's real choices (on a tiny table every plan costs nothing).
+        cursor.execute(
+            "INSERT INTO devices_device (device_id, node_id, node_key, app_id, name, location,"
+            " manufacturer, model, device_type, protocol, status, status_detail)"
+            " SELECT 'fill-' || n, LPAD((n * 7919)::text, 15, '0'),"
+            " LPAD((n * 7919)::text, 15, '0'), '', 'Water meter North-' || n,"
+            " n || ' Harbour Road', '', '', '', '', 'ONLINE', ''"
+            " FROM generate_series(1, 30000) n"
+        )
+        cursor.execute("ANALYZE devices_device")
+    with CaptureQueriesContext(connection) as captured:
+        device_search(query="elm street")
+        device_search(query="314827")
+        device_search(query="314827", after=encode_cursor([3, "728413", 1]))
+        device_search(query="elm street", after=encode_cursor([4, "GAS", 1]))
+    contains, suffix, suffix_after, contains_after = (q["sql"] for q in captured.captured_queries)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plans = []
+        for sql in (contains, suffix, suffix_after, contains_after):
+            cursor.execute("EXPLAIN " + sql)
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    for plan in plans:
+        assert "Seq Scan" not in plan, plan
+    for plan in (plans[0], plans[3]):
+        assert "device_name_trgm_idx" in plan, plan
+        assert "device_location_trgm_idx" in plan, plan
+    for plan in (plans[1], plans[2]):
+        assert "device_node_key_rev_idx" in plan, plan
+        assert not re.search(r"Sort Key: .*node_key_reversed", plan), plan
+
+
+def test_a_several_word_query_must_stand_whole_in_one_field():
+    DeviceFactory(name="Gas meter Elm Street 39", location="")
+    DeviceFactory(name="Gas meter Elm Park 3", location="Street 39")  # the words, apart
+    DeviceFactory(name="Gas meter 9", location="Elm Street 39a")
+    DeviceFactory(name="Gas meter 10", location="Elm Street 3")
+    assert names(device_search(query="elm street 39")) == ["Gas meter 9", "Gas meter Elm Street 39"]

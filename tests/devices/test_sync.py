@@ -69,6 +69,8 @@ def test_synced_device_carries_the_platform_fields(sync_settings, sim):
     assert mirrored.model == info.get("model", "")
     assert mirrored.device_type == info.get("deviceType", "")
     assert mirrored.protocol == info.get("protocolType", "")
+    assert mirrored.location == info.get("location", "")
+    assert mirrored.location  # the simulator's devices have a street address
     assert mirrored.status == DeviceStatus.ONLINE
     assert mirrored.activated is True
     assert mirrored.last_synced_at is not None

@@ -139,6 +139,18 @@ def test_search_finds_a_mac_in_any_notation(client: Any, field: Any) -> None:
         assert list(response.context["page"].items) == [device], query
 
 
+def test_search_finds_a_street_in_the_location_and_says_when_a_query_is_short(
+    client: Any, field: Any
+) -> None:
+    DeviceFactory(name="Gas meter 7", location="39 Elm Street")
+    found = client.get(reverse("devices:device_list"), {"q": "elm street"}).content.decode()
+    assert "Gas meter 7" in found
+    assert "39 Elm Street" in found
+    assert "Under 3 characters" not in found
+    short = client.get(reverse("devices:device_list"), {"q": "el"}).content.decode()
+    assert "Under 3 characters only the start of names and nodeIds is matched" in short
+
+
 def test_results_show_status_and_last_contact(client: Any, field: Any) -> None:
     DeviceFactory(
         name="Meter A",
@@ -263,6 +275,83 @@ def test_preview_shows_the_final_node_id(
     assert f'nodeId to send: <code class="mono">{expected}</code>' in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "IMEI: 862177041314827",
+        "86.217704.131482.7",
+        "862177041314827/01",
+        "IMEI 86 217704 131482 7/01",
+    ],
+)
+def test_preview_reads_an_imei_as_its_label_prints_it(client: Any, field: Any, typed: str) -> None:
+    device = DeviceFactory()
+    response = client.post(
+        reverse("devices:node_id_preview", args=[device.pk]),
+        {"kind": "imei", "chipset": "hisilicon", "new_identifier": typed},
+        **HTMX,
+    )
+    assert 'nodeId to send: <code class="mono">862177041314827</code>' in response.content.decode()
+
+
+def test_preview_switches_to_mac_when_a_mac_is_typed_with_imei_chosen(
+    client: Any, field: Any
+) -> None:
+    device = DeviceFactory()
+    response = client.post(
+        reverse("devices:node_id_preview", args=[device.pk]),
+        {"kind": "imei", "chipset": "hisilicon", "new_identifier": "MAC: aa-bb-cc-dd-ee-0f"},
+        **HTMX,
+    )
+    text = response.content.decode()
+    assert "This looks like a MAC address: kind set to MAC." in text
+    assert 'data-set-kind="mac"' in text
+    assert 'nodeId to send: <code class="mono">AA:BB:CC:DD:EE:0F</code>' in text
+
+
+def test_preview_switches_to_imei_when_an_imei_is_typed_as_a_serial(
+    client: Any, field: Any
+) -> None:
+    device = DeviceFactory()
+    response = client.post(
+        reverse("devices:node_id_preview", args=[device.pk]),
+        {"kind": "serial", "chipset": "qualcomm", "new_identifier": "862177041314827"},
+        **HTMX,
+    )
+    text = response.content.decode()
+    assert "This looks like an IMEI: kind set to IMEI." in text
+    assert 'nodeId to send: <code class="mono">urn:imei:862177041314827</code>' in text
+
+
+def test_preview_keeps_other_as_typed(client: Any, field: Any) -> None:
+    device = DeviceFactory()
+    response = client.post(
+        reverse("devices:node_id_preview", args=[device.pk]),
+        {"kind": "other", "new_identifier": "aa:bb:cc:dd:ee:0f"},
+        **HTMX,
+    )
+    text = response.content.decode()
+    assert "kind set to" not in text
+    assert 'nodeId to send: <code class="mono">aa:bb:cc:dd:ee:0f</code>' in text
+
+
+def test_a_mac_submitted_with_imei_chosen_comes_back_as_mac_with_the_note(
+    client: Any, field: Any
+) -> None:
+    device = DeviceFactory()
+    response = client.post(
+        reverse("devices:device_detail", args=[device.pk]),
+        # Custom code left empty: the form comes back, showing how it read the identifier.
+        swap_form(new_identifier="aa:bb:cc:dd:ee:0f", verify_code_mode=VerifyCodeMode.CUSTOM),
+        **HTMX,
+    )
+    text = response.content.decode()
+    assert "This looks like a MAC address: kind set to MAC." in text
+    assert re.search(r'<input type="radio" name="kind" value="mac"[^>]*checked', text)
+    assert "12 hexadecimal digits" not in text
+    assert not Swap.objects.exists()
+
+
 def test_preview_explains_a_wrong_imei_check_digit(client: Any, field: Any) -> None:
     device = DeviceFactory()
     bad = wrong_check_digit("862177041314827")
@@ -271,8 +360,10 @@ def test_preview_explains_a_wrong_imei_check_digit(client: Any, field: Any) -> N
         {"kind": "imei", "chipset": "hisilicon", "new_identifier": bad},
         **HTMX,
     )
-    assert "check digit is wrong" in response.content.decode()
-    assert "the last digit should be 7" in response.content.decode()
+    text = response.content.decode()
+    assert "the check digit does not match: read the number again from the label" in text
+    assert "should be" not in text
+    assert "7" not in text.split('class="preview-error">')[1].split("</p>")[0]
 
 
 def test_preview_warns_when_the_identifier_is_the_old_one(client: Any, field: Any) -> None:
@@ -312,7 +403,7 @@ def test_a_wrong_check_digit_is_an_inline_error_and_nothing_is_queued(
     assert response.status_code == 200
     text = response.content.decode()
     assert "<html" not in text  # the form partial only
-    assert "IMEI check digit is wrong" in text
+    assert "the check digit does not match" in text
     assert 'aria-invalid="true"' in text
     assert not Swap.objects.exists()
 
