@@ -31,6 +31,8 @@ def permissions_version() -> int:
 
 def permissions_changed(**_kwargs: Any) -> None:
     """Every cached set is stale from now on (and again once the change is committed)."""
+    if not settings.PERMISSION_CACHE_SECONDS:
+        return  # nothing is cached
     _bump()
     transaction.on_commit(_bump)
 

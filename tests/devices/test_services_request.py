@@ -120,8 +120,9 @@ def test_a_risky_request_waits_for_approval_and_is_not_sent(
 def test_an_ordinary_request_is_queued_and_sent_as_before(
     only_code_mode_rule, live_device, django_capture_on_commit_callbacks
 ):
+    requester = UserFactory(field_service=True)  # before: its groups are on_commit work too
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        swap = request_swap(live_device, UserFactory(field_service=True), mode="platform")
+        swap = request_swap(live_device, requester, mode="platform")
     swap.refresh_from_db()
     assert swap.state == SwapState.QUEUED
     assert swap.needs_approval is False
@@ -135,8 +136,9 @@ def test_a_request_outside_working_hours_waits(
 ):
     sunday_night = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)
     monkeypatch.setattr(timezone, "now", lambda: sunday_night)
+    requester = UserFactory(field_service=True)  # before: its groups are on_commit work too
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        swap = request_swap(live_device, UserFactory(field_service=True), mode="platform")
+        swap = request_swap(live_device, requester, mode="platform")
     assert swap.state == SwapState.PENDING_APPROVAL
     assert swap.approval_reasons == [
         "Requested outside working hours (Mon-Fri 07:00-19:00 UTC): Sun 23:30."
