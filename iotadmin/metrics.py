@@ -55,7 +55,8 @@ PLATFORM_CALL_SECONDS = Histogram(
 )
 FLOW_SLOT_WAIT_SECONDS = Histogram(
     "iotadmin_flow_slot_wait_seconds",
-    "Time a call waited for a flow-control slot (shared limiter)",
+    "Time a call waited for a flow-control slot (shared limiter), by lane",
+    ["lane"],
     buckets=_WAIT_BUCKETS,
 )
 SWAP_SUBMIT_TO_CODE_SECONDS = Histogram(
@@ -85,9 +86,9 @@ def platform_call_observed(
     PLATFORM_CALL_SECONDS.labels(method, path).observe(max(0.0, seconds))
 
 
-def flow_slot_wait_observed(seconds: float) -> None:
-    """The platform client's `on_slot_wait` hook."""
-    FLOW_SLOT_WAIT_SECONDS.observe(max(0.0, seconds))
+def flow_slot_wait_observed(seconds: float, lane: str) -> None:
+    """The platform client's `on_slot_wait` hook: the wait and the lane it was made in."""
+    FLOW_SLOT_WAIT_SECONDS.labels(lane=lane).observe(max(0.0, seconds))
 
 
 def swap_code_issued_observed(*, seconds: float) -> None:

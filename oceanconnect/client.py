@@ -141,7 +141,7 @@ class PlatformClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_call: CallHook | None = None,
-        on_slot_wait: Callable[[float], None] | None = None,
+        on_slot_wait: Callable[[float, str], None] | None = None,
         token_cipher: TokenCipher | None = None,
     ) -> None:
         self.config = config
@@ -602,7 +602,7 @@ class PlatformClient:
         self.limiter.acquire(deadline=deadline)
         if self.on_slot_wait is not None:
             try:
-                self.on_slot_wait(time.monotonic() - started)
+                self.on_slot_wait(time.monotonic() - started, current_lane().value)
             except Exception:  # an observer never breaks a call
                 log.warning("on_slot_wait hook failed", exc_info=True)
 

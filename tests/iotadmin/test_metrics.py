@@ -85,7 +85,7 @@ def test_observations_show_up(client, settings):
         client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).content.decode()
     )
     platform_call_observed("GET", path, 400, "424242", 0.2)
-    flow_slot_wait_observed(0.5)
+    flow_slot_wait_observed(0.5, "bulk")
     swap_code_issued_observed(seconds=3)
     swap_bound_observed(seconds=40)
     push_observed(notify_type="bindDevice", outcome="changed")
@@ -101,7 +101,7 @@ def test_observations_show_up(client, settings):
     call = {"method": "GET", "path": path, "status": "400", "code": "424242"}
     assert grew("iotadmin_platform_calls_total", **call) == 1
     assert grew("iotadmin_platform_call_seconds_count", method="GET", path=path) == 1
-    assert grew("iotadmin_flow_slot_wait_seconds_count") == 1
+    assert grew("iotadmin_flow_slot_wait_seconds_count", lane="bulk") == 1
     assert grew("iotadmin_swap_submit_to_code_seconds_count") == 1
     assert grew("iotadmin_swap_request_to_bound_seconds_bucket", le="60.0") == 1
     assert grew("iotadmin_pushes_total", type="bindDevice", outcome="changed") == 1

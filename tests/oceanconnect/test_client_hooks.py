@@ -2,7 +2,7 @@
 
 import pytest
 
-from oceanconnect import MemoryStore, PlatformClient, PlatformPermanentError
+from oceanconnect import Lane, MemoryStore, PlatformClient, PlatformPermanentError
 
 from .conftest import make_config
 
@@ -12,12 +12,12 @@ DEVICE = "d-hooks-1"
 @pytest.fixture
 def observed(canned_platform):
     calls: list[tuple] = []
-    waits: list[float] = []
+    waits: list[tuple[float, str]] = []
     client = PlatformClient(
         config=make_config(canned_platform.url),
         store=MemoryStore(),
         on_call=lambda *args: calls.append(args),
-        on_slot_wait=waits.append,
+        on_slot_wait=lambda seconds, lane: waits.append((seconds, lane)),
     )
     yield client, calls, waits
     client.close()
@@ -35,7 +35,15 @@ def test_on_call_sees_method_path_template_status_code_and_seconds(canned_platfo
     assert get[0] == "GET" and "{deviceId}" in get[1] and DEVICE not in get[1]
     assert get[2:4] == (400, "424242")
     assert all(seconds >= 0 for *_, seconds in calls)
-    assert len(waits) == 2 and all(wait >= 0 for wait in waits)
+    assert len(waits) == 2 and all(wait >= 0 for wait, _ in waits)
+    assert {lane for _, lane in waits} == {"interactive"}  # no lane given: interactive
+
+
+def test_on_slot_wait_names_the_lane_of_the_call(canned_platform, observed):
+    client, _calls, waits = observed
+    canned_platform.answer(200, {"deviceId": DEVICE, "activated": False, "name": ""})
+    client.activation_status(DEVICE, lane=Lane.BULK)
+    assert [lane for _, lane in waits] == ["bulk", "bulk"]  # the login runs in the call's lane
 
 
 def test_a_failing_observer_never_breaks_a_call(canned_platform):
