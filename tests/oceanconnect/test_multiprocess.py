@@ -123,7 +123,8 @@ def test_a_waiting_interactive_call_is_served_before_the_waiting_bulk_calls(
     """Two processes send a bulk file (8 threads each, always waiting for slots); a third, a
     technician, asks for slots meanwhile. With no reserve the technician's call takes the next
     slot that frees, ahead of every waiting bulk call; with a reserve of 2 the technician's two
-    calls never wait at all, although bulk started first."""
+    calls never wait at all, although bulk started first. The store's rule: a lower lane takes
+    a slot only while more slots are free than higher-lane calls wait for."""
     limit = 6
     env = worker_env(
         platform_url=sim.url,
@@ -153,6 +154,8 @@ def test_a_waiting_interactive_call_is_served_before_the_waiting_bulk_calls(
             assert waited < 0.3, call  # the reserve was free: served at once
         else:
             assert waited < 1.0 + 0.3, call  # at most until the oldest slot left the window
-        # No waiting bulk call took a slot while the technician's call was waiting (one
-        # reservation already under way in the store when it started may finish just after).
-        assert len(overtaken) <= 1, (call, overtaken)
+        # Slots free together when the oldest ones leave the window: the waiting technician's
+        # call takes one of them and bulk may take the others, but bulk never takes every slot
+        # that frees while the technician waits (first come, first served would: 16 bulk
+        # threads against one).
+        assert len(overtaken) <= limit - 1, (call, overtaken)
