@@ -320,6 +320,30 @@ def swap_slot_wait(*, swap: Swap, now: datetime | None = None) -> str:
     )
 
 
+# A swap queued longer than this with no live worker is said to be stuck, not "queued".
+NO_WORKER_GRACE_SECONDS = 5
+
+
+def swap_worker_notice(*, swap: Swap, now: datetime | None = None) -> str:
+    """For a swap waiting to be sent (queued or sending) for more than a few seconds while no
+    Celery worker has a fresh heartbeat: what is happening and what to do; "" otherwise.
+    Reads the heartbeats only in that case (a swap sent at once costs nothing)."""
+    from iotadmin.heartbeats import workers_alive
+
+    if swap.state not in (SwapState.QUEUED, SwapState.SENDING):
+        return ""
+    now = now or timezone.now()
+    if (now - swap.updated_at).total_seconds() < NO_WORKER_GRACE_SECONDS:
+        return ""
+    if workers_alive(now=now.timestamp()):
+        return ""
+    return (
+        "No worker is running to send this swap. It is safe and stays queued; it is sent as "
+        "soon as a worker starts. Ask the helpdesk or your administrator to start the Celery "
+        "worker (queues celery and platform-send)."
+    )
+
+
 def swap_attempts(*, swap: Swap) -> list[SwapAttempt]:
     """Every refresh sent for `swap`, oldest first (no codes: only their hashes are stored)."""
     return list(SwapAttempt.objects.filter(swap=swap).order_by("number"))

@@ -33,6 +33,7 @@ from devices.selectors import (
     swap_attempts,
     swap_for_user,
     swap_slot_wait,
+    swap_worker_notice,
     swaps_for_device,
 )
 from devices.services.checks import SwapRefused
@@ -243,6 +244,7 @@ def _panel_context(request: HtmxHttpRequest, swap: Swap) -> dict[str, Any]:
         if swap.is_open
         else None,
         "slot_wait": swap_slot_wait(swap=swap),
+        "worker_notice": swap_worker_notice(swap=swap),
         "server_now": timezone.now(),
         "panel_version": _panel_version(swap),
         "reissued_as": swap.reissues.order_by("-created_at").first() if not swap.is_open else None,

@@ -24,7 +24,7 @@ from devices.limits import DEFAULT_TIMEOUT_SECONDS, MAX_VERIFY_CODE_LENGTH, MIN_
 from devices.models import Chipset, Device, NodeIdKind, Swap, SwapState, VerifyCodeMode
 from devices.permissions import Perm
 from devices.roles import HELPDESK, sync_role_groups
-from devices.selectors import swap_slot_wait
+from devices.selectors import swap_slot_wait, swap_worker_notice
 from devices.services import SwapRefused, swap_request, swap_reveal_code
 from iotadmin.celery import app as celery_app
 from iotadmin.outages import is_outage, outage_reason
@@ -206,7 +206,12 @@ class Command(BaseCommand):
         deadline = time.monotonic() + wait_seconds
         swap.refresh_from_db()
         shown: tuple[Any, ...] = ()
+        told_no_worker = False
         while swap.state in WAIT_STATES:
+            no_worker = swap_worker_notice(swap=swap)
+            if no_worker and not told_no_worker:
+                self.stderr.write(no_worker)
+                told_no_worker = True
             waiting = swap_slot_wait(swap=swap)
             seen = (swap.waiting_for_slot_until, swap.slot_position)
             if waiting and seen != shown:  # a new wait (or a new place in the queue)
@@ -220,7 +225,8 @@ class Command(BaseCommand):
                     )
                 raise CommandError(
                     f"Swap #{swap.pk} is still {swap.get_state_display().lower()} after "
-                    f"{wait_seconds:g} s (attempts: {swap.attempts}). Is a Celery worker running?"
+                    f"{wait_seconds:g} s (attempts: {swap.attempts}). "
+                    + (no_worker or "Is a Celery worker running?")
                 )
             time.sleep(0.5)
             swap.refresh_from_db()
