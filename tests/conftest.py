@@ -33,3 +33,21 @@ def _fast_password_hasher(request):
         return
     settings = request.getfixturevalue("settings")
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _request_path_on_the_database(request):
+    """Sessions and permissions read from the database on every request, as without Redis.
+
+    With REDIS_URL (CI's first pass) production settings cache both (cached_db sessions, the
+    permission cache); then a page's query count would depend on what earlier requests cached,
+    and a database outage would not reach a request that finds its session in the cache. Query
+    budgets (tests/query_counts.json) and outage tests need one answer on both passes; the
+    tests of the caches themselves turn them on (tests/devices/test_permission_cache.py,
+    tests/iotadmin/test_settings_serving.py).
+    """
+    if not request.config.pluginmanager.has_plugin("django"):
+        return
+    settings = request.getfixturevalue("settings")
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"
+    settings.PERMISSION_CACHE_SECONDS = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +33,10 @@ def broker_unreachable() -> Iterator[str]:
     """Publishing fails (kombu OperationalError) inside; the configured broker is back after."""
     saved = {key: celery_app.conf[key] for key in _BROKER_KEYS}
     saved_eager = celery_app.conf.task_always_eager
+    # Celery reads CELERY_BROKER_URL from the environment before its own configuration.
+    saved_env = os.environ.get("CELERY_BROKER_URL")
     url = unreachable_broker_url()
+    os.environ["CELERY_BROKER_URL"] = url
     celery_app.conf.update(
         broker_url=url, broker_transport=None, broker_transport_options={}, task_always_eager=False
     )
@@ -40,5 +44,9 @@ def broker_unreachable() -> Iterator[str]:
     try:
         yield url
     finally:
+        if saved_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = saved_env
         celery_app.conf.update(task_always_eager=saved_eager, **saved)
         _forget_connections()
