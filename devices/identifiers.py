@@ -187,8 +187,10 @@ class NodeId:
 
     @classmethod
     def from_serial(cls, serial: str) -> NodeId:
-        text = _check_plain_text(serial, "serial number")
-        return cls(value=strip_label(text) or text, kind=NodeIdKind.SERIAL)
+        # The label's caption ("S/N: ") goes first: the space after it is the label's, not the
+        # serial's; what remains must be printable ASCII.
+        text = _check_plain_text(strip_label(serial) or serial, "serial number")
+        return cls(value=text, kind=NodeIdKind.SERIAL)
 
     @classmethod
     def from_other(cls, value: str) -> NodeId:

@@ -18,7 +18,7 @@ LIMIT = int(os.environ.get("BULK_RATE_LIMIT", "600"))
 @pytest.fixture
 def rate_sim():
     with start_simulator(
-        "--flow-limit", str(LIMIT), "--devices", str(ROWS * 2 + 200), "--quiet", http=True
+        "--flow-limit", str(LIMIT), "--devices", str(ROWS * 5 + 200), "--quiet", http=True
     ) as handle:
         yield handle
 
