@@ -52,6 +52,17 @@ def duration(value: timedelta | int | float | None) -> str:
     return f"{secs} s"
 
 
+@register.filter
+def duration_fine(value: timedelta | int | float | None) -> str:
+    """Like duration, with one decimal under 10 s ("0.9 s", not "0 s")."""
+    if value is None or value == "":
+        return ""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if 0 <= seconds < 10:
+        return f"{seconds:.1f} s"
+    return duration(value)
+
+
 @register.simple_tag
 def elapsed(start: datetime | None, end: datetime | None) -> str:
     if start is None or end is None:
