@@ -45,3 +45,16 @@ def test_the_countdown_announces_at_60_30_and_10_seconds_left(
         if text and (not heard or heard[-1] != text):
             heard.append(text)
     assert heard == ["1 minute left", "30 seconds left", "10 seconds left"]
+
+
+def test_the_approvals_badge_counts_waiting_swaps_in_the_nav(
+    page: Any, live_server: Any, role_users: dict[str, Any]
+) -> None:
+    SwapFactory(pending_approval=True, requested_by=role_users["field_service"])
+    SwapFactory(pending_approval=True, requested_by=role_users["field_service"])
+    log_in(page, live_server.url, "helpdesk", PASSWORD)
+    page.goto(f"{live_server.url}/")
+    badge = page.locator("nav.sections #approvals-badge .nav-badge")
+    badge.wait_for()
+    assert badge.get_attribute("data-count") == "2"
+    assert page.locator("nav.sections a", has_text="Approvals").inner_text().startswith("Approvals")
