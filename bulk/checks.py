@@ -23,7 +23,7 @@ from django.db.models import Q
 from bulk.csv_parsing import CsvLine
 from devices.code_modes import default_verify_code_mode
 from devices.identifiers import InvalidNodeId, NodeId, node_search_key
-from devices.limits import MAX_REASON_LENGTH
+from devices.limits import DEFAULT_TIMEOUT_SECONDS, MAX_REASON_LENGTH
 from devices.models import OPEN_SWAP_STATES, Chipset, Device, NodeIdKind, Swap, VerifyCodeMode
 from devices.services.checks import (
     SwapRefused,
@@ -45,6 +45,10 @@ MAX_TICKET_LENGTH = MAX_REASON_LENGTH - BULK_REFERENCE_ROOM
 BULK_VERIFY_CODE_MODES = (VerifyCodeMode.PLATFORM, VerifyCodeMode.SAME_AS_NODE_ID)
 # "platform_override": a generated code even for a device that attaches with its nodeId (NB-IoT).
 OVERRIDE_SUFFIX = "_override"
+# A row's validity_minutes: empty for the default validity, else whole minutes in this range.
+MIN_VALIDITY_MINUTES = 1
+MAX_VALIDITY_MINUTES = 1440
+DEFAULT_VALIDITY_MINUTES = DEFAULT_TIMEOUT_SECONDS // 60
 BULK_MODE_VALUES = (
     "same_as_node_id, platform or platform_override (or leave it empty for the device's default)"
 )
@@ -70,6 +74,7 @@ class RowVerdict:
     kind: str = ""
     chipset: str = ""
     verify_code_mode: str = ""
+    validity_minutes: int | None = None  # None: the default validity
     device: Device | None = None
     node_id: NodeId | None = None
     error_code: str = ""
@@ -166,12 +171,29 @@ def _parse_fields(verdict: RowVerdict) -> None:
             "invalid_mode",
             f"Unknown verify_code_mode {line.verify_code_mode!r}: use {BULK_MODE_VALUES}.",
         )
+    _parse_validity(verdict)
     if len(line.ticket) > MAX_TICKET_LENGTH:
         verdict.refuse(
             "invalid_ticket",
             f"The ticket has at most {MAX_TICKET_LENGTH} characters; this one has "
             f"{len(line.ticket)}.",
         )
+
+
+def _parse_validity(verdict: RowVerdict) -> None:
+    value = verdict.source.validity_minutes.strip()
+    if not value:
+        return
+    minutes = int(value) if value.isascii() and value.isdigit() else 0
+    if not MIN_VALIDITY_MINUTES <= minutes <= MAX_VALIDITY_MINUTES:
+        verdict.refuse(
+            "invalid_validity",
+            f"validity_minutes {value!r} is not a whole number of minutes from "
+            f"{MIN_VALIDITY_MINUTES} to {MAX_VALIDITY_MINUTES}; leave it empty for "
+            f"{DEFAULT_VALIDITY_MINUTES} minutes.",
+        )
+        return
+    verdict.validity_minutes = minutes
 
 
 def _mark_duplicates(verdicts: list[RowVerdict]) -> None:

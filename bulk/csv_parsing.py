@@ -13,6 +13,8 @@ import io
 from dataclasses import dataclass
 
 COLUMNS = ("device", "new_node_id", "kind", "chipset", "verify_code_mode", "ticket")
+# Columns a file may leave out: how long the row's code stays valid, in minutes.
+OPTIONAL_COLUMNS = ("validity_minutes",)
 MAX_FIELD_LENGTH = 1024
 DELIMITERS = (",", ";", "\t")
 NOT_UTF8 = "The file is not UTF-8: save it as CSV UTF-8 and upload it again."
@@ -37,6 +39,7 @@ class CsvLine:
     chipset: str = ""
     verify_code_mode: str = ""
     ticket: str = ""
+    validity_minutes: str = ""
     problem: str = ""
 
 
@@ -95,7 +98,9 @@ def parse_bulk_file(data: bytes, *, max_rows: int) -> list[CsvLine]:
                 f"{', '.join(missing)}. The first line must name the columns: "
                 f"{', '.join(COLUMNS)} (in any order; upper or lower case)."
             )
-        position = {column: names.index(column) for column in COLUMNS}
+        position = {
+            column: names.index(column) for column in COLUMNS + OPTIONAL_COLUMNS if column in names
+        }
         lines: list[CsvLine] = []
         count = 0
         start = reader.line_num + 1

@@ -57,6 +57,9 @@ class BulkRow(models.Model):
     chipset = models.CharField(max_length=16, blank=True)
     verify_code_mode = models.CharField(max_length=20, blank=True)
     ticket = models.CharField(max_length=MAX_REASON_LENGTH, blank=True)
+    validity_minutes = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="How long the code stays valid; empty: the default"
+    )
     device = models.ForeignKey(
         "devices.Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

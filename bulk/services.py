@@ -25,7 +25,7 @@ from bulk.csv_parsing import BulkFileRefused, parse_bulk_file
 from bulk.models import BatchState, BulkBatch, BulkRow, RowState
 from bulk.selectors import FAILED_ROW, flow_usage
 from devices.identifiers import InvalidNodeId, NodeId
-from devices.limits import MAX_REASON_LENGTH
+from devices.limits import DEFAULT_TIMEOUT_SECONDS, MAX_REASON_LENGTH
 from devices.models import IN_FLIGHT_SWAP_STATES, Swap, SwapState
 from devices.permissions import Perm
 from devices.services.checks import SwapRefused
@@ -111,6 +111,7 @@ def bulk_upload(*, actor: User, filename: str, data: bytes) -> BulkBatch:
                     chipset=v.chipset[:16],
                     verify_code_mode=v.verify_code_mode[:20],
                     ticket=v.source.ticket[:MAX_REASON_LENGTH],
+                    validity_minutes=v.validity_minutes,
                     device=v.device,
                     new_node_id=v.node_id.value if v.node_id else "",
                     state=RowState.READY if v.ok else RowState.INVALID,
@@ -236,6 +237,13 @@ def _reason(row: BulkRow) -> str:
     return f"{row.ticket} ({reference})" if row.ticket else f"Bulk upload: {reference}"
 
 
+def row_timeout_seconds(row: BulkRow) -> int:
+    """The validity a row's swap asks for: its validity_minutes, or the default."""
+    if row.validity_minutes:
+        return row.validity_minutes * 60
+    return DEFAULT_TIMEOUT_SECONDS
+
+
 def _submit_row(row_id: int, actor: User) -> bool:
     """Turn one waiting row into a swap; True when the swap was created."""
     now = timezone.now()
@@ -256,6 +264,7 @@ def _submit_row(row_id: int, actor: User) -> bool:
             new_node_id=NodeId.parse(row.new_node_id_raw, row.kind, row.chipset),
             verify_code_mode=mode,
             code_mode_override=override,
+            timeout_seconds=row_timeout_seconds(row),
             reason=_reason(row),
             actor=actor,
             reissue_of=previous,

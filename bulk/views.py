@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from bulk.checks import DEFAULT_VALIDITY_MINUTES, MAX_VALIDITY_MINUTES, MIN_VALIDITY_MINUTES
 from bulk.csv_parsing import COLUMNS, BulkFileRefused
 from bulk.models import BatchState, BulkBatch
 from bulk.selectors import (
@@ -68,6 +69,9 @@ def _upload_page(request: HtmxHttpRequest, *, error: str = "", status: int = 200
     context = {
         "error": error,
         "columns": COLUMNS,
+        "default_validity_minutes": DEFAULT_VALIDITY_MINUTES,
+        "min_validity": MIN_VALIDITY_MINUTES,
+        "max_validity": MAX_VALIDITY_MINUTES,
         "max_rows": settings.BULK_MAX_ROWS,
         "max_mb": _max_bytes() // (1024 * 1024),
         "recent": batches_recent(user=request.user),
@@ -131,6 +135,7 @@ def _batch_context(request: HtmxHttpRequest, batch: BulkBatch) -> dict[str, Any]
         "show": show,
         "progress": progress,
         "is_uploader": batch.uploaded_by_id == request.user.pk,
+        "default_validity_minutes": DEFAULT_VALIDITY_MINUTES,
         "live": batch.state == BatchState.CONFIRMED and not progress.finished,
     }
 

@@ -246,3 +246,38 @@ def check_approval_policy(app_configs: Any = None, **kwargs: Any) -> list[checks
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="devices.E101")]
     return []
+
+
+# Approvers named on a waiting swap's page; the rest are summed up in words.
+APPROVERS_SHOWN = 5
+
+
+def _approvers(*, exclude_user_id: int | None) -> Any:
+    from django.contrib.auth import get_user_model
+
+    from devices.permissions import Perm
+
+    users = get_user_model().objects.with_perm(
+        Perm.APPROVE_SWAP, is_active=True, backend="django.contrib.auth.backends.ModelBackend"
+    )
+    if exclude_user_id is not None:
+        users = users.exclude(pk=exclude_user_id)
+    return users
+
+
+def swap_approver_names(*, swap: Swap, limit: int = APPROVERS_SHOWN) -> list[str]:
+    """Who may approve this swap (active users with the approve permission, not its
+    requester): at most `limit` names, by username (one query)."""
+    users = _approvers(exclude_user_id=swap.requested_by_id).order_by("username")[:limit]
+    return [user.get_full_name() or user.get_username() for user in users]
+
+
+def swap_approver_emails(*, swap: Swap) -> list[str]:
+    """The e-mail addresses of everyone who may approve this swap (one query)."""
+    users = _approvers(exclude_user_id=swap.requested_by_id).exclude(email="")
+    return sorted({user.email for user in users})
+
+
+def approval_pending_count() -> int:
+    """How many swaps wait for approval (one COUNT query), for the nav badge."""
+    return Swap.objects.filter(state=SwapState.PENDING_APPROVAL).count()

@@ -4,6 +4,7 @@ selector, render the whole page or (for htmx) just the partial that changed."""
 import hashlib
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
@@ -14,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from devices.approvals import swap_approver_names
 from devices.code_modes import code_mode_warning, requires_node_id_code
 from devices.demo import DemoRefused, demo_plug_in_unit
 from devices.forms import (
@@ -36,6 +38,7 @@ from devices.selectors import (
     swap_worker_notice,
     swaps_for_device,
 )
+from devices.services.approvals import approver_mail_configured
 from devices.services.checks import SwapRefused
 from devices.services.lifecycle import (
     swap_cancel,
@@ -243,6 +246,12 @@ def _panel_context(request: HtmxHttpRequest, swap: Swap) -> dict[str, Any]:
         "code_mode_warning": code_mode_warning(swap.device, swap.verify_code_mode)
         if swap.is_open
         else None,
+        "max_attempts": settings.SWAP_MAX_ATTEMPTS,
+        # Who may approve (one query, only while the swap waits for approval).
+        "approvers": swap_approver_names(swap=swap)
+        if swap.state == SwapState.PENDING_APPROVAL
+        else [],
+        "approvers_notified": approver_mail_configured(),
         "slot_wait": swap_slot_wait(swap=swap),
         "worker_notice": swap_worker_notice(swap=swap),
         "server_now": timezone.now(),

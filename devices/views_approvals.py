@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from devices.approvals import approval_queue, approval_swap
+from devices.approvals import approval_pending_count, approval_queue, approval_swap
 from devices.limits import MAX_REASON_LENGTH
 from devices.models import Swap
 from devices.permissions import Perm
@@ -24,6 +24,7 @@ from devices.services.checks import SwapRefused
 from iotadmin.htmx import HtmxHttpRequest, is_partial
 
 QUEUE_TEMPLATE = "approvals/queue.html"
+BADGE_TEMPLATE = "approvals/badge.html"
 
 
 def _require_approver(request: HtmxHttpRequest) -> None:
@@ -48,6 +49,14 @@ def approval_queue_view(request: HtmxHttpRequest) -> HttpResponse:
         "reason_max_length": MAX_REASON_LENGTH,
     }
     return render(request, QUEUE_TEMPLATE, context)
+
+
+@never_cache
+@require_GET
+def approval_badge_view(request: HtmxHttpRequest) -> HttpResponse:
+    """The nav's count of swaps waiting for approval (polled by htmx; one COUNT query)."""
+    _require_approver(request)
+    return render(request, BADGE_TEMPLATE, {"count": approval_pending_count()})
 
 
 def _answer(

@@ -182,6 +182,9 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")
+# The zone the pages show times in, named next to them ("17:34:35 CET"); countdown.js may
+# show the browser's zone instead.
+IOTADMIN_TIME_ZONE_DISPLAY = os.environ.get("IOTADMIN_TIME_ZONE_DISPLAY", TIME_ZONE)
 USE_I18N = True
 USE_TZ = True
 
@@ -337,6 +340,10 @@ SWAP_SWEEP_INTERVAL_SECONDS = env_int("SWAP_SWEEP_INTERVAL_SECONDS", 60)
 # Swap sending: attempts before giving up, exponential backoff (with jitter) between them,
 # and the grace after a code's expiry before the sweeper calls it expired.
 SWAP_MAX_ATTEMPTS = env_int("SWAP_MAX_ATTEMPTS", 8)
+# E-mail (approvers are told when a swap waits for them): only sent when EMAIL_HOST is set.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "iotadmin@localhost")
 SWAP_RETRY_BASE_SECONDS = env_float("SWAP_RETRY_BASE_SECONDS", 5.0)
 SWAP_RETRY_MAX_SECONDS = env_float("SWAP_RETRY_MAX_SECONDS", 300.0)
 SWAP_EXPIRY_GRACE_SECONDS = env_int("SWAP_EXPIRY_GRACE_SECONDS", 30)

@@ -111,8 +111,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         CatalogueEntry(
             INTERNAL_ERROR,
             "An internal server error occurred on the platform.",
-            "The platform had a temporary internal error. The request will be tried again "
-            "later; if it keeps failing, contact platform maintenance.",
+            "The platform had a temporary internal error. The dashboard tries again by "
+            "itself; only if every attempt fails, contact platform maintenance.",
         ),
         CatalogueEntry(
             "100006",
@@ -192,8 +192,8 @@ UNKNOWN_CODE_HANDLING = (
     "Note the code and contact platform maintenance."
 )
 SERVER_ERROR_HANDLING = (
-    "The platform answered with a server error. The request will be tried again later; if it "
-    "keeps failing, contact platform maintenance."
+    "The platform answered with a server error. The dashboard tries again by itself; only if "
+    "every attempt fails, contact platform maintenance."
 )
 CLIENT_ERROR_HANDLING = (
     "The platform refused the request without saying why. Check the device and the values "

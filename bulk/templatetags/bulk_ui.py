@@ -71,3 +71,13 @@ def row_problem(row: BulkRow) -> str:
 @register.filter
 def row_failed(row: BulkRow) -> bool:
     return row_is_failed(row)
+
+
+@register.filter
+def row_validity(row: BulkRow) -> str:
+    """How long the row's code stays valid, as the preview shows it."""
+    from bulk.checks import DEFAULT_VALIDITY_MINUTES
+
+    if row.validity_minutes:
+        return f"{row.validity_minutes} min"
+    return f"{DEFAULT_VALIDITY_MINUTES} min (default)"

@@ -144,3 +144,54 @@ def swap_reject(*, swap: Swap, actor: User, reason: str) -> Swap:
     if swap.state == SwapState.REJECTED and swap.decided_by_id == actor.pk:
         return swap  # a double click: already rejected by this very person
     raise _not_pending(swap, "reject")
+
+
+def approver_mail_configured() -> bool:
+    """Whether approvers are e-mailed at all (EMAIL_HOST is set)."""
+    from django.conf import settings
+
+    return bool(getattr(settings, "EMAIL_HOST", ""))
+
+
+def swap_notify_approvers(*, swap_id: int) -> int:
+    """Tell the approvers by e-mail that a swap waits for them (after the swap's commit).
+
+    Only when EMAIL_HOST is configured; the mail names the device, the requester and the
+    reasons, never a code. Returns how many addresses were mailed (0 when skipped or failed).
+    """
+    from django.conf import settings
+    from django.core.mail import send_mail
+    from django.urls import reverse
+
+    from devices.approvals import swap_approver_emails
+
+    if not approver_mail_configured():
+        return 0
+    swap = Swap.objects.select_related("device", "requested_by").filter(pk=swap_id).first()
+    if swap is None or swap.state != SwapState.PENDING_APPROVAL:
+        return 0
+    recipients = swap_approver_emails(swap=swap)
+    if not recipients:
+        return 0
+    device = swap.device.name or swap.device.device_id
+    origins = getattr(settings, "CSRF_TRUSTED_ORIGINS", [])
+    link = (origins[0].rstrip("/") if origins else "") + reverse("devices:approval_queue")
+    reasons = "\n".join(f"- {reason}" for reason in swap.approval_reasons or [])
+    body = (
+        f"Swap #{swap.pk} for device {device} was requested by {_who(swap.requested_by)} "
+        f"and waits for approval by a helpdesk or supervisor user.\n\n"
+        + (f"Why it needs approval:\n{reasons}\n\n" if reasons else "")
+        + f"Open the approvals page: {link}\n"
+    )
+    try:
+        send_mail(
+            subject=f"Swap #{swap.pk} waits for your approval",
+            message=body,
+            from_email=None,
+            recipient_list=recipients,
+        )
+    except Exception:
+        logger.warning("swap %s: the approvers could not be e-mailed", swap.pk, exc_info=True)
+        return 0
+    logger.info("swap %s: %s approver(s) e-mailed", swap.pk, len(recipients))
+    return len(recipients)

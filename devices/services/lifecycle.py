@@ -21,6 +21,7 @@ from audit.models import AuditAction
 from devices.code_modes import requires_node_id_code
 from devices.codes import decrypt_code
 from devices.identifiers import NodeId, node_search_key
+from devices.limits import DEFAULT_TIMEOUT_SECONDS
 from devices.models import Swap, SwapCodeView, SwapState, VerifyCodeMode
 from devices.roles import can_manage_swap, can_see_code
 from devices.services.checks import SwapRefused
@@ -161,6 +162,14 @@ def swap_cancel(*, swap: Swap, actor: User) -> Swap:
     return swap
 
 
+def reissue_timeout_seconds(*, swap: Swap) -> int:
+    """The validity a re-issue asks for: the old one, but never shorter than the default (a
+    code that expired once too soon would expire the same way again); 0 (never) stays 0."""
+    if 0 < swap.timeout_seconds < DEFAULT_TIMEOUT_SECONDS:
+        return DEFAULT_TIMEOUT_SECONDS
+    return swap.timeout_seconds
+
+
 def swap_reissue(*, swap: Swap, actor: User) -> Swap:
     """A new swap with the same inputs as an expired, failed or cancelled one (a device that
     attaches with its nodeId gets verifyCode = nodeId whatever the first swap used)."""
@@ -189,7 +198,7 @@ def swap_reissue(*, swap: Swap, actor: User) -> Swap:
         device=swap.device,
         new_node_id=new_node_id,
         verify_code_mode=mode,
-        timeout_seconds=swap.timeout_seconds,
+        timeout_seconds=reissue_timeout_seconds(swap=swap),
         reason=swap.reason,
         actor=actor,
         allow_same_node_id=True,

@@ -22,6 +22,7 @@ from devices.limits import DEFAULT_TIMEOUT_SECONDS
 from devices.models import Device, Swap, SwapState
 from devices.permissions import Perm
 from devices.selectors import open_swap_for_device
+from devices.services.approvals import approver_mail_configured, swap_notify_approvers
 from devices.services.checks import (
     check_new_node_id_length,
     check_reason,
@@ -140,6 +141,9 @@ def swap_request(
             )
             if not approval_reasons:
                 swap_enqueue_send(swap_id=swap.pk)
+            elif approver_mail_configured():
+                swap_id = swap.pk
+                transaction.on_commit(lambda: swap_notify_approvers(swap_id=swap_id))
     except IntegrityError:
         existing = open_swap_for_device(device=device)
         if existing is None:

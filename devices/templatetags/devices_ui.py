@@ -1,6 +1,7 @@
 """Small presentation helpers for the device and swap pages."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django import template
 from django.urls import get_script_prefix, get_urlconf, reverse
@@ -49,6 +50,17 @@ def duration(value: timedelta | int | float | None) -> str:
     if minutes:
         return f"{minutes} min {secs} s" if secs else f"{minutes} min"
     return f"{secs} s"
+
+
+@register.filter
+def duration_fine(value: timedelta | int | float | None) -> str:
+    """Like duration, with one decimal under 10 s ("0.9 s", not "0 s")."""
+    if value is None or value == "":
+        return ""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if 0 <= seconds < 10:
+        return f"{seconds:.1f} s"
+    return duration(value)
 
 
 @register.simple_tag
@@ -154,3 +166,24 @@ def row_url(viewname: str, pk: int) -> str:
     if parts is None or not isinstance(pk, int):
         return reverse(viewname, args=[pk])
     return f"{parts[0]}{pk}{parts[1]}"
+
+
+def _display_zone() -> Any:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from django.conf import settings
+
+    name = getattr(settings, "IOTADMIN_TIME_ZONE_DISPLAY", "") or settings.TIME_ZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(settings.TIME_ZONE)
+
+
+@register.filter
+def zoned_time(value: datetime | None) -> str:
+    """A moment as "17:34:35 CET" in IOTADMIN_TIME_ZONE_DISPLAY, the zone named."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value, _display_zone())
+    return f"{local:%H:%M:%S} {local.tzname() or ''}".strip()

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction, AuditEvent
 from devices.codes import hash_code
+from devices.limits import DEFAULT_TIMEOUT_SECONDS
 from devices.models import Swap, SwapState, VerifyCodeMode
 from devices.services import (
     SwapRefused,
@@ -18,6 +19,7 @@ from devices.services import (
     swap_reveal_code,
     swaps_sweep,
 )
+from devices.services.lifecycle import reissue_timeout_seconds
 from tests.devices.swap_support import issued_swap, offline_device
 from tests.factories import SwapFactory, UserFactory, make_imei
 
@@ -132,6 +134,28 @@ def test_reissue_of_an_expired_swap_makes_a_new_swap_with_the_same_inputs(device
     assert new.state == SwapState.QUEUED
     assert (new.new_node_id, new.timeout_seconds) == (old.new_node_id, 600)
     assert AuditEvent.objects.filter(swap_id=new.pk, action=AuditAction.SWAP_REISSUED).exists()
+
+
+def test_reissue_of_a_too_short_validity_offers_the_default_one(device, field_user):
+    old = SwapFactory(device=device, requested_by=field_user, expired=True, timeout_seconds=30)
+    new = swap_reissue(swap=old, actor=field_user)
+    assert new.timeout_seconds == DEFAULT_TIMEOUT_SECONDS
+    assert old.timeout_seconds == 30
+
+
+@pytest.mark.parametrize(
+    ("old_seconds", "offered"),
+    [
+        (1, DEFAULT_TIMEOUT_SECONDS),
+        (DEFAULT_TIMEOUT_SECONDS - 1, DEFAULT_TIMEOUT_SECONDS),
+        (DEFAULT_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS),
+        (3600, 3600),
+        (0, 0),
+    ],
+)
+def test_the_reissue_validity_is_never_shorter_than_the_default(old_seconds, offered):
+    swap = Swap(timeout_seconds=old_seconds)
+    assert reissue_timeout_seconds(swap=swap) == offered
 
 
 def test_reissue_of_an_open_swap_is_refused(field_user):

@@ -698,12 +698,13 @@ def test_reissue_creates_a_new_swap_with_the_same_inputs(
     user = UserFactory(field_service=True)
     client.force_login(user)
     device = mirror_of(sim.devices(status="OFFLINE", activated=True, limit=1)[0], sim)
-    old = SwapFactory(device=device, requested_by=user, expired=True, timeout_seconds=90)
+    # A validity at least the default is copied (a shorter one is raised to the default).
+    old = SwapFactory(device=device, requested_by=user, expired=True, timeout_seconds=900)
     response = client.post(reverse("devices:swap_reissue", args=[old.pk]))
     new = Swap.objects.exclude(pk=old.pk).get()
     assert response.status_code == 302
     assert response.url == reverse("devices:swap_detail", args=[new.pk])
-    assert (new.new_node_id, new.timeout_seconds, new.reissue_of) == (old.new_node_id, 90, old)
+    assert (new.new_node_id, new.timeout_seconds, new.reissue_of) == (old.new_node_id, 900, old)
     text = client.get(reverse("devices:swap_detail", args=[old.pk])).content.decode()
     assert f"Re-issued as swap #{new.pk}" in text
 

@@ -90,3 +90,14 @@ def test_summary_refuses_a_backwards_or_too_long_period(client: Any, supervisor:
     assert backwards.status_code == 400 and "“To” is before “From”" in backwards.content.decode()
     too_long = client.get(url, {"date_from": "2020-01-01", "date_to": "2024-01-01"})
     assert too_long.status_code == 400 and "at most 366 days" in too_long.content.decode()
+
+
+def test_a_sub_second_median_shows_one_decimal_not_zero(client: Any, supervisor: Any) -> None:
+    from django.utils import timezone
+
+    now = timezone.now() - timedelta(hours=1)
+    swap = SwapFactory(created_at=now, bound=True)
+    Swap.objects.filter(pk=swap.pk).update(bound_at=now + timedelta(seconds=0.87))
+    html = client.get(reverse("reports:swap_summary")).content.decode()
+    median = html.split('id="kpi-median">')[1].split("</dd>")[0]
+    assert median == "0.9 s"
