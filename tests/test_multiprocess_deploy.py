@@ -252,7 +252,17 @@ def test_two_webs_two_workers_one_beat_share_one_login_and_the_flow_limit(tmp_pa
                 GUNICORN_BIND=web.removeprefix("http://"),
                 GUNICORN_WORKERS="2",
             )
-        worker_command = [str(BIN / "celery"), "-A", "iotadmin", "worker", "--pool", "threads"]
+        # Every worker takes both queues: the default one and the swap sends' own.
+        queues = ",".join(
+            (
+                env.get("CELERY_TASK_DEFAULT_QUEUE", "celery"),
+                env.get("CELERY_SWAP_SEND_QUEUE", "platform-send"),
+            )
+        )
+        worker_command = [
+            *(str(BIN / "celery"), "-A", "iotadmin", "worker", "--pool", "threads"),
+            *("-Q", queues),
+        ]
         workers = [
             processes.start(
                 f"worker{index}",
@@ -284,7 +294,9 @@ def test_two_webs_two_workers_one_beat_share_one_login_and_the_flow_limit(tmp_pa
             raise AssertionError(f"the deployment did not get ready:\n{processes.logs()}") from None
 
         with psycopg.connect(database, autocommit=True) as db:
-            candidates = sim.devices(status="OFFLINE", activated=True, owner=sim.app_id)
+            candidates = sim.devices(
+                status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False
+            )
             offline = [device["deviceId"] for device in candidates]
             pks = [
                 db.execute(

@@ -127,7 +127,9 @@ def test_many_threads_in_three_processes_log_in_once_and_log_in_again_once(sim, 
         flow_limit=1000,
         **store_env,
     )
-    many_threads_log_in_once_and_log_in_again_once(sim, env=env, module=DJANGO_WORKER)
+    # Each thread holds a database connection of its own (the store's): 3 x 10 stays well under
+    # PostgreSQL's default 100 connections, which the rest of the run shares.
+    many_threads_log_in_once_and_log_in_again_once(sim, env=env, module=DJANGO_WORKER, threads=10)
 
 
 @pytest.mark.slow
