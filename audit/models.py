@@ -44,6 +44,8 @@ class AuditAction(models.TextChoices):
     CODE_VIEWED = "code_viewed", "Code viewed"
     SWAP_REISSUED = "swap_reissued", "Swap re-issued"
     SWAP_CANCELLED = "swap_cancelled", "Swap cancelled"
+    SWAP_TAKEN_OVER = "swap_taken_over", "Swap taken over"
+    HELP_REQUESTED = "help_requested", "Helpdesk asked"
     SWAP_BOUND = "swap_bound", "New unit bound"
     SWAP_EXPIRED = "swap_expired", "Code expired"
     SWAP_FAILED = "swap_failed", "Swap failed"

@@ -224,7 +224,7 @@ def _mark_duplicates(verdicts: list[RowVerdict]) -> None:
                 )
 
 
-def _check_swap_rules(verdicts: list[RowVerdict]) -> None:
+def _check_swap_rules(verdicts: list[RowVerdict], *, actor: User) -> None:
     """The swap core's checks for lines whose device and nodeId are known: three queries per
     chunk (open swaps of its devices, devices holding its nodeIds, open swaps awaiting them)."""
     for chunk in _chunks(verdicts):
@@ -232,7 +232,9 @@ def _check_swap_rules(verdicts: list[RowVerdict]) -> None:
         values = {v.node_id.value for v in chunk if v.node_id is not None}
         keys = {node_search_key(value) for value in values}
         open_swaps: dict[int, Swap] = {}
-        for swap in Swap.objects.filter(device_id__in=device_ids, state__in=OPEN_SWAP_STATES):
+        for swap in Swap.objects.filter(
+            device_id__in=device_ids, state__in=OPEN_SWAP_STATES
+        ).select_related("requested_by"):
             open_swaps.setdefault(swap.device_id, swap)  # Swap's ordering: newest first
         holders = list(Device.objects.filter(Q(node_id__in=values) | Q(node_key__in=keys)))
         pending = list(
@@ -241,13 +243,20 @@ def _check_swap_rules(verdicts: list[RowVerdict]) -> None:
             )
         )
         for verdict in chunk:
-            refusal = _refusal(verdict, open_swaps=open_swaps, holders=holders, pending=pending)
+            refusal = _refusal(
+                verdict, open_swaps=open_swaps, holders=holders, pending=pending, actor=actor
+            )
             if refusal is not None:
                 verdict.refuse(refusal.code, refusal.message)
 
 
 def _refusal(
-    verdict: RowVerdict, *, open_swaps: dict[int, Swap], holders: list[Device], pending: list[Swap]
+    verdict: RowVerdict,
+    *,
+    open_swaps: dict[int, Swap],
+    holders: list[Device],
+    pending: list[Swap],
+    actor: User,
 ) -> SwapRefused | None:
     """swap_precheck(live_check=False) for one line, on the chunk's facts (no query)."""
     device, node_id = verdict.device, verdict.node_id
@@ -266,7 +275,7 @@ def _refusal(
         return refusal
     existing = open_swaps.get(device.pk)
     if existing is not None:
-        return open_swap_refusal(existing=existing)
+        return open_swap_refusal(existing=existing, actor=actor)
     holder = node_id_holder(device=device, new_node_id=node_id, candidates=holders)
     awaiting = None
     if holder is None:
@@ -291,5 +300,5 @@ def check_bulk_lines(lines: list[CsvLine], *, actor: User) -> list[RowVerdict]:
         if device is None:
             verdict.refuse("unknown_device", why_not)
     _mark_duplicates(verdicts)
-    _check_swap_rules([v for v in verdicts if v.ok])
+    _check_swap_rules([v for v in verdicts if v.ok], actor=actor)
     return verdicts

@@ -350,7 +350,22 @@ def swap_attempts(*, swap: Swap) -> list[SwapAttempt]:
 
 
 def open_swap_for_device(*, device: Device) -> Swap | None:
-    return device.swaps.filter(state__in=OPEN_SWAP_STATES).order_by("-created_at", "-id").first()
+    """The device's open swap, whoever opened it (with its requester, for "opened by")."""
+    return (
+        device.swaps.filter(state__in=OPEN_SWAP_STATES)
+        .select_related("requested_by")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def help_requested(*, swap: Swap, user: User) -> bool:
+    """Whether `user` has already asked the helpdesk about `swap` (an audit event)."""
+    from audit.models import AuditAction, AuditEvent
+
+    return AuditEvent.objects.filter(
+        action=AuditAction.HELP_REQUESTED, swap_id=swap.pk, actor_id=user.pk
+    ).exists()
 
 
 def _swaps() -> QuerySet[Swap]:

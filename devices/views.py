@@ -28,9 +28,11 @@ from devices.limits import MAX_SEARCH_QUERY_LENGTH, MIN_SEARCH_CONTAINS_LENGTH
 from devices.models import Device, Swap, SwapState, VerifyCodeMode
 from devices.permissions import Perm
 from devices.qr import qr_svg
-from devices.roles import can_manage_swap, can_see_code, can_view_attempts
+from devices.roles import can_manage_swap, can_see_code, can_view_attempts, can_view_swap
 from devices.selectors import (
     device_search,
+    help_requested,
+    open_swap_for_device,
     search_contains_applies,
     swap_attempts,
     swap_for_user,
@@ -39,12 +41,14 @@ from devices.selectors import (
     swaps_for_device,
 )
 from devices.services.approvals import approver_mail_configured
-from devices.services.checks import SwapRefused
+from devices.services.checks import SwapRefused, open_swap_owner
 from devices.services.lifecycle import (
     swap_cancel,
+    swap_help_request,
     swap_recover_lapsed,
     swap_reissue,
     swap_reveal_code,
+    swap_take_over,
 )
 from devices.services.request import swap_request
 from devices.services.sync import DeviceRefreshFailed, device_refresh
@@ -155,12 +159,24 @@ def device_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                     return HttpResponseClientRedirect(url)
                 return redirect(url)
     swaps = swaps_for_device(device=device, user=request.user, limit=DEVICE_HISTORY_SIZE)
+    # Any open swap, whoever opened it: the one in the list when this person may see it.
+    open_swap = next((s for s in swaps if s.is_open), None) or open_swap_for_device(device=device)
+    may_open = open_swap is not None and can_view_swap(request.user, open_swap)
+    # Someone else's open swap this person could take over or ask the helpdesk about.
+    blocking = None
+    if open_swap is not None and may_request and open_swap.requested_by_id != request.user.pk:
+        blocking = open_swap
     context = {
         "device": device,
         "form": form,
         "refused": refused,
         "swaps": swaps,
-        "open_swap": next((s for s in swaps if s.is_open), None),
+        "open_swap": open_swap,
+        "open_swap_owner": open_swap_owner(open_swap) if open_swap else "",
+        "may_open_swap": may_open,
+        "may_take_over": blocking is not None and blocking.state != SwapState.SENDING,
+        "may_ask_helpdesk": blocking is not None,
+        "help_asked": blocking is not None and help_requested(swap=blocking, user=request.user),
         "may_request": may_request,
         "raw": form["new_identifier"].value() if form is not None and form.is_bound else "",
         "preview_value": form.node_id.value if form is not None and form.node_id else "",
@@ -171,6 +187,55 @@ def device_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         ),
     }
     return _render(request, "devices/device_detail.html", "swap-form", context)
+
+
+def _colleagues_open_swap(request: HtmxHttpRequest, pk: int) -> tuple[Device, Swap | None]:
+    _require(request, Perm.REQUEST_SWAP)
+    device = get_object_or_404(Device, pk=pk)
+    return device, open_swap_for_device(device=device)
+
+
+@require_POST
+def device_take_over(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Take over the device's open swap (a colleague's or a bulk one) after confirming."""
+    device, swap = _colleagues_open_swap(request, pk)
+    back = reverse("devices:device_detail", args=[device.pk])
+    if swap is None:
+        messages.info(request, "The device has no open swap any more: request one below.")
+        return redirect(back)
+    if not request.POST.get("confirm"):
+        messages.error(
+            request,
+            "Tick “I take over this swap” to confirm, then press “Take over” again.",
+        )
+        return redirect(back)
+    try:
+        new_swap = swap_take_over(swap=swap, actor=request.user)
+    except SwapRefused as exc:
+        messages.error(request, exc.message)
+        return redirect(back)
+    messages.success(request, "You took the swap over: your new code is being requested.")
+    return redirect("devices:swap_detail", new_swap.pk)
+
+
+@require_POST
+def device_ask_helpdesk(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Ask the helpdesk about the device's open swap that blocks this person."""
+    device, swap = _colleagues_open_swap(request, pk)
+    if swap is None:
+        messages.info(request, "The device has no open swap any more: request one below.")
+    else:
+        try:
+            swap_help_request(swap=swap, actor=request.user)
+        except SwapRefused as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                "Helpdesk asked. They can see who asked and about which device; "
+                "call them if it is urgent.",
+            )
+    return redirect("devices:device_detail", device.pk)
 
 
 @require_POST

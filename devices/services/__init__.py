@@ -5,12 +5,14 @@ from devices.services.checks import SwapRefused, swap_precheck
 from devices.services.lifecycle import (
     SweepResult,
     swap_cancel,
+    swap_help_request,
     swap_mark_bound,
     swap_mark_expired,
     swap_recover_lapsed,
     swap_reissue,
     swap_release_interrupted,
     swap_reveal_code,
+    swap_take_over,
     swaps_recover,
     swaps_sweep,
 )
@@ -41,6 +43,7 @@ __all__ = [
     "push_parse",
     "swap_approve",
     "swap_cancel",
+    "swap_help_request",
     "swap_mark_bound",
     "swap_mark_expired",
     "swap_precheck",
@@ -51,6 +54,7 @@ __all__ = [
     "swap_request",
     "swap_reveal_code",
     "swap_send",
+    "swap_take_over",
     "swaps_recover",
     "swaps_sweep",
 ]

@@ -28,6 +28,7 @@ from devices.limits import (
 )
 from devices.models import OPEN_SWAP_STATES, Device, DeviceStatus, Swap, VerifyCodeMode
 from devices.permissions import Perm
+from devices.roles import can_view_swap
 from devices.selectors import device_live_status, open_swap_for_device
 
 if TYPE_CHECKING:
@@ -140,11 +141,27 @@ def check_reason(*, reason: str) -> str:
 # --- the device -----------------------------------------------------------------------------
 
 
-def open_swap_refusal(*, existing: Swap) -> SwapRefused:
-    """The refusal for a device that already has `existing` open."""
+def open_swap_owner(existing: Swap) -> str:
+    """Who opened `existing`, as a person reads it (full name, else username)."""
+    user = existing.requested_by
+    return user.get_full_name() or user.get_username()
+
+
+def open_swap_refusal(*, existing: Swap, actor: User | None) -> SwapRefused:
+    """The refusal for a device that already has `existing` open, worded for `actor`: a swap
+    they may not open is never named (no id), and the text says what they can do instead.
+    Without an actor (a check run for no one in particular) the swap is named."""
+    state = existing.get_state_display().lower()
+    if actor is None or can_view_swap(actor, existing):
+        return SwapRefused(
+            f"This device already has an open swap (#{existing.pk}, {state}, by "
+            f"{open_swap_owner(existing)}). Open it, then finish or cancel it first.",
+            code="open_swap_exists",
+        )
+    whose = "A bulk swap" if existing.lane == "bulk" else "A colleague"
     return SwapRefused(
-        f"This device already has an open swap (#{existing.pk}, "
-        f"{existing.get_state_display().lower()}). Finish or cancel it first.",
+        f"{whose} ({open_swap_owner(existing)}) has an open swap on this device ({state}): "
+        "take it over or ask the helpdesk, both from this device's page.",
         code="open_swap_exists",
     )
 
@@ -366,11 +383,12 @@ def swap_precheck(
     live_check: bool = True,
     verify_code_mode: str | None = None,
     code_mode_override: bool = False,
+    actor: User | None = None,
 ) -> str:
     """The device-level rules a swap must pass before anything is queued; writes nothing but
-    the live status it reads. Raises SwapRefused. The bulk dry run uses the same rules on a
-    whole chunk of lines (bulk/checks.py). With `verify_code_mode` it also checks the mode fits
-    the device's protocol.
+    the live status it reads. Raises SwapRefused (worded for `actor`, see open_swap_refusal).
+    The bulk dry run uses the same rules on a whole chunk of lines (bulk/checks.py). With
+    `verify_code_mode` it also checks the mode fits the device's protocol.
 
     Returns "" or a notice for the person (the live check could not get a flow-limit slot and
     used the mirror's state; see check_live_device).
@@ -388,7 +406,7 @@ def swap_precheck(
         raise refusal
     existing = open_swap_for_device(device=device)
     if existing is not None:
-        raise open_swap_refusal(existing=existing)
+        raise open_swap_refusal(existing=existing, actor=actor)
     check_node_id_free(device=device, new_node_id=new_node_id)
     if live_check:
         return check_live_device(device=device)

@@ -22,7 +22,8 @@ from devices.code_modes import requires_node_id_code
 from devices.codes import decrypt_code
 from devices.identifiers import NodeId, node_search_key
 from devices.limits import DEFAULT_TIMEOUT_SECONDS
-from devices.models import Swap, SwapCodeView, SwapState, VerifyCodeMode
+from devices.models import OPEN_SWAP_STATES, Swap, SwapCodeView, SwapState, VerifyCodeMode
+from devices.permissions import Perm
 from devices.roles import can_manage_swap, can_see_code
 from devices.services.checks import SwapRefused
 from devices.services.request import swap_request
@@ -214,6 +215,105 @@ def swap_reissue(*, swap: Swap, actor: User) -> Swap:
         },
     )
     return new_swap
+
+
+def _check_may_act_on_colleagues_swap(*, swap: Swap, actor: User, what: str) -> None:
+    """Take-over and asking the helpdesk: for someone who may request swaps, about a swap
+    that is open and not their own."""
+    if not actor.has_perm(Perm.REQUEST_SWAP):
+        raise PermissionDenied(f"You may not {what}.")
+    swap.refresh_from_db()
+    if swap.state not in OPEN_SWAP_STATES:
+        raise SwapRefused(
+            f"That swap is already {swap.get_state_display().lower()}: reload the device page "
+            "and request a swap if you still need one.",
+            code="not_open",
+        )
+    if swap.requested_by_id == actor.pk:
+        raise SwapRefused(
+            "This is your own swap: open it from the device page to see its code or cancel it.",
+            code="own_swap",
+        )
+
+
+def swap_take_over(*, swap: Swap, actor: User) -> Swap:
+    """Cancel a colleague's (or a bulk) open swap and request the same rebinding for `actor`.
+
+    The new refresh replaces the old pending binding on the platform; both are audited (the
+    old one as cancelled by the take-over, with the reason, the new one as requested and taken
+    over). The new swap keeps the old nodeId and chipset, takes the default validity (a bulk
+    swap's 180 s is too short to walk to the unit), and gets a platform-generated code when the
+    old one had a custom code (which is never handed to another person): the same as the nodeId
+    for a device that attaches with its nodeId. Refused (nothing changed) when the new request
+    is refused, or while the old swap is being sent.
+    """
+    _check_may_act_on_colleagues_swap(swap=swap, actor=actor, what="take over swaps")
+    if swap.state == SwapState.SENDING:
+        raise SwapRefused(
+            "The swap is being sent to the platform right now; try again in a few seconds.",
+            code="busy",
+        )
+    mode = swap.verify_code_mode
+    if requires_node_id_code(swap.device):
+        mode = VerifyCodeMode.SAME_AS_NODE_ID
+    elif mode == VerifyCodeMode.CUSTOM:
+        mode = VerifyCodeMode.PLATFORM
+    owner = swap.requested_by.get_full_name() or swap.requested_by.get_username()
+    taker = actor.get_full_name() or actor.get_username()
+    new_node_id = NodeId(value=swap.new_node_id, kind=swap.node_id_kind, chipset=swap.chipset)
+    now = timezone.now()
+    with transaction.atomic():
+        cancelled = Swap.objects.filter(pk=swap.pk, state=swap.state).update(
+            state=SwapState.CANCELLED,
+            verify_code_encrypted="",
+            custom_verify_code_encrypted="",
+            next_attempt_at=None,
+            finished_at=now,
+            updated_at=now,
+        )
+        if not cancelled:
+            raise SwapRefused("The swap changed meanwhile; reload and try again.", code="busy")
+        new_swap = swap_request(
+            device=swap.device,
+            new_node_id=new_node_id,
+            verify_code_mode=mode,
+            timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+            reason=swap.reason,
+            actor=actor,
+            allow_same_node_id=True,
+        )
+        # Audited last (the chain lock is held until commit): the old swap, then the new.
+        swap_audit(
+            swap=swap,
+            action=AuditAction.SWAP_CANCELLED,
+            actor=actor,
+            before={"state": swap.state, "requested_by": swap.requested_by_id},
+            after={"state": SwapState.CANCELLED, "taken_over_by": actor.pk},
+            detail=f"Taken over by {taker}: the device still had to be rebound on site "
+            f"and {owner}'s swap was open.",
+        )
+        swap_audit(
+            swap=new_swap,
+            action=AuditAction.SWAP_TAKEN_OVER,
+            actor=actor,
+            before={"swap": swap.pk, "requested_by": swap.requested_by_id, "lane": swap.lane},
+            after={"swap": new_swap.pk, "requested_by": actor.pk, "verify_code_mode": mode},
+        )
+    logger.info("swap %s taken over as swap %s", swap.pk, new_swap.pk)
+    return new_swap
+
+
+def swap_help_request(*, swap: Swap, actor: User) -> None:
+    """Ask the helpdesk about a colleague's (or a bulk) open swap that blocks `actor`: one
+    audit event (the helpdesk reads it in the audit trail; no other notification is sent)."""
+    _check_may_act_on_colleagues_swap(swap=swap, actor=actor, what="ask about this swap")
+    swap_audit(
+        swap=swap,
+        action=AuditAction.HELP_REQUESTED,
+        actor=actor,
+        after={"state": swap.state, "requested_by": swap.requested_by_id},
+        detail="Blocked on site by this open swap.",
+    )
 
 
 def swap_reveal_code(*, swap: Swap, actor: User) -> str:

@@ -86,6 +86,7 @@ def swap_request(
         live_check=live_check,
         verify_code_mode=verify_code_mode,
         code_mode_override=code_mode_override,
+        actor=actor,
     )
     overridden = code_mode_override and code_mode_warning(device, verify_code_mode) is not None
     # Four eyes: a risky swap waits for another person's approval instead of being sent.
@@ -148,7 +149,7 @@ def swap_request(
         existing = open_swap_for_device(device=device)
         if existing is None:
             raise
-        raise open_swap_refusal(existing=existing) from None
+        raise open_swap_refusal(existing=existing, actor=actor) from None
 
     logger.info("swap %s requested for device %s", swap.pk, device.device_id)
     swap.precheck_notice = notice

@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 from typing import Any
 
-from django import template
+from django import forms, template
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
@@ -187,3 +187,18 @@ def zoned_time(value: datetime | None) -> str:
         return ""
     local = timezone.localtime(value, _display_zone())
     return f"{local:%H:%M:%S} {local.tzname() or ''}".strip()
+
+
+@register.filter
+def error_fields(form: forms.BaseForm) -> list[dict[str, str]]:
+    """The fields of `form` with an error, in form order, for an error summary: the id to link
+    to (a radio group's first option), the label and the first message."""
+    found = []
+    for bound in form:
+        if not bound.errors:
+            continue
+        anchor = bound.auto_id or ""
+        if anchor and isinstance(bound.field.widget, forms.RadioSelect):
+            anchor = f"{anchor}_0"
+        found.append({"id": anchor, "label": str(bound.label), "error": str(bound.errors[0])})
+    return found

@@ -106,6 +106,25 @@
     if (form && event.target.name === "timeout_seconds") syncForm(form);
   });
 
+  /* --- After a form's htmx submit, the error summary it came back with (role="alert",
+     tabindex="-1", data-error-summary) takes the focus and is scrolled into view: the
+     person sees and hears what to fix instead of a tap that seemed to do nothing. Polling and
+     the live preview (not forms) never move the focus. --- */
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var config = event.detail.requestConfig;
+    var source = config && config.elt;
+    if (!source || source.tagName !== "FORM") return;
+    var target = event.detail.target;
+    if (!target || !target.isConnected) target = document.getElementById(source.id) || document.body;
+    var summary = target.matches && target.matches("[data-error-summary]")
+      ? target
+      : target.querySelector("[data-error-summary]");
+    if (!summary) summary = target.querySelector('[aria-invalid="true"]');
+    if (!summary) return;
+    summary.focus({ preventScroll: true });
+    summary.scrollIntoView({ block: "center" });
+  });
+
   /* --- htmx errors become a visible, plain message instead of silence. --- */
   function banner(text) {
     var el = document.getElementById("htmx-problem");
