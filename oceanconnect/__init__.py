@@ -22,7 +22,7 @@ Usage::
     client = PlatformClient(config=config, store=RedisStore("redis://localhost/0", "my-app:"))
     try:
         result = client.refresh_device_key("DEVICE-ID", node_id="862177041314827", timeout=300)
-        print(result.verify_code, result.timeout)
+        show_to_technician(result.verify_code, result.timeout)  # a secret: shown, never logged
     except PlatformError as exc:
         print(exc.code, exc.handling_text)
     print(client.flow_usage())
