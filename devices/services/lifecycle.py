@@ -32,6 +32,7 @@ from devices.services.transitions import (
     swap_enqueue_send,
     swap_release_sending,
     swap_set_bound,
+    swap_set_cancelled,
 )
 
 if TYPE_CHECKING:
@@ -138,15 +139,7 @@ def swap_cancel(*, swap: Swap, actor: User) -> Swap:
         )
     now = timezone.now()
     with transaction.atomic():
-        cancelled = Swap.objects.filter(pk=swap.pk, state=swap.state).update(
-            state=SwapState.CANCELLED,
-            verify_code_encrypted="",
-            custom_verify_code_encrypted="",
-            next_attempt_at=None,
-            finished_at=now,
-            updated_at=now,
-        )
-        if not cancelled:
+        if not swap_set_cancelled(swap=swap, at=now):
             raise SwapRefused("The swap changed meanwhile; reload and try again.", code="busy")
         detail = ""
         if swap.state == SwapState.CODE_ISSUED:
@@ -263,15 +256,7 @@ def swap_take_over(*, swap: Swap, actor: User) -> Swap:
     new_node_id = NodeId(value=swap.new_node_id, kind=swap.node_id_kind, chipset=swap.chipset)
     now = timezone.now()
     with transaction.atomic():
-        cancelled = Swap.objects.filter(pk=swap.pk, state=swap.state).update(
-            state=SwapState.CANCELLED,
-            verify_code_encrypted="",
-            custom_verify_code_encrypted="",
-            next_attempt_at=None,
-            finished_at=now,
-            updated_at=now,
-        )
-        if not cancelled:
+        if not swap_set_cancelled(swap=swap, at=now):
             raise SwapRefused("The swap changed meanwhile; reload and try again.", code="busy")
         new_swap = swap_request(
             device=swap.device,

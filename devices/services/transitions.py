@@ -120,6 +120,21 @@ def swap_release_sending(*, swap_id: int, stuck_before: datetime | None = None) 
     )
 
 
+def swap_set_cancelled(*, swap: Swap, at: datetime) -> bool:
+    """Cancel the swap if it is still in the state the caller read (a guarded update); its
+    codes are erased. False when it changed meanwhile (nothing written)."""
+    return bool(
+        Swap.objects.filter(pk=swap.pk, state=swap.state).update(
+            state=SwapState.CANCELLED,
+            verify_code_encrypted="",
+            custom_verify_code_encrypted="",
+            next_attempt_at=None,
+            finished_at=at,
+            updated_at=at,
+        )
+    )
+
+
 def swap_set_bound(*, swap: Swap, node_id: str, at: datetime) -> bool:
     """Mark one swap bound (from the state it is in) and move the device mirror to `node_id`."""
     with transaction.atomic():
