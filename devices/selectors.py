@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import PermissionDenied
 from django.db import connections
 from django.db.models import CharField, F, Q, QuerySet, Value
-from django.db.models.functions import Collate, Concat, Upper
+from django.db.models.functions import Collate, Upper
 from django.utils import timezone
 
 from devices.identifiers import node_search_key
@@ -64,27 +64,17 @@ def _limit(limit: int) -> int:
 # Past every character: `key >= q AND key < q + _PAST_PREFIX` is "starts with q" as a b-tree
 # range in code-point order (only a key with U+10FFFF right after the prefix is missed).
 _PAST_PREFIX = "\U0010ffff"
-# The ways of matching, in page order, and the column each one is ordered by (then by id).
+# The ways of matching, in page order, and the indexed column each one is ordered by (then by
+# id). The contains branch is ordered by id alone: see `device_search`.
 _BY_DEVICE_ID, _BY_NODE_KEY, _BY_NAME, _BY_NODE_SUFFIX, _BY_CONTAINS = 0, 1, 2, 3, 4
 _BRANCH_KEY = {
     _BY_DEVICE_ID: "device_id",
     _BY_NODE_KEY: "node_key",
     _BY_NAME: "name_key",
     _BY_NODE_SUFFIX: "node_key_reversed",
-    _BY_CONTAINS: "name_key",
 }
+_BRANCHES = (*_BRANCH_KEY, _BY_CONTAINS)
 _BRANCH_COLUMN = "search_branch"  # the column _union_all adds to each raw row (not a model field)
-
-
-def _contains_order() -> Any:
-    """The contains branch's sort key: name_key in code-point order, but on PostgreSQL as an
-    expression no index provides (name_key || ''), so the planner reads the matches from the
-    trigram indexes and sorts them. Offered the name_key index, it walks it in order filtering
-    every row, expecting matches spread evenly; matches correlated with the name order (a street
-    word used by some kinds of device) made that walk read 600,000 rows (10 s at 1,000,000)."""
-    if connections[Device.objects.db].vendor == "postgresql":
-        return Collate(Concat(F("name_key"), Value("")), "C")
-    return F("name_key")
 
 
 def _code_point_order(column: str) -> Any:
@@ -100,7 +90,7 @@ def _search_position(after: str | None) -> tuple[int, str, int] | None:
     if position is None:
         return None
     branch, key, pk = position
-    if type(branch) is not int or branch not in _BRANCH_KEY:
+    if type(branch) is not int or branch not in _BRANCHES:
         return None
     if not isinstance(key, str) or type(pk) is not int or not _storable(key):
         return None
@@ -145,14 +135,19 @@ def _contains_token(query: str) -> str:
 def _contains_match(query: str) -> Q:
     """The name or the location contains the query, case-insensitive (as the database folds
     case). Indexed through one word of it (`_contains_token`, `UPPER(column) LIKE`, the trigram
-    indexes); the whole query is then checked on those rows only, through expressions no index
-    serves (name_key, UPPER(location) || ''), so the planner cannot look it up too."""
+    indexes); the whole query is then checked on those rows: on name_key for names (no index
+    serves it, so the planner cannot look the whole query up too), and on UPPER(location) for
+    locations. Both have statistics (name_key as a column, UPPER(location) as the trigram
+    index's expression), so PostgreSQL estimates how many rows match and chooses between
+    walking the primary key (many matches) and reading the trigram indexes (few). Checked on an
+    expression without statistics, a district (", Hillside": 83,000 locations) was estimated at
+    a handful of rows and read and sorted whole (0.5-1.1 s at 1,000,000 devices)."""
     token = _contains_token(query)
     if token == query:
         return Q(name__icontains=query) | Q(location__icontains=query)
     whole = Upper(Value(query, output_field=CharField()))
-    return Q(name__icontains=token, name_key__contains=whole) | Q(
-        location__icontains=token, location_unindexed__contains=whole
+    return Q(name__icontains=token, name_key__contains=whole) | Q(location__icontains=token) & Q(
+        location__icontains=query
     )
 
 
@@ -175,11 +170,15 @@ def device_search(
 
     Order: the exact deviceId match first, then the nodeId prefix matches by nodeId key, then
     the name prefix matches by upper-cased name, then the nodeId suffix matches by reversed
-    nodeId key, then the contains matches by upper-cased name; each in code-point order and then
-    by id; an empty query lists every device by name. Each way of matching is its own branch,
-    limited to limit + 1 rows: the index branches read their own index in order, so a prefix
-    matching 100,000 devices reads about limit + 1 index entries; the contains branch reads its
-    matches from trigram indexes (PostgreSQL) and sorts them. A device is listed in the first
+    nodeId key, each in code-point order and then by id, then the contains matches by id; an
+    empty query lists every device by name. Each way of matching is its own branch, limited to
+    limit + 1 rows: the index branches read their own index in order, so a prefix matching
+    100,000 devices reads about limit + 1 index entries. The contains branch is ordered by id so
+    that PostgreSQL can serve it either way at the same cost: a broad query (3 letters in a fifth
+    of the fleet) walks the primary key and stops after limit + 1 matches; a narrow one (a street
+    word) reads its few matches from the trigram indexes and sorts them. Ordered by name, a broad
+    query had to fetch and sort every match (200,000 rows: 0.35-0.55 s at 1,000,000 devices);
+    benchmarks/README.md, search_million.py. A device is listed in the first
     branch it matches only. The branches are one UNION ALL query under LIMIT limit + 1, so a
     later branch is not even run when the earlier ones fill the page; the cursor holds (branch,
     key, id) of the page's last row.
@@ -191,8 +190,6 @@ def device_search(
     position = _search_position(after)
     devices: QuerySet[Device] = Device.objects.alias(
         **{f"{column}_ordered": _code_point_order(column) for column in set(_BRANCH_KEY.values())},
-        contains_ordered=_contains_order(),
-        location_unindexed=Concat(Upper("location"), Value("")),
     )
     if not include_deleted:
         devices = devices.filter(deleted_on_platform_at__isnull=True)
@@ -226,7 +223,12 @@ def device_search(
         earlier |= match
         if position is not None and branch < position[0]:
             continue  # the pages before the cursor's branch are done
-        ordered = "contains_ordered" if branch == _BY_CONTAINS else f"{_BRANCH_KEY[branch]}_ordered"
+        if branch == _BY_CONTAINS:
+            if position is not None and branch == position[0]:
+                branch_rows = branch_rows.filter(pk__gt=position[2])
+            branches.append((branch, branch_rows.order_by("id")[: limit + 1]))
+            continue
+        ordered = f"{_BRANCH_KEY[branch]}_ordered"
         if position is not None and branch == position[0]:
             _, key_after, pk_after = position
             branch_rows = branch_rows.filter(
@@ -248,7 +250,10 @@ def _branch(device: Device) -> int:
 
 
 def _sort_value(device: Device) -> str:
-    return getattr(device, _BRANCH_KEY[_branch(device)])
+    branch = _branch(device)
+    if branch == _BY_CONTAINS:
+        return ""  # contains matches are in id order (see device_search)
+    return getattr(device, _BRANCH_KEY[branch])
 
 
 def _union_all(branches: list[tuple[int, QuerySet[Device]]], *, limit: int) -> list[Device]:
