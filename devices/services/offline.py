@@ -230,7 +230,8 @@ class LiveStatusReading:
 
 
 def _cache_key(device: Device) -> str:
-    return f"devices:live-status:{device.pk}"
+    # The store prefix names the platform deployment (and each test run its own).
+    return f"{settings.IOT_STORE_PREFIX}live-status:{device.device_id}"
 
 
 def device_live_status_peek(*, device: Device) -> LiveStatusReading | None:
