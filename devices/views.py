@@ -279,6 +279,8 @@ def device_live_status_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "form": SwapForm(device=device, user=request.user) if may_request else None,
         # Only where the page shows the form (no open swap): nothing else to update.
         "oob": may_request and open_swap_for_device(device=device) is None,
+        # The header's badge shows the mirror, which the live read has just updated.
+        "refresh_badge": live.known,
     }
     return render(request, "devices/_live_status.html", context)
 
