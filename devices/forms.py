@@ -120,7 +120,6 @@ class SwapForm(forms.Form):
         coerce=int,
         initial=DEFAULT_OFFLINE_WAIT_MINUTES,
         required=False,
-        empty_value=DEFAULT_OFFLINE_WAIT_MINUTES,
         help_text="If the old unit is still online then, nothing is sent and the swap ends.",
     )
 
