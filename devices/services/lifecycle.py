@@ -202,6 +202,8 @@ def swap_reissue(*, swap: Swap, actor: User) -> Swap:
         actor=actor,
         allow_same_node_id=True,
         reissue_of=swap,
+        # One that was to wait for the old unit to go offline waits again if it is still online.
+        offline_wait_minutes=DEFAULT_OFFLINE_WAIT_MINUTES if swap.offline_wait_until else 0,
     )
     swap_audit(
         swap=new_swap,

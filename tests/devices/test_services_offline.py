@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.models import AuditAction, AuditEvent
 from devices.models import OPEN_SWAP_STATES, Swap, SwapState
 from devices.platform_wiring import get_client, reset_client
-from devices.services import SwapRefused, swap_approve, swap_cancel, swap_send
+from devices.services import SwapRefused, swap_approve, swap_cancel, swap_reissue, swap_send
 from devices.services.offline import (
     OFFLINE_WAIT_EXPIRED,
     device_live_status_peek,
@@ -170,6 +170,17 @@ def test_a_lapsed_wait_ends_cancelled_unsent_with_a_clear_message(online, field_
     assert swaps_expire_offline_waits(now=swap.offline_wait_until) == 0
     assert not swap_expire_offline_wait(swap=swap, now=swap.offline_wait_until)
     assert AuditEvent.objects.filter(action=AuditAction.SWAP_CANCELLED).count() == 1
+
+
+def test_a_lapsed_wait_is_reissued_waiting_again_while_the_device_is_online(
+    online, field_user, enqueued
+):
+    swap = wait_for_offline(online, field_user, minutes=15)
+    swaps_expire_offline_waits(now=swap.offline_wait_until)
+    swap.refresh_from_db()
+    again = swap_reissue(swap=swap, actor=field_user)
+    assert (again.state, again.reissue_of_id) == (SwapState.WAITING_OFFLINE, swap.pk)
+    assert enqueued == []
 
 
 def test_the_swap_page_poll_ends_a_lapsed_wait(online, field_user, enqueued):
