@@ -229,14 +229,14 @@ class LiveStatusReading:
         return self.known and self.live.status == DeviceStatus.ONLINE
 
 
-def _cache_key(device: Device) -> str:
+def live_status_cache_key(device: Device) -> str:
     # The store prefix names the platform deployment (and each test run its own).
     return f"{settings.IOT_STORE_PREFIX}live-status:{device.device_id}"
 
 
 def device_live_status_peek(*, device: Device) -> LiveStatusReading | None:
     """The shared live status if one was read recently (no platform call, no query)."""
-    reading = cache.get(_cache_key(device))
+    reading = cache.get(live_status_cache_key(device))
     if not isinstance(reading, LiveStatusReading):
         return None
     return LiveStatusReading(live=reading.live, checked_at=reading.checked_at, cached=True)
@@ -262,7 +262,7 @@ def device_live_status_read(*, device: Device, now: datetime | None = None) -> L
     if reading.live.error:
         seconds = min(seconds, LIVE_STATUS_ERROR_CACHE_SECONDS)
     if seconds > 0:
-        cache.set(_cache_key(device), reading, seconds)
+        cache.set(live_status_cache_key(device), reading, seconds)
     if reading.known:
         _mirror_status(device, live)
         if live.status in OFFLINE_STATUSES:
@@ -272,7 +272,7 @@ def device_live_status_read(*, device: Device, now: datetime | None = None) -> L
 
 def device_live_status_forget(*, device: Device) -> None:
     """Drop the shared reading (the device changed under it: a push, a refresh)."""
-    cache.delete(_cache_key(device))
+    cache.delete(live_status_cache_key(device))
 
 
 def _mirror_status(device: Device, live: LiveStatus) -> None:

@@ -363,3 +363,18 @@ def test_a_live_read_that_finds_the_device_offline_sends_its_waiting_swap(
     assert enqueued == [swap.pk]
     online.refresh_from_db()
     assert online.status == "OFFLINE"  # the mirror learnt it
+
+
+def test_beat_runs_the_check_task_which_calls_the_service_within_its_call_cap(
+    sim, platform_settings, online, field_user, enqueued, django_capture_on_commit_callbacks
+):
+    from devices.tasks import swaps_check_offline as swaps_check_offline_task
+
+    entry = platform_settings.CELERY_BEAT_SCHEDULE["check-offline-swaps"]
+    assert entry["task"] == "devices.tasks.swaps_check_offline"
+    platform_settings.SWAP_OFFLINE_CHECK_MAX_CALLS = 1
+    swap = wait_for_offline(online, field_user)
+    sim.set_device(online.device_id, status="OFFLINE")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert swaps_check_offline_task() == {"expired": 0, "checked": 1, "released": 1}
+    assert enqueued == [swap.pk]
