@@ -45,6 +45,7 @@ class AuditAction(models.TextChoices):
     SWAP_REISSUED = "swap_reissued", "Swap re-issued"
     SWAP_CANCELLED = "swap_cancelled", "Swap cancelled"
     SWAP_TAKEN_OVER = "swap_taken_over", "Swap taken over"
+    SWAP_OFFLINE_SEEN = "swap_offline_seen", "Old unit offline: swap sent"
     HELP_REQUESTED = "help_requested", "Helpdesk asked"
     SWAP_BOUND = "swap_bound", "New unit bound"
     SWAP_EXPIRED = "swap_expired", "Code expired"

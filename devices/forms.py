@@ -9,12 +9,14 @@ from django.contrib.auth.models import User
 from devices.code_modes import code_mode_warning, default_verify_code_mode, requires_node_id_code
 from devices.identifiers import InvalidNodeId, NodeId, detect_kind, node_search_key
 from devices.limits import (
+    DEFAULT_OFFLINE_WAIT_MINUTES,
     DEFAULT_TIMEOUT_SECONDS,
     MAX_NODE_ID_LENGTH,
     MAX_REASON_LENGTH,
     MAX_TIMEOUT_SECONDS,
     MAX_VERIFY_CODE_LENGTH,
     MIN_TIMEOUT_SECONDS,
+    OFFLINE_WAIT_PRESETS_MINUTES,
 )
 from devices.models import Chipset, Device, NodeIdKind, VerifyCodeMode
 from devices.permissions import Perm
@@ -35,6 +37,13 @@ def guess_identifier(old_node_id: str) -> tuple[str, str]:
     if _MAC_LIKE.match(value):
         return NodeIdKind.MAC, ""
     return NodeIdKind.SERIAL, ""
+
+
+def _minutes_label(minutes: int) -> str:
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minutes"
 
 
 class SwapForm(forms.Form):
@@ -99,6 +108,21 @@ class SwapForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "e.g. INC-20417, unit water-damaged"}),
     )
 
+    # "Send it when the old unit goes offline" (shown when the device is online): the swap
+    # waits (devices/services/offline.py) for as long as chosen.
+    send_when_offline = forms.BooleanField(
+        label="Send it when the old unit goes offline",
+        required=False,
+    )
+    offline_wait_minutes = forms.TypedChoiceField(
+        label="Wait at most",
+        choices=[(m, _minutes_label(m)) for m in OFFLINE_WAIT_PRESETS_MINUTES],
+        coerce=int,
+        initial=DEFAULT_OFFLINE_WAIT_MINUTES,
+        required=False,
+        help_text="If the old unit is still online then, nothing is sent and the swap ends.",
+    )
+
     def __init__(
         self,
         *args: Any,
@@ -138,6 +162,12 @@ class SwapForm(forms.Form):
                 f"({DEFAULT_TIMEOUT_SECONDS} is the default)."
             )
         return value
+
+    def offline_wait(self) -> int:
+        """Minutes the swap may wait for the old unit to go offline; 0 = send it now."""
+        if not self.cleaned_data.get("send_when_offline"):
+            return 0
+        return int(self.cleaned_data.get("offline_wait_minutes") or DEFAULT_OFFLINE_WAIT_MINUTES)
 
     def clean_custom_verify_code(self) -> str:
         return self.cleaned_data.get("custom_verify_code", "").strip()

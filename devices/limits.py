@@ -22,3 +22,9 @@ MIN_SEARCH_SUFFIX_LENGTH = 6
 
 # A swap's reason (or ticket reference), and the reason a swap was rejected.
 MAX_REASON_LENGTH = 500
+
+# "Send it when the old unit goes offline": how long a swap may wait, in minutes (the form's
+# presets; the default is the first choice a technician sees).
+OFFLINE_WAIT_PRESETS_MINUTES = (15, 30, 60, 120, 240)
+DEFAULT_OFFLINE_WAIT_MINUTES = 30
+MAX_OFFLINE_WAIT_MINUTES = 24 * 60

@@ -119,6 +119,7 @@ class VerifyCodeMode(models.TextChoices):
 
 class SwapState(models.TextChoices):
     PENDING_APPROVAL = "pending_approval", "Waiting for approval"
+    WAITING_OFFLINE = "waiting_offline", "Waiting for the old unit to go offline"
     QUEUED = "queued", "Queued"
     SENDING = "sending", "Sending"
     CODE_ISSUED = "code_issued", "Code issued"
@@ -132,6 +133,7 @@ class SwapState(models.TextChoices):
 # Not finished yet: a device has at most one open swap, and a new nodeId one open claim.
 OPEN_SWAP_STATES = (
     SwapState.PENDING_APPROVAL,
+    SwapState.WAITING_OFFLINE,
     SwapState.QUEUED,
     SwapState.SENDING,
     SwapState.CODE_ISSUED,
@@ -176,6 +178,11 @@ class Swap(models.Model):
     # calls were ahead of it (shown on the swap page and by `rekey --wait`).
     waiting_for_slot_until = models.DateTimeField(null=True, blank=True)
     slot_position = models.PositiveIntegerField(null=True, blank=True)
+    # "Send it when the old unit goes offline" (devices/services/offline.py): until when the
+    # swap waits in WAITING_OFFLINE (then it is cancelled unsent), and when the periodic check
+    # last asked the platform about the device (the round-robin order of the checks).
+    offline_wait_until = models.DateTimeField(null=True, blank=True)
+    offline_checked_at = models.DateTimeField(null=True, blank=True)
     # Not stored: set by swap_request when the live check used the mirror (flow limit busy).
     precheck_notice = ""
     next_attempt_at = models.DateTimeField(null=True, blank=True)

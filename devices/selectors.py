@@ -276,14 +276,17 @@ def _union_all(branches: list[tuple[int, QuerySet[Device]]], *, limit: int) -> l
     return list(Device.objects.raw(sql, params))
 
 
-def device_live_status(*, device: Device, max_wait: float = 5.0) -> LiveStatus:
-    """Ask the platform for the device's status; platform errors become `error` text."""
+def device_live_status(
+    *, device: Device, max_wait: float = 5.0, lane: str = "interactive"
+) -> LiveStatus:
+    """Ask the platform for the device's status (one call in `lane`); platform errors become
+    `error` text."""
     from devices.platform_wiring import get_client
     from oceanconnect import Lane, PlatformError, PlatformThrottled
 
     try:
         platform_device = get_client().get_device(
-            device.device_id, app_id=device.app_id or None, max_wait=max_wait, lane=Lane.INTERACTIVE
+            device.device_id, app_id=device.app_id or None, max_wait=max_wait, lane=Lane(lane)
         )
     except PlatformThrottled as exc:
         return LiveStatus(

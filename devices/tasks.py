@@ -14,6 +14,7 @@ from django.conf import settings
 from devices.services.lifecycle import swap_release_interrupted
 from devices.services.lifecycle import swaps_recover as swaps_recover_service
 from devices.services.lifecycle import swaps_sweep as swaps_sweep_service
+from devices.services.offline import swaps_check_offline as swaps_check_offline_service
 from devices.services.send import LEASE_RECHECK_MARGIN, SwapRetryLater, retry_delay
 from devices.services.send import swap_send as swap_send_service
 from devices.services.transitions import swap_live_lease_remaining
@@ -68,6 +69,14 @@ def recover_swaps_on_worker_start(sender: Any = None, **kwargs: Any) -> None:
 def swaps_sweep() -> dict[str, int]:
     result = swaps_sweep_service()
     return {"requeued": result.requeued, "recovered": result.recovered, "expired": result.expired}
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=75)
+def swaps_check_offline() -> dict[str, int]:
+    """Beat: the backstop of the deviceInfoChanged push for swaps waiting for the old unit to
+    go offline (devices/services/offline.py)."""
+    result = swaps_check_offline_service(max_calls=settings.SWAP_OFFLINE_CHECK_MAX_CALLS)
+    return {"expired": result.expired, "checked": result.checked, "released": result.released}
 
 
 DEVICES_SYNC_SOFT_TIME_LIMIT = settings.DEVICES_SYNC_TIME_LIMIT - 300

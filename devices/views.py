@@ -25,7 +25,7 @@ from devices.forms import (
     same_as_old_message,
 )
 from devices.limits import MAX_SEARCH_QUERY_LENGTH, MIN_SEARCH_CONTAINS_LENGTH
-from devices.models import Device, Swap, SwapState, VerifyCodeMode
+from devices.models import Device, DeviceStatus, Swap, SwapState, VerifyCodeMode
 from devices.permissions import Perm
 from devices.qr import qr_svg
 from devices.roles import can_manage_swap, can_see_code, can_view_attempts, can_view_swap
@@ -49,6 +49,12 @@ from devices.services.lifecycle import (
     swap_reissue,
     swap_reveal_code,
     swap_take_over,
+)
+from devices.services.offline import (
+    LiveStatusReading,
+    device_live_status_peek,
+    device_live_status_read,
+    swap_expire_offline_wait,
 )
 from devices.services.request import swap_request
 from devices.services.sync import DeviceRefreshFailed, device_refresh
@@ -89,6 +95,7 @@ _REFUSAL_FIELDS = {
     "timeout_seconds": "timeout_seconds",
     "custom_verify_code": "custom_verify_code",
     "verify_code_mode": "verify_code_mode",
+    "offline_wait_minutes": "offline_wait_minutes",
 }
 
 
@@ -124,6 +131,9 @@ def device_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     may_request = request.user.has_perm(Perm.REQUEST_SWAP)
     form = SwapForm(device=device, user=request.user) if may_request else None
     refused = ""
+    # Know before typing: the live status read recently (no call here; the page loads it).
+    live = device_live_status_peek(device=device)
+    offer_offline_wait = _offer_offline_wait(device, live)
     if request.method == "POST":
         if not may_request:
             raise PermissionDenied
@@ -144,8 +154,11 @@ def device_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                     ip=request.META.get("REMOTE_ADDR", ""),
                     allow_same_node_id=bool(data.get("confirm_same")),
                     code_mode_override=bool(data.get("code_mode_override")),
+                    offline_wait_minutes=form.offline_wait(),
                 )
             except SwapRefused as exc:
+                if exc.code == "device_online":
+                    offer_offline_wait = True
                 field = _REFUSAL_FIELDS.get(exc.field or "")
                 if field:
                     form.add_error(field, exc.message)
@@ -178,6 +191,8 @@ def device_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "may_ask_helpdesk": blocking is not None,
         "help_asked": blocking is not None and help_requested(swap=blocking, user=request.user),
         "may_request": may_request,
+        "live": live,
+        "offer_offline_wait": offer_offline_wait,
         "raw": form["new_identifier"].value() if form is not None and form.is_bound else "",
         "preview_value": form.node_id.value if form is not None and form.node_id else "",
         "code_is_node_id": bool(
@@ -236,6 +251,38 @@ def device_ask_helpdesk(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 "call them if it is urgent.",
             )
     return redirect("devices:device_detail", device.pk)
+
+
+def _offer_offline_wait(device: Device, live: LiveStatusReading | None) -> bool:
+    """Whether the form offers "send it when the old unit goes offline": the device is online
+    live, or (live status not known) as last mirrored."""
+    if live is not None and live.known:
+        return live.online
+    return device.status == DeviceStatus.ONLINE
+
+
+@never_cache
+@require_GET
+def device_live_status_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The device's live status from the platform (loaded by the device page after it shows),
+    and, for someone who may request a swap, the form's "send when offline" choice to match."""
+    _require(request, Perm.SEARCH_DEVICES)
+    device = get_object_or_404(Device, pk=pk)
+    live = device_live_status_read(device=device)
+    may_request = request.user.has_perm(Perm.REQUEST_SWAP)
+    context = {
+        "device": device,
+        "live": live,
+        "may_request": may_request,
+        # The form's choice follows the live status (out of band); unknown: the mirror's.
+        "offer_offline_wait": _offer_offline_wait(device, live),
+        "form": SwapForm(device=device, user=request.user) if may_request else None,
+        # Only where the page shows the form (no open swap): nothing else to update.
+        "oob": may_request and open_swap_for_device(device=device) is None,
+        # The header's badge shows the mirror, which the live read has just updated.
+        "refresh_badge": live.known,
+    }
+    return render(request, "devices/_live_status.html", context)
 
 
 @require_POST
@@ -332,6 +379,9 @@ def swap_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if is_partial(request):
         # A send whose worker vanished: hand it to a worker now (no platform call here).
         if swap_recover_lapsed(swap=swap):
+            swap.refresh_from_db()
+        # A wait for the old unit to go offline that has run out ends now (no platform call).
+        if swap_expire_offline_wait(swap=swap):
             swap.refresh_from_db()
         seen = request.GET.get("v", "")
         if seen and seen == _panel_version(swap):

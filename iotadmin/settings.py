@@ -371,6 +371,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("SWAP_RECOVER_INTERVAL_SECONDS", 10)),
     },
 }
+# "Send it when the old unit goes offline" (devices/services/offline.py): a deviceInfoChanged
+# push sends a waiting swap at once; this periodic check is the backstop (background lane, at
+# most SWAP_OFFLINE_CHECK_MAX_CALLS platform reads a run, none when no slot is free at once).
+SWAP_OFFLINE_CHECK_INTERVAL_SECONDS = env_int("SWAP_OFFLINE_CHECK_INTERVAL_SECONDS", 60)
+SWAP_OFFLINE_CHECK_MAX_CALLS = env_int("SWAP_OFFLINE_CHECK_MAX_CALLS", 5)
+CELERY_BEAT_SCHEDULE["check-offline-swaps"] = {
+    "task": "devices.tasks.swaps_check_offline",
+    "schedule": float(SWAP_OFFLINE_CHECK_INTERVAL_SECONDS),
+}
+# The device page's live status (one interactive platform read) is shared by every user for
+# this many seconds (the cache; per process without Redis).
+DEVICE_LIVE_STATUS_CACHE_SECONDS = env_int("DEVICE_LIVE_STATUS_CACHE_SECONDS", 30)
 CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
     "task": "audit.tasks.audit_checkpoint",
     "schedule": float(AUDIT_CHECKPOINT_INTERVAL_MINUTES * 60),

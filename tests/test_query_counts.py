@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -37,7 +38,8 @@ from bulk.models import BulkBatch
 from bulk.services import bulk_upload
 from devices.approvals import approval_queue
 from devices.models import Swap, SwapState, VerifyCodeMode
-from devices.selectors import device_search
+from devices.selectors import LiveStatus, device_search
+from devices.services.offline import LiveStatusReading, live_status_cache_key
 from devices.views import DEVICE_HISTORY_SIZE, DEVICE_PAGE_SIZE
 from reports.selectors import HISTORY_PAGE_SIZE, HistoryFilters, history_page
 from tests.bulk.helpers import csv_bytes, line
@@ -118,6 +120,23 @@ def device_detail_page(n: int, *, headers: dict[str, str] | None = None) -> Page
         shows=(lambda _content: True)
         if headers
         else _rows_shown('class="swap-link"', min(n, DEVICE_HISTORY_SIZE)),
+    )
+
+
+def device_live_status_partial(n: int) -> PageRequest:
+    """The device page's live-status partial for a device with n past swaps, the platform's
+    reading already shared (cached): no platform call is made."""
+    device = DeviceFactory()
+    tech = _user("field_service")
+    for i in range(n):
+        SwapFactory(device=device, requested_by=tech, state=CLOSED_STATES[i % len(CLOSED_STATES)])
+    reading = LiveStatusReading(live=LiveStatus(status="ONLINE"), checked_at=timezone.now())
+    cache.set(live_status_cache_key(device), reading, 300)
+    return PageRequest(
+        user=tech,
+        url=reverse("devices:device_live_status", args=[device.pk]),
+        headers=HTMX,
+        shows=lambda content: 'data-live-status="ONLINE"' in content,
     )
 
 
@@ -284,6 +303,7 @@ PAGES: dict[str, Callable[[int], PageRequest]] = {
     "devices:device_list (more rows) #device-rows": device_search_more_rows,
     "devices:device_detail": device_detail_page,
     "devices:device_detail #swap-form": lambda n: device_detail_page(n, headers=HTMX),
+    "devices:device_live_status": device_live_status_partial,
     "devices:swap_detail": swap_detail_page,
     "devices:swap_detail #code-panel": lambda n: swap_detail_page(n, headers=HTMX),
     "reports:swap_history": swap_history_page,

@@ -70,12 +70,15 @@ def _not_pending(swap: Swap, verb: str) -> SwapRefused:
 
 
 def swap_approve(*, swap: Swap, actor: User) -> Swap:
-    """Let a held-back swap go: PENDING_APPROVAL -> QUEUED, audited, sent after commit."""
+    """Let a held-back swap go: PENDING_APPROVAL -> QUEUED, audited, sent after commit (or
+    WAITING_OFFLINE for a swap requested "when the old unit goes offline")."""
     _check_decider(swap, actor, "approve")
     now = timezone.now()
+    # A swap requested "when the old unit goes offline" on an online device goes on waiting.
+    next_state = SwapState.WAITING_OFFLINE if swap.offline_wait_until else SwapState.QUEUED
     with transaction.atomic():
         approved = Swap.objects.filter(pk=swap.pk, state=SwapState.PENDING_APPROVAL).update(
-            state=SwapState.QUEUED,
+            state=next_state,
             decided_by=actor,
             decided_at=now,
             next_attempt_at=None,
@@ -87,9 +90,10 @@ def swap_approve(*, swap: Swap, actor: User) -> Swap:
                 action=AuditAction.SWAP_APPROVED,
                 actor=actor,
                 before={"state": SwapState.PENDING_APPROVAL},
-                after={"state": SwapState.QUEUED, "approval_reasons": swap.approval_reasons},
+                after={"state": next_state, "approval_reasons": swap.approval_reasons},
             )
-            swap_enqueue_send(swap_id=swap.pk)
+            if next_state == SwapState.QUEUED:
+                swap_enqueue_send(swap_id=swap.pk)
     swap.refresh_from_db()
     if approved:
         logger.info("swap %s approved by user %s", swap.pk, actor.pk)

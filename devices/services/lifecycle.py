@@ -21,7 +21,7 @@ from audit.models import AuditAction
 from devices.code_modes import requires_node_id_code
 from devices.codes import decrypt_code
 from devices.identifiers import NodeId, node_search_key
-from devices.limits import DEFAULT_TIMEOUT_SECONDS
+from devices.limits import DEFAULT_OFFLINE_WAIT_MINUTES, DEFAULT_TIMEOUT_SECONDS
 from devices.models import OPEN_SWAP_STATES, Swap, SwapCodeView, SwapState, VerifyCodeMode
 from devices.permissions import Perm
 from devices.roles import can_manage_swap, can_see_code
@@ -41,7 +41,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REISSUABLE_STATES = (SwapState.EXPIRED, SwapState.FAILED, SwapState.CANCELLED)
-CANCELLABLE_STATES = (SwapState.PENDING_APPROVAL, SwapState.QUEUED, SwapState.CODE_ISSUED)
+CANCELLABLE_STATES = (
+    SwapState.PENDING_APPROVAL,
+    SwapState.WAITING_OFFLINE,
+    SwapState.QUEUED,
+    SwapState.CODE_ISSUED,
+)
 # A late "bound" push may still close a swap we already called expired or failed this recently.
 LATE_BIND_WINDOW = timedelta(days=1)
 # Swaps one sweep handles at most in each of its steps (the next sweep takes the rest).
@@ -197,6 +202,8 @@ def swap_reissue(*, swap: Swap, actor: User) -> Swap:
         actor=actor,
         allow_same_node_id=True,
         reissue_of=swap,
+        # One that was to wait for the old unit to go offline waits again if it is still online.
+        offline_wait_minutes=DEFAULT_OFFLINE_WAIT_MINUTES if swap.offline_wait_until else 0,
     )
     swap_audit(
         swap=new_swap,
@@ -266,6 +273,10 @@ def swap_take_over(*, swap: Swap, actor: User) -> Swap:
             reason=swap.reason,
             actor=actor,
             allow_same_node_id=True,
+            # A swap waiting for the old unit to go offline is taken over waiting likewise.
+            offline_wait_minutes=DEFAULT_OFFLINE_WAIT_MINUTES
+            if swap.state == SwapState.WAITING_OFFLINE
+            else 0,
         )
         # Audited last (the chain lock is held until commit): the old swap, then the new.
         swap_audit(

@@ -41,6 +41,11 @@ from devices.identifiers import node_search_key
 from devices.limits import MAX_DEVICE_ID_LENGTH
 from devices.models import Device, DeviceStatus, Swap, SwapState
 from devices.services.lifecycle import swap_mark_bound, swap_mark_expired
+from devices.services.offline import (
+    OFFLINE_STATUSES,
+    device_live_status_forget,
+    swaps_release_offline,
+)
 from devices.services.sync import device_activated, device_status
 from iotadmin.metrics import push_observed
 
@@ -336,9 +341,19 @@ def _device_info_changed(device: Device, push: PushNotification, *, at: datetime
     if _is_stale(device, at):
         return _Applied("ignored: older than the state we hold")
     before = _apply_fields(device, _field_values(push.device_info), at=at)
-    if not before:
-        return _Applied("no change")
-    return _Applied("updated", before, _changes(device, before), changed=True)
+    if before:
+        device_live_status_forget(device=device)
+    after = _changes(device, before)
+    outcome = "updated" if before else "no change"
+    # The old unit went offline: a swap waiting for that is sent now.
+    if device_status(push.device_info.get("status") or "") in OFFLINE_STATUSES:
+        released = swaps_release_offline(device=device, seen_by="deviceInfoChanged push")
+        if released:
+            outcome += f"; swap #{released[0]} sent (device offline)"
+            after["swapId"] = released[0]
+    if not before and outcome == "no change":
+        return _Applied(outcome)
+    return _Applied(outcome, before, after, changed=True)
 
 
 def _open_swap_node_id(device: Device) -> str:

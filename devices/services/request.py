@@ -24,6 +24,7 @@ from devices.permissions import Perm
 from devices.selectors import open_swap_for_device
 from devices.services.approvals import approver_mail_configured, swap_notify_approvers
 from devices.services.checks import (
+    SwapRefused,
     check_new_node_id_length,
     check_reason,
     check_timeout,
@@ -31,6 +32,7 @@ from devices.services.checks import (
     open_swap_refusal,
     swap_precheck,
 )
+from devices.services.offline import check_offline_wait, offline_wait_until
 from devices.services.transitions import swap_audit, swap_enqueue_send
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ def swap_request(
     live_check: bool = True,
     code_mode_override: bool = False,
     lane: str = "interactive",
+    offline_wait_minutes: int = 0,
 ) -> Swap:
     """Check everything, create the swap and queue its sending after commit; a swap the
     approval policy calls risky is created PENDING_APPROVAL instead and waits for swap_approve.
@@ -70,6 +73,10 @@ def swap_request(
 
     When the live check found no flow-limit slot in time, the swap is accepted on the mirror's
     state and `swap.precheck_notice` says so (queue length and wait) for the person.
+
+    `offline_wait_minutes` > 0 is "send it when the old unit goes offline": a device found
+    online is not refused but gets a WAITING_OFFLINE swap that waits that long
+    (devices/services/offline.py); an offline device's swap is sent at once as usual.
     """
     if not actor.has_perm(Perm.REQUEST_SWAP):
         raise PermissionDenied("You may not request swaps.")
@@ -79,24 +86,41 @@ def swap_request(
     custom_code = check_verify_code(mode=verify_code_mode, custom_verify_code=custom_verify_code)
     timeout_seconds = check_timeout(timeout_seconds=timeout_seconds, actor=actor)
     reason = check_reason(reason=reason)
-    notice = swap_precheck(
-        device=device,
-        new_node_id=new_node_id,
-        allow_same_node_id=allow_same_node_id,
-        live_check=live_check,
-        verify_code_mode=verify_code_mode,
-        code_mode_override=code_mode_override,
-        actor=actor,
-    )
+    if offline_wait_minutes:
+        offline_wait_minutes = check_offline_wait(minutes=offline_wait_minutes)
+    waits_for_offline = False
+    try:
+        notice = swap_precheck(
+            device=device,
+            new_node_id=new_node_id,
+            allow_same_node_id=allow_same_node_id,
+            live_check=live_check,
+            verify_code_mode=verify_code_mode,
+            code_mode_override=code_mode_override,
+            actor=actor,
+        )
+    except SwapRefused as exc:
+        # "Online" is the last device rule checked: every other one has passed.
+        if not (offline_wait_minutes and exc.code == "device_online"):
+            raise
+        waits_for_offline, notice = True, ""
     overridden = code_mode_override and code_mode_warning(device, verify_code_mode) is not None
+    now = timezone.now()
     # Four eyes: a risky swap waits for another person's approval instead of being sent.
     approval_reasons = swap_approval_reasons(
         device=device,
         verify_code_mode=verify_code_mode,
         timeout_seconds=timeout_seconds,
-        now=timezone.now(),
+        now=now,
     )
-
+    # Approved later, a swap that found the device online goes on waiting (swap_approve).
+    wait_until = offline_wait_until(minutes=offline_wait_minutes, now=now)
+    if approval_reasons:
+        state = SwapState.PENDING_APPROVAL
+    elif waits_for_offline:
+        state = SwapState.WAITING_OFFLINE
+    else:
+        state = SwapState.QUEUED
     audit_kwargs: dict[str, Any] = {}
     if request_id:
         audit_kwargs["request_id"] = request_id
@@ -115,7 +139,8 @@ def swap_request(
                 custom_verify_code_encrypted=encrypt_code(custom_code) if custom_code else "",
                 timeout_seconds=timeout_seconds,
                 reason=reason,
-                state=SwapState.PENDING_APPROVAL if approval_reasons else SwapState.QUEUED,
+                state=state,
+                offline_wait_until=wait_until if waits_for_offline else None,
                 needs_approval=bool(approval_reasons),
                 approval_reasons=approval_reasons,
                 reissue_of=reissue_of,
@@ -136,11 +161,16 @@ def swap_request(
                     "approval_reasons": approval_reasons,
                     # Recorded only when it was needed: a code the device may not bind with.
                     **({"code_mode_override": True} if overridden else {}),
+                    **(
+                        {"state": state, "offline_wait_until": wait_until.isoformat()}
+                        if waits_for_offline
+                        else {}
+                    ),
                 },
                 detail=reason,
                 **audit_kwargs,
             )
-            if not approval_reasons:
+            if state == SwapState.QUEUED:
                 swap_enqueue_send(swap_id=swap.pk)
             elif approver_mail_configured():
                 swap_id = swap.pk

@@ -39,6 +39,11 @@ from devices.identifiers import node_search_key
 from devices.limits import MAX_DEVICE_ID_LENGTH
 from devices.models import Device, DeviceStatus, SyncWalk
 from devices.platform_wiring import get_client
+from devices.services.offline import (
+    OFFLINE_STATUSES,
+    device_live_status_forget,
+    swaps_release_offline,
+)
 from oceanconnect import Lane, PlatformDevice, PlatformError, lane_scope
 from oceanconnect.catalogue import DEVICE_GONE_CODES
 
@@ -483,4 +488,7 @@ def device_refresh(*, device: Device, actor: Any) -> Device:
     _write_page([platform_device], app_id=device.app_id, fetched_at=fetched_at)
     logger.info("device %s refreshed from the platform by %s", device.device_id, actor)
     device.refresh_from_db()
+    device_live_status_forget(device=device)
+    if device.status in OFFLINE_STATUSES:  # a swap waiting for the old unit to go offline
+        swaps_release_offline(device=device, seen_by="refresh from the platform")
     return device

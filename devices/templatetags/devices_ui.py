@@ -15,6 +15,7 @@ register = template.Library()
 
 _STATE_TONES = {
     "pending_approval": "wait",
+    "waiting_offline": "wait",
     "queued": "wait",
     "sending": "wait",
     "code_issued": "active",

@@ -148,3 +148,21 @@ def test_an_unreachable_database_exits_1_with_the_reason(settings):
     assert result.returncode == 1
     assert "the database is unreachable" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_when_offline_lets_an_online_device_wait_instead_of_being_refused(sim, device, eager):
+    sim.set_device(device.device_id, status="ONLINE")
+    out = rekey(
+        device.device_id, "--node-id", make_imei(), "--chipset", "hisilicon", "--when-offline", "20"
+    )
+    swap = Swap.objects.get(device=device)
+    assert swap.state == SwapState.WAITING_OFFLINE
+    assert f"Swap #{swap.pk} waiting for the old unit to go offline" in out
+    assert sim.device(device.device_id)["binding"] is None
+
+
+def test_without_when_offline_an_online_device_is_refused(sim, device, eager):
+    sim.set_device(device.device_id, status="ONLINE")
+    with pytest.raises(CommandError, match="Take the device offline"):
+        rekey(device.device_id, "--node-id", make_imei(), "--chipset", "hisilicon")
+    assert not Swap.objects.exists()

@@ -2,8 +2,10 @@
 
 Same services, checks and audit trail as the form; the verifyCode mode defaults from the
 device's protocol (devices/code_modes.py), and another one on an NB-IoT device needs
---force-code-mode. With --wait it follows the swap until the
-code is issued (prints it with its expiry) or the swap ends (prints the error, exits non-zero).
+--force-code-mode. --when-offline MINUTES lets an online device's swap wait for the old unit
+to go offline (devices/services/offline.py) instead of being refused. With --wait it follows
+the swap until the code is issued (prints it with its expiry) or the swap ends (prints the
+error, exits non-zero).
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ from django.db import transaction
 
 from devices.code_modes import code_mode_warning, default_verify_code_mode
 from devices.identifiers import IMEI_PREFIX, InvalidNodeId, NodeId
-from devices.limits import DEFAULT_TIMEOUT_SECONDS, MAX_VERIFY_CODE_LENGTH, MIN_TIMEOUT_SECONDS
+from devices.limits import (
+    DEFAULT_TIMEOUT_SECONDS,
+    MAX_OFFLINE_WAIT_MINUTES,
+    MAX_VERIFY_CODE_LENGTH,
+    MIN_TIMEOUT_SECONDS,
+)
 from devices.models import Chipset, Device, NodeIdKind, Swap, SwapState, VerifyCodeMode
 from devices.permissions import Perm
 from devices.roles import HELPDESK, sync_role_groups
@@ -33,7 +40,12 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 CLI_USERNAME = "cli"
-WAIT_STATES = (SwapState.PENDING_APPROVAL, SwapState.QUEUED, SwapState.SENDING)
+WAIT_STATES = (
+    SwapState.PENDING_APPROVAL,
+    SwapState.WAITING_OFFLINE,
+    SwapState.QUEUED,
+    SwapState.SENDING,
+)
 
 
 class Command(BaseCommand):
@@ -85,6 +97,14 @@ class Command(BaseCommand):
             help=f"who requests the swap (default: the system user '{CLI_USERNAME}')",
         )
         parser.add_argument("--confirm-same-node-id", action="store_true")
+        parser.add_argument(
+            "--when-offline",
+            type=int,
+            default=0,
+            metavar="MINUTES",
+            help="if the device is online, wait up to MINUTES for the old unit to go offline "
+            f"and send it then (at most {MAX_OFFLINE_WAIT_MINUTES}); otherwise it is refused",
+        )
         parser.add_argument("--wait", action="store_true", help="wait for the code or the error")
         parser.add_argument(
             "--wait-seconds", type=float, default=300.0, help="how long --wait waits"
@@ -132,13 +152,20 @@ class Command(BaseCommand):
                 actor=actor,
                 allow_same_node_id=options["confirm_same_node_id"],
                 code_mode_override=options["force_code_mode"],
+                offline_wait_minutes=options["when_offline"],
             )
         except SwapRefused as exc:
             raise CommandError(exc.message) from None
         except PermissionDenied as exc:
             raise CommandError(f"{actor.get_username()}: {exc}") from None
+        what = "queued"
+        if swap.state == SwapState.WAITING_OFFLINE and swap.offline_wait_until:
+            what = (
+                "waiting for the old unit to go offline (sent then; ends unsent at "
+                f"{swap.offline_wait_until.isoformat()})"
+            )
         self.stdout.write(
-            f"Swap #{swap.pk} queued: {device.device_id} {swap.old_node_id} -> {swap.new_node_id}"
+            f"Swap #{swap.pk} {what}: {device.device_id} {swap.old_node_id} -> {swap.new_node_id}"
         )
         if swap.precheck_notice:
             self.stdout.write(swap.precheck_notice)
