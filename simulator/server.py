@@ -226,6 +226,11 @@ class Handler(BaseHTTPRequestHandler):
         elif mode == "50252":
             self._send_json(500, PlatformAnswer(500, "50252").body())
             self._finish_call(path, query, identity, arrived, 500, "50252", mode)
+        elif mode == "answer" and fault is not None and fault.answer is not None:
+            self._send_json(fault.answer.status, fault.answer.body())
+            self._finish_call(
+                path, query, identity, arrived, fault.answer.status, fault.answer.code, mode
+            )
         elif mode == "reset":
             self._finish_call(path, query, identity, arrived, None, None, mode)
             self._drop_connection(reset=True)

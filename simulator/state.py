@@ -25,7 +25,9 @@ MAX_PAGE_SIZE = 250
 DEFAULT_PAGE_SIZE = 25
 DEFAULT_SUBSCRIPTION_PAGE_SIZE = 10
 MAX_RECORDED_CALLS = 20_000
-FAULT_MODES = ("none", "http500", "50252", "reset", "no_answer")
+FAULT_MODES = ("none", "http500", "50252", "reset", "no_answer", "answer")
+# Gateway-shaped codes ({"resultcode","resultmsg"}); every other code has the app-layer shape.
+GATEWAY_CODES = frozenset({"1010005", "1010009"})
 NOTIFY_TYPES = (
     "bindDevice",
     "deviceAdded",
@@ -159,6 +161,10 @@ class Faults:
     duplicate_pushes: bool = False
     # no_answer + processed: apply the call this many seconds after it arrived (late), not at once
     apply_after_seconds: float | None = None
+    # mode "answer": a documented error answer whose situation the registry cannot model
+    # (which one gives 100203 with HTTP 200 or 500 rather than 403 is not documented).
+    answer_status: int | None = None
+    answer_code: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -169,6 +175,8 @@ class Faults:
             "processed": self.processed,
             "duplicate_pushes": self.duplicate_pushes,
             "apply_after_seconds": self.apply_after_seconds,
+            "status": self.answer_status,
+            "code": self.answer_code,
         }
 
 
@@ -178,6 +186,7 @@ class FaultAction:
     mode: str
     processed: bool
     apply_after_seconds: float | None = None
+    answer: PlatformAnswer | None = None
 
 
 @dataclass
@@ -321,6 +330,14 @@ class PlatformState:
                 raise ControlError("apply_after_seconds must be null or a non-negative number")
             if mode != "no_answer" or not processed:
                 raise ControlError("apply_after_seconds needs mode no_answer and processed true")
+        status, code = body.get("status"), body.get("code")
+        if mode == "answer":
+            if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
+                raise ControlError("mode answer needs status, an HTTP status 200..599")
+            if code not in ERROR_TEXT:
+                raise ControlError(f"mode answer needs code, one of {', '.join(ERROR_TEXT)}")
+        elif status is not None or code is not None:
+            raise ControlError("status and code go with mode answer only")
         with self.lock:
             self.faults = Faults(
                 latency,
@@ -330,6 +347,8 @@ class PlatformState:
                 processed,
                 duplicate_pushes,
                 float(apply_after) if apply_after is not None else None,
+                status if mode == "answer" else None,
+                code if mode == "answer" else None,
             )
             return self.faults.as_json()
 
@@ -341,7 +360,12 @@ class PlatformState:
                 return None
             if f.path_contains and f.path_contains not in path:
                 return None
-            action = FaultAction(f.latency_ms, f.mode, f.processed, f.apply_after_seconds)
+            answer = None
+            if f.mode == "answer" and f.answer_status is not None and f.answer_code is not None:
+                answer = PlatformAnswer(
+                    f.answer_status, f.answer_code, gateway=f.answer_code in GATEWAY_CODES
+                )
+            action = FaultAction(f.latency_ms, f.mode, f.processed, f.apply_after_seconds, answer)
             if f.count is not None:
                 f.count -= 1
                 if f.count <= 0:

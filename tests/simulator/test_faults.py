@@ -1,4 +1,5 @@
-"""Faults switched on at run time: latency, 500, 50252, reset, no answer; count and filter."""
+"""Faults switched on at run time: latency, 500, 50252, reset, no answer, a documented error
+answer; count and filter."""
 
 import pytest
 import requests
@@ -36,6 +37,29 @@ def test_50252_is_a_500_in_the_application_shape(sim, client):
     answer = client.call("GET", DEVICES)
     assert answer.status_code == 500
     assert error_code(answer) == "50252"
+
+
+def test_answer_gives_a_documented_error_in_its_shape_and_changes_nothing(sim, client):
+    device = one(sim, status="OFFLINE", owner=sim.app_id)
+    sim.faults(mode="answer", status=500, code="100203", count=1, path_contains="deviceCredentials")
+    answer = client.refresh_key(device["deviceId"], {"verifyCode": "NOPE0001"})
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "error_code": "100203",
+        "error_desc": "The application is not existed.",
+    }
+    assert sim.device(device["deviceId"])["binding"] is None  # not processed
+    assert sim.calls()[-1]["fault"] == "answer" and sim.calls()[-1]["code"] == "100203"
+    assert client.refresh_key(device["deviceId"], {}).status_code == 200  # count=1 used up
+
+
+def test_answer_with_a_gateway_code_has_the_gateway_shape(sim, client):
+    sim.faults(mode="answer", status=403, code="1010009", count=1, path_contains="/dm/")
+    answer = client.call("GET", DEVICES)
+    assert (answer.status_code, answer.json()) == (
+        403,
+        {"resultcode": "1010009", "resultmsg": "app throttle exceed."},
+    )
 
 
 def test_reset_closes_the_connection_without_an_answer(sim, client):
@@ -86,7 +110,16 @@ def test_faults_do_not_touch_control_endpoints(sim):
 
 
 def test_bad_fault_requests_are_refused(sim):
-    for body in ({"mode": "explode"}, {"latency_ms": -1}, {"count": 0}, {"processed": "yes"}):
+    for body in (
+        {"mode": "explode"},
+        {"latency_ms": -1},
+        {"count": 0},
+        {"processed": "yes"},
+        {"mode": "answer", "code": "100203"},
+        {"mode": "answer", "status": 700, "code": "100203"},
+        {"mode": "answer", "status": 500, "code": "999999"},
+        {"mode": "http500", "status": 500, "code": "100203"},
+    ):
         answer = sim.session.post(sim.url + "/simulator/faults", json=body, timeout=5)
         assert answer.status_code == 400
         assert answer.json()["error"]
