@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 
 from devices.platform_wiring import reset_client
 from simulator.certs import ensure_certificates, write_encrypted_client_key
+from tests.support.certificates import days_from_now, make_ca, make_server_cert, write_bundle
 from tests.support.simulator import start_simulator
 
 pytestmark = pytest.mark.django_db
@@ -67,3 +68,68 @@ def test_fails_with_the_one_line_message_naming_the_setting(https_sim, settings)
     assert "IOT_CLIENT_CERT_PASSWORD does not decrypt" in message
     assert "\n" not in message
     assert "wrong" not in message.replace("IOT_CLIENT_CERT_PASSWORD", "")
+
+
+@pytest.fixture
+def serving_expired(tmp_path, settings, monkeypatch):
+    """A mutual-TLS simulator whose certificate chains to a root that expired two days ago."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    certs = ensure_certificates(tmp_path / "certs", client_cn="iotadmin-demo-app")
+    root = make_ca(tmp_path, "old", not_before=days_from_now(-400), not_after=days_from_now(-2))
+    server = make_server_cert(tmp_path, "server", ca=root)
+    with start_simulator(
+        "--quiet",
+        "--require-client-cert",
+        "--cert-dir",
+        str(certs.directory),
+        "--server-cert",
+        str(server.cert_path),
+        "--server-key",
+        str(server.key_path),
+        http=False,
+        control_verify=False,
+    ) as sim:
+        settings.IOT_PLATFORM_URL = sim.url
+        settings.IOT_APP_ID = sim.app_id
+        settings.IOT_APP_SECRET = sim.app_secret
+        settings.IOT_CA_FILE = str(root.cert_path)
+        settings.IOT_CLIENT_CERT = str(certs.client_cert)
+        settings.IOT_CLIENT_KEY = str(certs.client_key)
+        settings.IOT_CLIENT_CERT_PASSWORD = ""
+        settings.IOT_STORE_PREFIX = f"test:{tmp_path.name}:"
+        reset_client()
+        yield sim, root, certs
+    reset_client()
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_an_expired_ca_file_fails_with_one_line_naming_iot_ca_file(serving_expired, settings):
+    sim, root, _certs = serving_expired
+
+    with pytest.raises(CommandError) as failed:
+        run()
+
+    message = str(failed.value)
+    assert message.startswith(f"TLS: the CA certificate in IOT_CA_FILE={root.cert_path} expired on")
+    assert "update IOT_CA_FILE" in message
+    assert "\n" not in message
+    assert [c for c in sim.calls() if c["path"].startswith("/iocm/")] == []
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_a_current_ca_beside_the_expired_one_fails_the_real_handshake(serving_expired, settings):
+    sim, root, certs = serving_expired
+    bundle = write_bundle(root.cert_path.parent / "bundle.pem", root)
+    bundle.write_bytes(certs.ca.read_bytes() + bundle.read_bytes())  # a current root first
+    settings.IOT_CA_FILE = str(bundle)
+    reset_client()
+
+    with pytest.raises(CommandError) as failed:
+        run()
+
+    message = str(failed.value)
+    assert "TLS with the platform at" in message
+    assert "the CA in IOT_CA_FILE that signed it, has expired (update IOT_CA_FILE" in message
+    assert "\n" not in message
+    assert [c for c in sim.calls() if c["path"].startswith("/iocm/")] == []
