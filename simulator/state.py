@@ -84,6 +84,7 @@ ERROR_TEXT = {
     "100203": "The application is not existed.",
     "100208": "AppId or secret is not right.",
     "100217": "The application hasn't been authorized.",
+    "100218": "The gatewayId and pageNo can't be both null.",
     "100222": "The request callbackurl is illegal.",
     "100225": "The resource is not found.",
     "100227": "The resource is conflicted.",
@@ -671,6 +672,10 @@ class PlatformState:
             return self._device_for(caller, device_id, app_id_query).as_platform_json()
 
     def list_devices(self, caller: App, query: dict[str, str]) -> dict[str, Any]:
+        if not query.get("pageNo") and not query.get("gatewayId"):
+            # Huawei's device-list error table: 400 / 100218 (the gatewayId filter itself is
+            # not modelled; with one, pageNo defaults to 0).
+            raise PlatformAnswer(400, "100218")
         page_no = _int_param(query, "pageNo", 0)
         page_size = _int_param(query, "pageSize", DEFAULT_PAGE_SIZE)
         if page_no < 0 or not 1 <= page_size <= MAX_PAGE_SIZE:

@@ -225,6 +225,7 @@ SCENARIOS: dict[str, Callable[[Platform], requests.Response]] = {
     "list_devices_sort_asc": lambda p: p.call(
         "GET", DEVICES, params={"pageNo": 0, "pageSize": 250, "sort": "ASC"}
     ),
+    "list_devices_without_page_number": lambda p: p.call("GET", DEVICES, params={"pageSize": 10}),
     "list_devices_page_size_too_big": lambda p: p.call(
         "GET", DEVICES, params={"pageNo": 0, "pageSize": 251}
     ),
