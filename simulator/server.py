@@ -403,7 +403,14 @@ class Handler(BaseHTTPRequestHandler):
                 case ("POST", "/simulator/bind"):
                     if not isinstance(data, dict):
                         raise ControlError("body must be a JSON object")
-                    bound, result = state.bind(data.get("nodeId"), data.get("verifyCode"))
+                    push_device_info = data.get("pushDeviceInfo", True)
+                    if not isinstance(push_device_info, bool):
+                        raise ControlError("pushDeviceInfo must be true or false")
+                    bound, result = state.bind(
+                        data.get("nodeId"),
+                        data.get("verifyCode"),
+                        push_device_info=push_device_info,
+                    )
                     status = 200 if bound else 400
                     log.info("device-side bind: %s", "bound" if bound else result["error"])
                 case ("GET", "/simulator/devices"):

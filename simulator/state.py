@@ -826,10 +826,14 @@ class PlatformState:
             return urls
 
     # ----------------------------------------------------------------- device side
-    def bind(self, node_id: Any, verify_code: Any) -> tuple[bool, dict[str, Any]]:
+    def bind(
+        self, node_id: Any, verify_code: Any, *, push_device_info: bool = True
+    ) -> tuple[bool, dict[str, Any]]:
         """The new unit connects; (bound, answer). An NB-IoT unit (CoAP/LwM2M) attaches with its
         IMEI and presents no code: it binds only when the pending verifyCode is its nodeId,
-        whatever it sends. Any other unit must present the pending verifyCode."""
+        whatever it sends. Any other unit must present the pending verifyCode.
+        `push_device_info` False: the bindDevice push leaves out deviceInfo, as Huawei's
+        reference allows (optional there)."""
         if not isinstance(node_id, str) or not node_id:
             return False, {"bound": False, "error": "nodeId is required"}
         if verify_code is not None and not isinstance(verify_code, str):
@@ -870,8 +874,9 @@ class PlatformState:
                     "notifyType": "bindDevice",
                     "deviceId": device.device_id,
                     "resultCode": "succeeded",
-                    "deviceInfo": device.device_info(),
                 }
+                if push_device_info:
+                    bound_push["deviceInfo"] = device.device_info()
                 changed = {}
                 if old_node != device.node_id:
                     changed["nodeId"] = device.node_id

@@ -135,10 +135,13 @@ class SimulatorHandle:
     def flow_limit(self, n: int) -> dict[str, Any]:
         return self._post("/simulator/flow-limit", {"limit": n})
 
-    def bind(self, node_id: str, verify_code: str | None = None) -> dict[str, Any]:
+    def bind(
+        self, node_id: str, verify_code: str | None = None, *, push_device_info: bool = True
+    ) -> dict[str, Any]:
         """The new unit connects; {"deviceId", "bound": True} or {"bound": False, "error"}.
-        No verify_code: the unit presents none (an NB-IoT unit attaching with its IMEI)."""
-        body: dict[str, Any] = {"nodeId": node_id}
+        No verify_code: the unit presents none (an NB-IoT unit attaching with its IMEI).
+        push_device_info=False: its bindDevice push has no deviceInfo (optional on the platform)."""
+        body: dict[str, Any] = {"nodeId": node_id, "pushDeviceInfo": push_device_info}
         if verify_code is not None:
             body["verifyCode"] = verify_code
         return self._post("/simulator/bind", body, ok_statuses=(200, 400))
