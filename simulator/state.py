@@ -870,7 +870,7 @@ class PlatformState:
                 device.status_detail = "NONE"
                 device.activated = True
                 device.last_modified_time = _now_text()
-                bound_push = {
+                bound_push: dict[str, Any] = {
                     "notifyType": "bindDevice",
                     "deviceId": device.device_id,
                     "resultCode": "succeeded",
