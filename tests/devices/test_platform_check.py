@@ -133,3 +133,51 @@ def test_a_current_ca_beside_the_expired_one_fails_the_real_handshake(serving_ex
     assert "the CA in IOT_CA_FILE that signed it, has expired (update IOT_CA_FILE" in message
     assert "\n" not in message
     assert [c for c in sim.calls() if c["path"].startswith("/iocm/")] == []
+
+
+@pytest.mark.parametrize("form", ["pem", "p12"])
+def test_the_key_password_can_come_from_a_file(tmp_path, form):
+    """IOT_CLIENT_CERT_PASSWORD_FILE / IOT_CLIENT_P12_PASSWORD_FILE: settings read in a fresh
+    process, and the TLS context built from them opens the encrypted key."""
+    import os
+    import subprocess
+    import sys
+
+    from simulator.certs import write_client_p12
+    from tests.support.simulator import REPO_ROOT
+
+    certs = ensure_certificates(tmp_path / "certs", client_cn="iotadmin-demo-app")
+    password_file = tmp_path / "password"
+    password_file.write_text(PASSWORD + "\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "IOT_CA_FILE": str(certs.ca)}
+    for name in list(env):
+        if name.startswith("IOT_CLIENT_"):
+            del env[name]
+    if form == "pem":
+        key = write_encrypted_client_key(certs, PASSWORD, name="client-key-encrypted.pem")
+        env |= {
+            "IOT_CLIENT_CERT": str(certs.client_cert),
+            "IOT_CLIENT_KEY": str(key),
+            "IOT_CLIENT_CERT_PASSWORD_FILE": str(password_file),
+        }
+    else:
+        p12 = write_client_p12(certs, PASSWORD, name="client.p12")
+        env |= {"IOT_CLIENT_P12": str(p12), "IOT_CLIENT_P12_PASSWORD_FILE": str(password_file)}
+    script = (
+        "import iotadmin.settings as s\n"
+        "from oceanconnect import PlatformConfig\n"
+        "from oceanconnect.transport import build_ssl_context\n"
+        "build_ssl_context(PlatformConfig.from_settings(s))\n"
+        "print('key opened')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "key opened"
+    assert PASSWORD not in done.stdout + done.stderr
