@@ -1,5 +1,6 @@
 """`manage.py platform_check` against the simulator over HTTPS with mutual TLS."""
 
+import uuid
 from io import StringIO
 
 import pytest
@@ -32,7 +33,7 @@ def https_sim(tmp_path, settings, monkeypatch):
         settings.IOT_CLIENT_CERT = str(certs.client_cert)
         settings.IOT_CLIENT_KEY = str(key)
         settings.IOT_CLIENT_CERT_PASSWORD = PASSWORD
-        settings.IOT_STORE_PREFIX = f"test:{tmp_path.name}:"
+        settings.IOT_STORE_PREFIX = f"test:{uuid.uuid4().hex}:"
         reset_client()
         yield sim
     reset_client()
@@ -97,7 +98,7 @@ def serving_expired(tmp_path, settings, monkeypatch):
         settings.IOT_CLIENT_CERT = str(certs.client_cert)
         settings.IOT_CLIENT_KEY = str(certs.client_key)
         settings.IOT_CLIENT_CERT_PASSWORD = ""
-        settings.IOT_STORE_PREFIX = f"test:{tmp_path.name}:"
+        settings.IOT_STORE_PREFIX = f"test:{uuid.uuid4().hex}:"
         reset_client()
         yield sim, root, certs
     reset_client()
