@@ -131,9 +131,11 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         # API reference error tables on support.huaweicloud.com, found with a documentation
         # search: 100247 and 102202 (subscription management), 100416 (register device),
         # 100405 (device commands / device queries), 100216 (query device list / history).
-        # 100227's text is the subscription API's "The resource is conflicted."; 100218 was
-        # not found by the search: its text is Huawei's device-history-data table as we
-        # remember it ("The gatewayId and pageNo can't be both null"), not confirmed.
+        # 100227's text is the subscription API's "The resource is conflicted.". 100218 is the
+        # device list's (GET /iocm/app/dm/v1.4.0/devices, 批量查询设备信息列表) 400 "The gatewayId
+        # and pageNo can't be both null.", handling "check that gatewayId or pageNo is filled
+        # in": https://huaweicloud.com/guide/productsdesc-bms_b71a5b76327e012d12a1085c924affeesupport1
+        # (from support.huaweicloud.com/sdkreference-iot/iot_06_2467.html).
         CatalogueEntry(
             SUBSCRIPTION_EXISTS,
             "The resource is conflicted (this notify type is already subscribed).",
@@ -168,8 +170,9 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         CatalogueEntry(
             "100218",
             "The gatewayId and pageNo cannot both be null.",
-            "The platform needs a gateway ID or a page number for this query. Contact the "
-            "dashboard's maintainers: the request was built wrongly.",
+            "The platform refused a device-list query sent with neither a page number (pageNo) "
+            "nor a gateway ID. The dashboard always sends pageNo, so the request was changed on "
+            "the way or built wrongly: report it to the dashboard's maintainers.",
         ),
         CatalogueEntry(
             "100416",

@@ -765,7 +765,11 @@ def _tls_reason(exc: BaseException, *, base_url: str) -> str:
                 "set IOT_VERIFY_HOSTNAME=false for an IP-address endpoint (the chain is still "
                 "verified against IOT_CA_FILE)"
             )
-        return "the certificate's name does not match IOT_PLATFORM_URL (IOT_VERIFY_HOSTNAME)"
+        return (
+            "the platform's certificate does not name the host in IOT_PLATFORM_URL; use a name "
+            "the certificate holds in IOT_PLATFORM_URL, or set IOT_VERIFY_HOSTNAME=false (the "
+            "chain is still verified against IOT_CA_FILE)"
+        )
     for marker, reason in (
         (
             "certificate has expired",

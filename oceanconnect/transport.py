@@ -67,17 +67,37 @@ def _load_ca_bundle(context: ssl.SSLContext, config: PlatformConfig) -> None:
             f"the CA file IOT_CA_FILE={config.ca_file} cannot be read as PEM ({type(exc).__name__})"
         ) from None
     now = datetime.now(UTC)
-    if all(cert.not_valid_after_utc < now for cert in certs):
+    if any(cert.not_valid_before_utc <= now <= cert.not_valid_after_utc for cert in certs):
+        return  # OpenSSL picks the root that signed the platform's chain
+    where = f"IOT_CA_FILE={config.ca_file}"
+    expired = [cert for cert in certs if cert.not_valid_after_utc < now]
+    if len(certs) == 1 and expired:
+        raise TlsConfigurationError(
+            f"the CA certificate in {where} expired on {_day(certs[0].not_valid_after_utc)}: "
+            "install the platform's current root and update IOT_CA_FILE"
+        )
+    if len(certs) == 1:
+        raise TlsConfigurationError(
+            f"the CA certificate in {where} is not valid before "
+            f"{_day(certs[0].not_valid_before_utc)}: check this server's clock or update "
+            "IOT_CA_FILE"
+        )
+    if len(expired) == len(certs):
         last = max(cert.not_valid_after_utc for cert in certs)
         raise TlsConfigurationError(
-            f"every CA certificate in IOT_CA_FILE={config.ca_file} has expired (the last on "
-            f"{_day(last)}): install the platform's current root and update IOT_CA_FILE"
+            f"every CA certificate in {where} ({len(certs)} roots) has expired (the last on "
+            f"{_day(last)}): install the platform's current roots and update IOT_CA_FILE"
         )
-    if all(cert.not_valid_before_utc > now for cert in certs):
+    if not expired:
+        first = min(cert.not_valid_before_utc for cert in certs)
         raise TlsConfigurationError(
-            f"no CA certificate in IOT_CA_FILE={config.ca_file} is valid yet: check this "
-            "server's clock or update IOT_CA_FILE"
+            f"no CA certificate in {where} ({len(certs)} roots) is valid yet (the first from "
+            f"{_day(first)}): check this server's clock or update IOT_CA_FILE"
         )
+    raise TlsConfigurationError(
+        f"none of the {len(certs)} CA certificates in {where} is valid today ({len(expired)} "
+        "expired, the others not yet valid): check this server's clock or update IOT_CA_FILE"
+    )
 
 
 def _load_pem_client(context: ssl.SSLContext, config: PlatformConfig) -> None:

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -33,6 +34,19 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--http", action="store_true", help="plain HTTP instead of HTTPS")
     p.add_argument("--cert-dir", default="var/simulator", help="where the CA and certs are kept")
     p.add_argument("--require-client-cert", action="store_true")
+    p.add_argument(
+        "--server-cert",
+        default=None,
+        help="serve this certificate (PEM, chain allowed) instead of the generated server.pem; "
+        "tests: an expired CA, a certificate for another name (needs --server-key)",
+    )
+    p.add_argument("--server-key", default=None, help="the key of --server-cert (PEM)")
+    p.add_argument(
+        "--client-ca",
+        default=None,
+        help="with --require-client-cert: trust client certificates from this CA (PEM) instead "
+        "of the generated ca.pem",
+    )
     p.add_argument("--app-id", default=defaults.app_id)
     p.add_argument("--app-secret", default=defaults.app_secret)
     p.add_argument("--second-app-id", default=defaults.second_app_id)
@@ -121,14 +135,21 @@ def serve(argv: list[str], *, parent_pid: int) -> int:
     )
     ssl_context = None
     cert_dir = Path(args.cert_dir).resolve()
+    if bool(args.server_cert) != bool(args.server_key):
+        print("simulator: --server-cert and --server-key go together", file=sys.stderr)
+        return 2
     if not args.http:
         paths = ensure_certificates(cert_dir, client_cn=args.app_id)
-        ssl_context = make_ssl_context(
-            cert=str(paths.server_cert),
-            key=str(paths.server_key),
-            ca=str(paths.ca),
-            require_client_cert=args.require_client_cert,
-        )
+        try:
+            ssl_context = make_ssl_context(
+                cert=args.server_cert or str(paths.server_cert),
+                key=args.server_key or str(paths.server_key),
+                ca=args.client_ca or str(paths.ca),
+                require_client_cert=args.require_client_cert,
+            )
+        except (OSError, ssl.SSLError) as exc:
+            print(f"simulator: cannot use the TLS certificate files: {exc}", file=sys.stderr)
+            return 2
     try:
         sim = Simulator(
             config,
@@ -169,6 +190,10 @@ def serve(argv: list[str], *, parent_pid: int) -> int:
             "client.pem, client-key.pem",
             flush=True,
         )
+        if args.server_cert:
+            print(f"serving the server certificate {args.server_cert}", flush=True)
+        if args.client_ca:
+            print(f"client certificates trusted from {args.client_ca}", flush=True)
     print(
         f"apps: {config.app_id} (ours), {config.second_app_id} (authorizes ours), "
         f"{config.foreign_app_id} (authorizes nobody); {config.devices} demo devices "
@@ -203,8 +228,6 @@ def _watch_parent(sim: Simulator, parent: int) -> None:
 
 
 def bind(argv: list[str]) -> int:
-    import ssl
-
     args = bind_parser().parse_args(argv)
     if not args.url.startswith(("http://", "https://")):
         print("bind: --url must start with http:// or https://", file=sys.stderr)

@@ -226,6 +226,11 @@ class Handler(BaseHTTPRequestHandler):
         elif mode == "50252":
             self._send_json(500, PlatformAnswer(500, "50252").body())
             self._finish_call(path, query, identity, arrived, 500, "50252", mode)
+        elif mode == "answer" and fault is not None and fault.answer is not None:
+            self._send_json(fault.answer.status, fault.answer.body())
+            self._finish_call(
+                path, query, identity, arrived, fault.answer.status, fault.answer.code, mode
+            )
         elif mode == "reset":
             self._finish_call(path, query, identity, arrived, None, None, mode)
             self._drop_connection(reset=True)
@@ -398,7 +403,14 @@ class Handler(BaseHTTPRequestHandler):
                 case ("POST", "/simulator/bind"):
                     if not isinstance(data, dict):
                         raise ControlError("body must be a JSON object")
-                    bound, result = state.bind(data.get("nodeId"), data.get("verifyCode"))
+                    push_device_info = data.get("pushDeviceInfo", True)
+                    if not isinstance(push_device_info, bool):
+                        raise ControlError("pushDeviceInfo must be true or false")
+                    bound, result = state.bind(
+                        data.get("nodeId"),
+                        data.get("verifyCode"),
+                        push_device_info=push_device_info,
+                    )
                     status = 200 if bound else 400
                     log.info("device-side bind: %s", "bound" if bound else result["error"])
                 case ("GET", "/simulator/devices"):

@@ -25,7 +25,9 @@ MAX_PAGE_SIZE = 250
 DEFAULT_PAGE_SIZE = 25
 DEFAULT_SUBSCRIPTION_PAGE_SIZE = 10
 MAX_RECORDED_CALLS = 20_000
-FAULT_MODES = ("none", "http500", "50252", "reset", "no_answer")
+FAULT_MODES = ("none", "http500", "50252", "reset", "no_answer", "answer")
+# Gateway-shaped codes ({"resultcode","resultmsg"}); every other code has the app-layer shape.
+GATEWAY_CODES = frozenset({"1010005", "1010009"})
 NOTIFY_TYPES = (
     "bindDevice",
     "deviceAdded",
@@ -82,6 +84,7 @@ ERROR_TEXT = {
     "100203": "The application is not existed.",
     "100208": "AppId or secret is not right.",
     "100217": "The application hasn't been authorized.",
+    "100218": "The gatewayId and pageNo can't be both null.",
     "100222": "The request callbackurl is illegal.",
     "100225": "The resource is not found.",
     "100227": "The resource is conflicted.",
@@ -159,6 +162,10 @@ class Faults:
     duplicate_pushes: bool = False
     # no_answer + processed: apply the call this many seconds after it arrived (late), not at once
     apply_after_seconds: float | None = None
+    # mode "answer": a documented error answer whose situation the registry cannot model
+    # (which one gives 100203 with HTTP 200 or 500 rather than 403 is not documented).
+    answer_status: int | None = None
+    answer_code: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -169,6 +176,8 @@ class Faults:
             "processed": self.processed,
             "duplicate_pushes": self.duplicate_pushes,
             "apply_after_seconds": self.apply_after_seconds,
+            "status": self.answer_status,
+            "code": self.answer_code,
         }
 
 
@@ -178,6 +187,7 @@ class FaultAction:
     mode: str
     processed: bool
     apply_after_seconds: float | None = None
+    answer: PlatformAnswer | None = None
 
 
 @dataclass
@@ -321,6 +331,14 @@ class PlatformState:
                 raise ControlError("apply_after_seconds must be null or a non-negative number")
             if mode != "no_answer" or not processed:
                 raise ControlError("apply_after_seconds needs mode no_answer and processed true")
+        status, code = body.get("status"), body.get("code")
+        if mode == "answer":
+            if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
+                raise ControlError("mode answer needs status, an HTTP status 200..599")
+            if code not in ERROR_TEXT:
+                raise ControlError(f"mode answer needs code, one of {', '.join(ERROR_TEXT)}")
+        elif status is not None or code is not None:
+            raise ControlError("status and code go with mode answer only")
         with self.lock:
             self.faults = Faults(
                 latency,
@@ -330,6 +348,8 @@ class PlatformState:
                 processed,
                 duplicate_pushes,
                 float(apply_after) if apply_after is not None else None,
+                status if mode == "answer" else None,
+                code if mode == "answer" else None,
             )
             return self.faults.as_json()
 
@@ -341,7 +361,12 @@ class PlatformState:
                 return None
             if f.path_contains and f.path_contains not in path:
                 return None
-            action = FaultAction(f.latency_ms, f.mode, f.processed, f.apply_after_seconds)
+            answer = None
+            if f.mode == "answer" and f.answer_status is not None and f.answer_code is not None:
+                answer = PlatformAnswer(
+                    f.answer_status, f.answer_code, gateway=f.answer_code in GATEWAY_CODES
+                )
+            action = FaultAction(f.latency_ms, f.mode, f.processed, f.apply_after_seconds, answer)
             if f.count is not None:
                 f.count -= 1
                 if f.count <= 0:
@@ -647,6 +672,10 @@ class PlatformState:
             return self._device_for(caller, device_id, app_id_query).as_platform_json()
 
     def list_devices(self, caller: App, query: dict[str, str]) -> dict[str, Any]:
+        if not query.get("pageNo") and not query.get("gatewayId"):
+            # Huawei's device-list error table: 400 / 100218 (the gatewayId filter itself is
+            # not modelled; with one, pageNo defaults to 0).
+            raise PlatformAnswer(400, "100218")
         page_no = _int_param(query, "pageNo", 0)
         page_size = _int_param(query, "pageSize", DEFAULT_PAGE_SIZE)
         if page_no < 0 or not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -797,10 +826,14 @@ class PlatformState:
             return urls
 
     # ----------------------------------------------------------------- device side
-    def bind(self, node_id: Any, verify_code: Any) -> tuple[bool, dict[str, Any]]:
+    def bind(
+        self, node_id: Any, verify_code: Any, *, push_device_info: bool = True
+    ) -> tuple[bool, dict[str, Any]]:
         """The new unit connects; (bound, answer). An NB-IoT unit (CoAP/LwM2M) attaches with its
         IMEI and presents no code: it binds only when the pending verifyCode is its nodeId,
-        whatever it sends. Any other unit must present the pending verifyCode."""
+        whatever it sends. Any other unit must present the pending verifyCode.
+        `push_device_info` False: the bindDevice push leaves out deviceInfo, as Huawei's
+        reference allows (optional there)."""
         if not isinstance(node_id, str) or not node_id:
             return False, {"bound": False, "error": "nodeId is required"}
         if verify_code is not None and not isinstance(verify_code, str):
@@ -837,12 +870,13 @@ class PlatformState:
                 device.status_detail = "NONE"
                 device.activated = True
                 device.last_modified_time = _now_text()
-                bound_push = {
+                bound_push: dict[str, Any] = {
                     "notifyType": "bindDevice",
                     "deviceId": device.device_id,
                     "resultCode": "succeeded",
-                    "deviceInfo": device.device_info(),
                 }
+                if push_device_info:
+                    bound_push["deviceInfo"] = device.device_info()
                 changed = {}
                 if old_node != device.node_id:
                     changed["nodeId"] = device.node_id

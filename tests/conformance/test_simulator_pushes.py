@@ -39,6 +39,11 @@ def _bind_succeeded(sim: Any, client: Client) -> None:
     assert sim.bind(NEW_NODE_ID, code)["bound"]
 
 
+def _bind_succeeded_without_device_info(sim: Any, client: Client) -> None:
+    code = _rebind(sim, client)["verifyCode"]
+    assert sim.bind(NEW_NODE_ID, code, push_device_info=False)["bound"]
+
+
 def _bind_expired(sim: Any, client: Client) -> None:
     _rebind(sim, client)
     assert sim.expire_bindings()["expired"] == 1
@@ -61,6 +66,7 @@ def _registration_lapsed(sim: Any, client: Client) -> None:
 # trigger name: (notifyType, what makes the simulator push it)
 TRIGGERS: dict[str, tuple[str, Callable[[Any, Client], None]]] = {
     "bind_succeeded": ("bindDevice", _bind_succeeded),
+    "bind_succeeded_without_device_info": ("bindDevice", _bind_succeeded_without_device_info),
     "bind_expired": ("bindDevice", _bind_expired),
     "registered": ("deviceAdded", _registered),
     "status_changed": ("deviceInfoChanged", _status_changed),

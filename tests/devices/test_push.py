@@ -679,6 +679,55 @@ def test_bind_and_expiry_pushes_arrive_end_to_end(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_bind_push_without_device_info_binds_end_to_end(
+    platform_settings, sim, live_server, celery_worker_process
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from devices.identifiers import NodeId
+    from devices.models import VerifyCodeMode
+    from devices.services import devices_sync, swap_request, swap_reveal_code
+    from tests.factories import UserFactory, make_imei
+    from tests.support.worker import wait_for
+
+    platform_settings.IOT_AUTHORIZING_APP_IDS = []
+    devices_sync()
+    call_command(
+        "subscribe_notifications",
+        callback_url=f"{live_server.url}/platform/push/{SECRET}/",
+        stdout=StringIO(),
+    )
+    user = UserFactory(field_service=True)
+    candidate = sim.devices(
+        status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False, limit=1
+    )[0]
+    swap = swap_request(
+        device=Device.objects.get(device_id=candidate["deviceId"]),
+        new_node_id=NodeId.from_imei(make_imei(), chipset="hisilicon"),
+        verify_code_mode=VerifyCodeMode.PLATFORM,
+        actor=user,
+    )
+    wait_for(lambda: Swap.objects.get(pk=swap.pk).state == SwapState.CODE_ISSUED)
+    code = swap_reveal_code(swap=Swap.objects.get(pk=swap.pk), actor=user)
+    new_node_id = Swap.objects.get(pk=swap.pk).new_node_id
+
+    assert sim.bind(new_node_id, code, push_device_info=False)["bound"] is True
+
+    wait_for(lambda: Swap.objects.get(pk=swap.pk).state == SwapState.BOUND)
+    bind_pushes = [
+        p
+        for p in sim.pushes()
+        if p["url"].startswith(live_server.url) and p["body"]["notifyType"] == "bindDevice"
+    ]
+    assert [sorted(p["body"]) for p in bind_pushes] == [["deviceId", "notifyType", "resultCode"]]
+    assert all(p["status"] == 200 for p in bind_pushes)
+    device = Device.objects.get(pk=swap.device_id)
+    assert device.node_id == new_node_id  # taken from the swap: the push carried none
+
+
+@pytest.mark.django_db(transaction=True)
 def test_offset_event_time_keeps_its_utc_instant_through_the_real_worker(
     client, device, celery_worker_process
 ):

@@ -68,7 +68,10 @@ def _list_request():
     from oceanconnect.client import DEVICES_PATH, _Request
 
     return _Request(
-        method="GET", template=DEVICES_PATH, path=DEVICES_PATH, params={"pageSize": 250}
+        method="GET",
+        template=DEVICES_PATH,
+        path=DEVICES_PATH,
+        params={"pageNo": 0, "pageSize": 250},
     )
 
 

@@ -143,3 +143,12 @@ def test_refresh_token_answers(canned_platform, document, answer):
         )
     else:
         assert sent == answer["result"]["authorization"], documents.cited(document, answer)
+
+
+def test_a_device_list_without_page_number_carries_the_catalogue_handling_text():
+    body = documents.call("list_devices")["answers"]
+    refused = next(a for a in body if a.get("error", {}).get("code") == "100218")
+    with pytest.raises(PlatformError) as caught:
+        interpret(refused["status"], json.dumps(refused["body"]))
+    assert caught.value.handling_text == catalogue.handling_text("100218")
+    assert "neither a page number (pageNo) nor a gateway ID" in caught.value.handling_text

@@ -64,6 +64,19 @@ def test_catalogue_has_every_documented_code_with_handling_text():
 
 
 @pytest.mark.parametrize(
+    "code", ["100227", "100247", "102202", "100405", "100216", "100218", "100416"]
+)
+def test_the_codes_found_in_huaweis_error_tables_have_their_own_handling(code):
+    # Issue 8's codes (sources in catalogue.py); statuses vary by call, so 400 stands in.
+    entry = catalogue.CATALOGUE[code]
+    assert entry.handling and entry.meaning and code not in entry.handling
+    assert catalogue.handling_text(code) != catalogue.UNKNOWN_CODE_HANDLING
+    with pytest.raises(PlatformPermanentError) as caught:
+        interpret(400, application_body(code, "from the platform"))
+    assert (caught.value.code, caught.value.handling_text) == (code, entry.handling)
+
+
+@pytest.mark.parametrize(
     "shape", [application_body, gateway_body], ids=["error_code", "resultcode"]
 )
 @pytest.mark.parametrize(("code", "status"), DOCUMENTED + [(c, 200) for c, _ in DOCUMENTED])

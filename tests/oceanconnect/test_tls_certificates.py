@@ -1,9 +1,12 @@
 """Huawei's certificates as shipped: a PEM whose key is password-encrypted, a PKCS#12 bundle,
 a CA bundle of several roots; and one line naming the setting for each way they go wrong."""
 
+import contextlib
 import datetime as dt
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from oceanconnect import MemoryStore, PlatformClient, PlatformPermanentError
 from simulator.certs import (
@@ -12,11 +15,22 @@ from simulator.certs import (
     write_client_p12,
     write_encrypted_client_key,
 )
+from tests.support.certificates import (
+    Issued,
+    days_from_now,
+    make_ca,
+    make_server_cert,
+    write_bundle,
+)
 from tests.support.simulator import start_simulator
 
 from .conftest import make_config
 
 PASSWORD = "huawei-key-password-1"
+
+# The helper's control session of a simulator serving a deliberately broken chain skips
+# verification (`control_verify=False`); the client under test never does.
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +62,16 @@ def a_device(sim):
 
 def platform_calls(sim):
     return [c for c in sim.calls() if c["path"].startswith("/iocm/")]
+
+
+def ca_of(certs):
+    """The simulator's generated CA (it signs our client certificate), as an `Issued`."""
+    return Issued(
+        x509.load_pem_x509_certificate(certs.ca.read_bytes()),
+        serialization.load_pem_private_key(certs.ca_key.read_bytes(), None),
+        certs.ca,
+        certs.ca_key,
+    )
 
 
 def refused(client, sim):
@@ -149,3 +173,118 @@ def test_a_hostname_mismatch_on_an_ip_endpoint_names_iot_verify_hostname(certs):
         message = refused(https_client(url, ca_file=str(certs.ca)), sim)
         assert "does not name the IP address" in message
         assert "IOT_VERIFY_HOSTNAME=false" in message
+
+
+# --- the platform's side: the simulator serves certificates the test made -------------------
+
+
+@contextlib.contextmanager
+def serving(certs, server, *, host="127.0.0.1"):
+    """A mutual-TLS simulator presenting `server` (our client certificate still trusted by the
+    generated CA). Its control channel skips verification: the chain is broken on purpose."""
+    with start_simulator(
+        "--quiet",
+        "--host",
+        host,
+        "--require-client-cert",
+        "--cert-dir",
+        str(certs.directory),
+        "--server-cert",
+        str(server.cert_path),
+        "--server-key",
+        str(server.key_path),
+        http=False,
+        control_verify=False,
+    ) as sim:
+        yield sim
+
+
+def mtls_client(sim, certs, ca_file, url=None):
+    return https_client(
+        url or sim.url,
+        ca_file=str(ca_file),
+        client_cert=str(certs.client_cert),
+        client_key=str(certs.client_key),
+    )
+
+
+def test_an_expired_ca_names_iot_ca_file_and_its_date(certs, tmp_path):
+    root = make_ca(tmp_path, "expired", not_before=days_from_now(-400), not_after=days_from_now(-2))
+    server = make_server_cert(tmp_path, "server", ca=root)
+    with serving(certs, server) as sim:
+        message = refused(mtls_client(sim, certs, root.cert_path), sim)
+        assert platform_calls(sim) == []
+    assert f"the CA certificate in IOT_CA_FILE={root.cert_path} expired on " in message
+    assert f"{root.cert.not_valid_after_utc:%Y-%m-%d}" in message
+    assert "update IOT_CA_FILE" in message
+
+
+def test_a_ca_not_yet_valid_names_iot_ca_file(certs, tmp_path):
+    root = make_ca(tmp_path, "future", not_before=days_from_now(2), not_after=days_from_now(400))
+    server = make_server_cert(tmp_path, "server", ca=root)
+    with serving(certs, server) as sim:
+        message = refused(mtls_client(sim, certs, root.cert_path), sim)
+        assert platform_calls(sim) == []
+    assert f"IOT_CA_FILE={root.cert_path} is not valid before " in message
+    assert "check this server's clock or update IOT_CA_FILE" in message
+
+
+def test_a_bundle_whose_every_root_has_expired_says_so(certs, tmp_path):
+    signer = make_ca(tmp_path, "old-a", not_before=days_from_now(-400), not_after=days_from_now(-9))
+    other = make_ca(tmp_path, "old-b", not_before=days_from_now(-400), not_after=days_from_now(-3))
+    bundle = write_bundle(tmp_path / "bundle.pem", signer, other)
+    server = make_server_cert(tmp_path, "server", ca=signer)
+    with serving(certs, server) as sim:
+        message = refused(mtls_client(sim, certs, bundle), sim)
+        assert platform_calls(sim) == []
+    assert f"every CA certificate in IOT_CA_FILE={bundle} (2 roots) has expired" in message
+    assert f"the last on {other.cert.not_valid_after_utc:%Y-%m-%d}" in message
+
+
+def test_an_expired_root_among_current_ones_fails_the_handshake_naming_iot_ca_file(certs, tmp_path):
+    # The bundle passes the check (one root is current), but the platform chains to the
+    # expired one: OpenSSL refuses it during the real handshake.
+    signer = make_ca(tmp_path, "old", not_before=days_from_now(-400), not_after=days_from_now(-2))
+    current = make_ca(tmp_path, "current", not_before=days_from_now(-1), not_after=days_from_now(9))
+    bundle = write_bundle(tmp_path / "bundle.pem", current, signer)
+    server = make_server_cert(tmp_path, "server", ca=signer)
+    with serving(certs, server) as sim:
+        message = refused(mtls_client(sim, certs, bundle), sim)
+        assert platform_calls(sim) == []
+    assert "the CA in IOT_CA_FILE that signed it, has expired (update IOT_CA_FILE" in message
+
+
+def test_an_expired_platform_certificate_fails_the_handshake_with_a_clear_line(certs, tmp_path):
+    server = make_server_cert(
+        tmp_path,
+        "server",
+        ca=ca_of(certs),
+        not_before=days_from_now(-60),
+        not_after=days_from_now(-1),
+    )
+    with serving(certs, server) as sim:
+        message = refused(mtls_client(sim, certs, certs.ca), sim)
+        assert platform_calls(sim) == []
+    assert "the platform's certificate, or the CA in IOT_CA_FILE that signed it, has expired" in (
+        message
+    )
+
+
+def test_a_certificate_for_another_host_names_iot_verify_hostname(certs, tmp_path):
+    server = make_server_cert(
+        tmp_path, "server", ca=ca_of(certs), dns_names=("platform.example.test",), ip_addresses=()
+    )
+    with serving(certs, server) as sim:
+        by_name = sim.url.replace("127.0.0.1", "localhost")
+        message = refused(mtls_client(sim, certs, certs.ca, url=by_name), sim)
+        assert platform_calls(sim) == []
+        relaxed = https_client(
+            by_name,
+            ca_file=str(certs.ca),
+            client_cert=str(certs.client_cert),
+            client_key=str(certs.client_key),
+            verify_hostname=False,
+        )
+        assert relaxed.activation_status(a_device(sim)).device_id
+    assert "does not name the host in IOT_PLATFORM_URL" in message
+    assert "IOT_VERIFY_HOSTNAME=false" in message

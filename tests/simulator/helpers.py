@@ -15,6 +15,8 @@ LOGIN = "/iocm/app/sec/v1.1.0/login"
 REFRESH = "/iocm/app/sec/v1.1.0/refreshToken"
 CREDENTIALS = "/iocm/app/reg/v1.1.0/deviceCredentials"
 DEVICES = "/iocm/app/dm/v1.4.0/devices"
+# The device list needs pageNo (or gatewayId): without both the platform answers 400 / 100218.
+DEVICE_LIST = DEVICES + "?pageNo=0"
 SUBSCRIPTIONS = "/iocm/app/sub/v1.2.0/subscriptions"
 
 

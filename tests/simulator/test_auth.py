@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.simulator.helpers import DEVICES, LOGIN, REFRESH, Client, error_code, one
+from tests.simulator.helpers import DEVICE_LIST, DEVICES, LOGIN, REFRESH, Client, error_code, one
 from tests.support.simulator import start_simulator
 
 
@@ -70,11 +70,12 @@ def test_refresh_token_issues_a_new_access_token_and_retires_the_old(sim):
     assert new["accessToken"] != tokens["accessToken"]
     headers = {"app_key": sim.app_id}
     old = sim.session.get(
-        sim.url + DEVICES, headers={**headers, "Authorization": f"Bearer {tokens['accessToken']}"}
+        sim.url + DEVICE_LIST,
+        headers={**headers, "Authorization": f"Bearer {tokens['accessToken']}"},
     )
     assert error_code(old) == "1010005"
     fresh = sim.session.get(
-        sim.url + DEVICES, headers={**headers, "Authorization": f"Bearer {new['accessToken']}"}
+        sim.url + DEVICE_LIST, headers={**headers, "Authorization": f"Bearer {new['accessToken']}"}
     )
     assert fresh.status_code == 200
 
@@ -92,7 +93,7 @@ def test_refresh_with_an_unknown_refresh_token_is_401_100208_as_on_the_platform(
 def test_missing_app_key_is_401_100025(sim):
     client = Client(sim)
     answer = sim.session.get(
-        sim.url + DEVICES, headers={"Authorization": f"Bearer {client.token}"}, timeout=5
+        sim.url + DEVICE_LIST, headers={"Authorization": f"Bearer {client.token}"}, timeout=5
     )
     assert answer.status_code == 401
     assert answer.json()["error_code"] == "100025"
@@ -101,7 +102,7 @@ def test_missing_app_key_is_401_100025(sim):
 def test_x_app_key_is_accepted_instead_of_app_key(sim):
     client = Client(sim)
     answer = sim.session.get(
-        sim.url + DEVICES,
+        sim.url + DEVICE_LIST,
         headers={"x-app-key": sim.app_id, "Authorization": f"Bearer {client.token}"},
         timeout=5,
     )
@@ -114,7 +115,7 @@ def test_missing_or_wrong_token_is_403_1010005_in_the_gateway_shape(sim, authori
     headers = {"app_key": sim.app_id}
     if authorization:
         headers["Authorization"] = authorization
-    answer = sim.session.get(sim.url + DEVICES, headers=headers, timeout=5)
+    answer = sim.session.get(sim.url + DEVICE_LIST, headers=headers, timeout=5)
     assert answer.status_code == 403
     assert set(answer.json()) == {"resultcode", "resultmsg"}
     assert answer.json()["resultcode"] == "1010005"
@@ -122,16 +123,16 @@ def test_missing_or_wrong_token_is_403_1010005_in_the_gateway_shape(sim, authori
 
 def test_invalidate_tokens_makes_the_current_token_fail(sim):
     client = Client(sim)
-    assert client.call("GET", DEVICES).status_code == 200
+    assert client.call("GET", DEVICE_LIST).status_code == 200
     assert sim.invalidate_tokens()["invalidated"] == 1
-    assert error_code(client.call("GET", DEVICES)) == "1010005"
+    assert error_code(client.call("GET", DEVICE_LIST)) == "1010005"
 
 
 def test_access_token_expires_after_token_ttl():
     with start_simulator("--token-ttl", "1", "--devices", "5", "--quiet") as private:
         client = Client(private)
-        assert client.call("GET", DEVICES).status_code == 200
+        assert client.call("GET", DEVICE_LIST).status_code == 200
         time.sleep(1.2)
-        answer = client.call("GET", DEVICES)
+        answer = client.call("GET", DEVICE_LIST)
         assert answer.status_code == 403
         assert error_code(answer) == "1010005"

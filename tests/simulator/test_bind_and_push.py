@@ -66,6 +66,22 @@ def test_bind_with_the_code_brings_the_device_online_and_pushes_succeeded(sim, c
     assert all(code not in str(p) for p in sim.pushes())
 
 
+def test_bind_can_push_without_device_info_as_the_reference_allows(sim, client, callback):
+    device = one(sim, status="OFFLINE", owner=sim.app_id, nbiot=False)
+    code = _refresh(client, device, nodeId="862177041314828")["verifyCode"]
+    answer = sim.bind("862177041314828", code, push_device_info=False)
+    assert answer == {"deviceId": device["deviceId"], "bound": True}
+    bound = wait_until(lambda: callback.bodies("bindDevice"))
+    assert bound == [
+        {"notifyType": "bindDevice", "deviceId": device["deviceId"], "resultCode": "succeeded"}
+    ]
+    refused = sim.session.post(
+        sim.url + "/simulator/bind", json={"nodeId": "x", "pushDeviceInfo": "no"}, timeout=5
+    )
+    assert refused.status_code == 400
+    assert "pushDeviceInfo must be true or false" in refused.json()["error"]
+
+
 def test_bind_is_refused_with_a_reason(sim, client):
     device = one(sim, status="OFFLINE", owner=sim.app_id, nbiot=False)
     _refresh(client, device, nodeId="SER-B-1", verifyCode="RIGHT")

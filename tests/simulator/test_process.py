@@ -97,3 +97,28 @@ def test_follows_a_parent_killed_during_its_start_up_out(tmp_path):
     finally:
         if not _gone(child_pid, 0):
             os.kill(child_pid, signal.SIGKILL)
+
+
+def test_a_server_certificate_without_its_key_or_unusable_is_refused_at_start(tmp_path):
+    base = [sys.executable, "-m", "simulator", "--port", "0", "--cert-dir", str(tmp_path)]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    alone = subprocess.run(
+        [*base, "--server-cert", str(tmp_path / "server.pem")],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert alone.returncode == 2
+    assert "--server-cert and --server-key go together" in alone.stderr
+    missing = subprocess.run(
+        [*base, "--server-cert", str(tmp_path / "no.pem"), "--server-key", str(tmp_path / "no")],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 2
+    assert "cannot use the TLS certificate files" in missing.stderr

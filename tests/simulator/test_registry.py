@@ -5,6 +5,7 @@ import pytest
 
 from tests.simulator.helpers import (
     CREDENTIALS,
+    DEVICE_LIST,
     DEVICES,
     SUBSCRIPTIONS,
     Client,
@@ -38,20 +39,29 @@ def test_pages_cover_every_own_device_exactly_once(sim, client):
 
 
 def test_page_size_defaults_to_25_and_is_capped_at_250(client):
-    assert len(client.call("GET", DEVICES).json()["devices"]) == 25
-    assert client.call("GET", DEVICES, params={"pageSize": 250}).status_code == 200
-    too_big = client.call("GET", DEVICES, params={"pageSize": 251})
+    assert len(client.call("GET", DEVICE_LIST).json()["devices"]) == 25
+    assert client.call("GET", DEVICE_LIST, params={"pageSize": 250}).status_code == 200
+    too_big = client.call("GET", DEVICE_LIST, params={"pageSize": 251})
     assert too_big.status_code == 400
     assert error_code(too_big) == "50400"
     assert error_code(client.call("GET", DEVICES, params={"pageNo": -1})) == "50400"
     assert error_code(client.call("GET", DEVICES, params={"pageNo": "x"})) == "50400"
 
 
+def test_list_without_page_number_or_gateway_is_100218(client):
+    # Huawei's device-list error table (批量查询设备信息列表): 400 / 100218 "The gatewayId and
+    # pageNo can't be both null."
+    answer = client.call("GET", DEVICES, params={"pageSize": 10})
+    assert (answer.status_code, error_code(answer)) == (400, "100218")
+    assert answer.json()["error_desc"] == "The gatewayId and pageNo can't be both null."
+    assert client.call("GET", DEVICES, params={"pageNo": 0}).status_code == 200
+
+
 def test_list_filters_by_status_and_lists_partner_devices_with_app_id(sim, client):
-    online = client.call("GET", DEVICES, params={"status": "ONLINE", "pageSize": 250}).json()
+    online = client.call("GET", DEVICE_LIST, params={"status": "ONLINE", "pageSize": 250}).json()
     assert online["totalCount"] == len(sim.devices(owner=sim.app_id, status="ONLINE"))
     assert {d["deviceInfo"]["status"] for d in online["devices"]} == {"ONLINE"}
-    partner = client.call("GET", DEVICES, params={"appId": sim.second_app_id, "pageSize": 250})
+    partner = client.call("GET", DEVICE_LIST, params={"appId": sim.second_app_id, "pageSize": 250})
     assert partner.json()["totalCount"] == len(sim.devices(owner=sim.second_app_id))
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.simulator.helpers import DEVICES, Client
+from tests.simulator.helpers import DEVICE_LIST, Client
 from tests.support.simulator import start_simulator
 
 
@@ -19,7 +19,7 @@ def test_https_with_the_generated_ca_and_reuse_of_the_certificates(tmp_path):
             assert (cert_dir / name).is_file()
         assert (cert_dir / "server-key.pem").stat().st_mode & 0o077 == 0
         client = Client(private)  # private.session trusts ca.pem, hostname checked
-        assert client.call("GET", DEVICES).status_code == 200
+        assert client.call("GET", DEVICE_LIST).status_code == 200
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(private.url + "/simulator/health", timeout=5)  # system CAs only
         localhost = private.url.replace("127.0.0.1", "localhost")
@@ -56,7 +56,7 @@ def test_client_certificate_required(tmp_path):
                 cert=stranger,
                 timeout=5,
             )
-        assert Client(private).call("GET", DEVICES).status_code == 200
+        assert Client(private).call("GET", DEVICE_LIST).status_code == 200
         assert private.process.poll() is None  # refused handshakes do not hurt the server
 
 

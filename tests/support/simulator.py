@@ -2,7 +2,10 @@
 
 - `simulator` (session): one plain-HTTP simulator for the whole run.
 - `sim` (function): the same process, reset to its seeded state before the test.
-- `start_simulator(*args, http=True)`: a private process with its own options (also a fixture).
+- `start_simulator(*args, http=True, control_verify=None)`: a private process with its own
+  options (also a fixture). `control_verify`: what the helper's own control session trusts
+  instead of the generated ca.pem, for a simulator started with a broken `--server-cert`
+  (False: no check, for the control channel only; the client under test never skips it).
 - `platform_settings`: Django settings pointing the platform client at `sim`.
 """
 
@@ -48,6 +51,7 @@ class SimulatorHandle:
         second_app_secret: str,
         https: bool,
         client_cert_required: bool,
+        control_verify: str | bool | None = None,
     ) -> None:
         self.url = url
         self.process = process
@@ -62,7 +66,7 @@ class SimulatorHandle:
         # Not the environment's REQUESTS_CA_BUNDLE (it would override session.verify) nor proxies.
         self.session.trust_env = False
         if https:
-            self.session.verify = str(self.ca_file)
+            self.session.verify = str(self.ca_file) if control_verify is None else control_verify
             if client_cert_required:
                 self.session.cert = (str(self.client_cert), str(self.client_key))
 
@@ -131,10 +135,13 @@ class SimulatorHandle:
     def flow_limit(self, n: int) -> dict[str, Any]:
         return self._post("/simulator/flow-limit", {"limit": n})
 
-    def bind(self, node_id: str, verify_code: str | None = None) -> dict[str, Any]:
+    def bind(
+        self, node_id: str, verify_code: str | None = None, *, push_device_info: bool = True
+    ) -> dict[str, Any]:
         """The new unit connects; {"deviceId", "bound": True} or {"bound": False, "error"}.
-        No verify_code: the unit presents none (an NB-IoT unit attaching with its IMEI)."""
-        body: dict[str, Any] = {"nodeId": node_id}
+        No verify_code: the unit presents none (an NB-IoT unit attaching with its IMEI).
+        push_device_info=False: its bindDevice push has no deviceInfo (optional on the platform)."""
+        body: dict[str, Any] = {"nodeId": node_id, "pushDeviceInfo": push_device_info}
         if verify_code is not None:
             body["verifyCode"] = verify_code
         return self._post("/simulator/bind", body, ok_statuses=(200, 400))
@@ -211,7 +218,9 @@ def _wait_until_serving(handle: SimulatorHandle) -> bool:
     return False
 
 
-def _launch(args: tuple[str, ...], http: bool) -> SimulatorHandle:
+def _launch(
+    args: tuple[str, ...], http: bool, control_verify: str | bool | None = None
+) -> SimulatorHandle:
     own_dir = "--cert-dir" not in " ".join(args)
     cert_dir = Path(
         tempfile.mkdtemp(prefix="iotadmin-sim-") if own_dir else _option(args, "--cert-dir", "")
@@ -243,6 +252,7 @@ def _launch(args: tuple[str, ...], http: bool) -> SimulatorHandle:
             second_app_secret=_option(args, "--second-app-secret", DEFAULT_SECOND_APP_SECRET),
             https=not http,
             client_cert_required=require_client_cert,
+            control_verify=control_verify,
         )
         serving = False
         try:
@@ -268,9 +278,11 @@ def _close(handle: SimulatorHandle) -> None:
 
 
 @contextlib.contextmanager
-def start_simulator(*args: str, http: bool = True) -> Iterator[SimulatorHandle]:
+def start_simulator(
+    *args: str, http: bool = True, control_verify: str | bool | None = None
+) -> Iterator[SimulatorHandle]:
     """A private simulator process with its own options, on a free port, stopped on exit."""
-    handle = _launch(tuple(args), http)
+    handle = _launch(tuple(args), http, control_verify)
     try:
         yield handle
     finally:

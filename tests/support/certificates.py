@@ -1,0 +1,134 @@
+"""Certificates a test needs the simulator to serve: a CA and server certificates with any
+validity window and names (expired, not yet valid, issued for another host), written as PEM.
+
+The simulator serves them with `--server-cert/--server-key` (its generated set in `--cert-dir`
+still verifies client certificates); see tests/oceanconnect/test_tls_certificates.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+def days_from_now(days: float) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate and its key, in memory and as PEM files."""
+
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+    cert_path: Path
+    key_path: Path
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "iotadmin test certificates"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _write(
+    directory: Path, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> Issued:
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path = directory / f"{name}.pem"
+    key_path = directory / f"{name}-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return Issued(cert, key, cert_path, key_path)
+
+
+def make_ca(
+    directory: Path, name: str, *, not_before: dt.datetime, not_after: dt.datetime
+) -> Issued:
+    """A self-signed root valid from `not_before` to `not_after`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(f"{name} root"))
+        .issuer_name(_name(f"{name} root"))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return _write(directory, name, cert, key)
+
+
+def make_server_cert(
+    directory: Path,
+    name: str,
+    *,
+    ca: Issued,
+    dns_names: tuple[str, ...] = ("localhost",),
+    ip_addresses: tuple[str, ...] = ("127.0.0.1",),
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+) -> Issued:
+    """A server certificate signed by `ca` for the given names (valid for a year by default)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    san = x509.SubjectAlternativeName(
+        [x509.DNSName(n) for n in dns_names]
+        + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(dns_names[0] if dns_names else name))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or days_from_now(-1))
+        .not_valid_after(not_after or days_from_now(365))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(san, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+            critical=False,
+        )
+        .sign(ca.key, hashes.SHA256())
+    )
+    return _write(directory, name, cert, key)
+
+
+def write_bundle(path: Path, *roots: Issued) -> Path:
+    """Several roots in one PEM file, as Huawei asks IOT_CA_FILE to be."""
+    path.write_bytes(b"".join(r.cert.public_bytes(serialization.Encoding.PEM) for r in roots))
+    return path
