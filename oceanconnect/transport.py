@@ -11,9 +11,11 @@ Each configuration problem is one line naming the setting to change.
 
 import os
 import secrets
+import socket
 import ssl
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from cryptography import x509
@@ -305,6 +307,22 @@ class PlatformAdapter(HTTPAdapter):
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
         # Everything is in our SSL context; keep requests from adding certifi or env bundles.
         return None
+
+
+def peer_certificate(config: PlatformConfig) -> x509.Certificate:
+    """The platform's certificate, from one TLS handshake with the configured context (what
+    `platform_check` prints). TlsConfigurationError for our own files; OSError or ssl.SSLError
+    when the handshake fails (the next call through the session gives the one-line reason)."""
+    parts = urlsplit(config.base_url)
+    host = parts.hostname or ""
+    context = build_ssl_context(config)
+    with socket.create_connection((host, parts.port or 443), timeout=config.connect_timeout) as raw:
+        server_hostname = host if config.verify_hostname else None
+        with context.wrap_socket(raw, server_hostname=server_hostname) as tls:
+            der = tls.getpeercert(binary_form=True)
+    if der is None:  # only without a handshake; wrap_socket has done one
+        raise ConnectionError("the platform presented no certificate")
+    return x509.load_der_x509_certificate(der)
 
 
 def build_session(config: PlatformConfig) -> requests.Session:

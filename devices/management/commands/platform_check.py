@@ -6,10 +6,8 @@ access token's lifetime and the flow limit in use; never a secret. On failure: e
 one-line message naming the setting to change.
 """
 
-import socket
 import ssl
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from cryptography import x509
 from django.conf import settings
@@ -17,8 +15,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from devices.management.commands.sync_devices import platform_error_text
 from devices.platform_wiring import build_client
-from oceanconnect import PlatformConfig, PlatformError
-from oceanconnect.transport import TlsConfigurationError, build_ssl_context, client_certificate
+from oceanconnect import PlatformError
+from oceanconnect.transport import TlsConfigurationError, client_certificate, peer_certificate
 
 
 def _subject(cert: x509.Certificate) -> str:
@@ -28,21 +26,6 @@ def _subject(cert: x509.Certificate) -> str:
 def _expiry(moment: datetime) -> str:
     days = (moment - datetime.now(UTC)).days
     return f"{moment:%Y-%m-%d %H:%M} UTC ({days} days left)"
-
-
-def server_certificate(config: PlatformConfig) -> x509.Certificate:
-    """The platform's certificate, from one TLS handshake with the configured context."""
-    parts = urlsplit(config.base_url)
-    host = parts.hostname or ""
-    port = parts.port or 443
-    context = build_ssl_context(config)
-    with socket.create_connection((host, port), timeout=config.connect_timeout) as raw:
-        server_hostname = host if config.verify_hostname else None
-        with context.wrap_socket(raw, server_hostname=server_hostname) as tls:
-            der = tls.getpeercert(binary_form=True)
-    if der is None:  # only without a handshake; wrap_socket has done one
-        raise ConnectionError("the platform presented no certificate")
-    return x509.load_der_x509_certificate(der)
 
 
 class Command(BaseCommand):
@@ -58,7 +41,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Platform: {config.base_url} (application {config.app_id})")
             if config.is_https:
                 try:
-                    server = server_certificate(config)
+                    server = peer_certificate(config)
                 except TlsConfigurationError as exc:
                     raise CommandError(f"TLS: {exc}") from None
                 except (OSError, ssl.SSLError):
