@@ -374,8 +374,8 @@ def parse_identifier(*, raw: str, kind: str, chipset: str) -> ParsedIdentifier:
     if kind == NodeIdKind.IMEI and chipset not in Chipset.values:
         return ParsedIdentifier(
             error_field="chipset",
-            error="Choose the chipset of the new unit: Qualcomm units use urn:imei:<IMEI>, "
-            "HiSilicon units the bare IMEI.",
+            error="Choose how the IMEI is written (it depends on who made the chip inside the "
+            "unit): Qualcomm units use urn:imei:35…, HiSilicon units only the digits.",
             kind=kind,
             note=note,
         )

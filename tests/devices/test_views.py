@@ -441,7 +441,7 @@ def test_a_wrong_check_digit_is_an_inline_error_and_nothing_is_queued(
     ("overrides", "field_name", "message"),
     [
         ({"new_identifier": "12345678901234"}, "new_identifier", "you typed 14"),
-        ({"chipset": ""}, "chipset", "Choose the chipset"),
+        ({"chipset": ""}, "chipset", "Choose how the IMEI is written"),
         ({"kind": "mac", "new_identifier": "zz:zz"}, "new_identifier", "12 hexadecimal"),
         ({"kind": "serial", "new_identifier": "x" * 257}, "new_identifier", "at most 256"),
         ({"verify_code_mode": "custom"}, "custom_verify_code", "Enter your code"),
