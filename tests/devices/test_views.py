@@ -406,6 +406,26 @@ def test_preview_warns_when_the_identifier_is_the_old_one(client: Any, field: An
     assert "already has" in response.content.decode()
 
 
+def test_preview_asks_to_open_the_choices_when_the_chip_maker_is_unknown(
+    client: Any, field: Any
+) -> None:
+    device = DeviceFactory(node_id="AA:BB:CC:DD:EE:01")
+    response = client.post(
+        reverse("devices:node_id_preview", args=[device.pk]),
+        {"kind": "mac", "chipset": "", "new_identifier": make_imei()},
+        **HTMX,
+    )
+    text = response.content.decode()
+    assert 'data-set-kind="imei"' in text  # an IMEI typed on a MAC device: the kind follows
+    assert "data-needs-choice" in text and "Choose how the IMEI is written" in text
+    answered = client.post(
+        reverse("devices:node_id_preview", args=[device.pk]),
+        {"kind": "imei", "chipset": "hisilicon", "new_identifier": make_imei()},
+        **HTMX,
+    )
+    assert "data-needs-choice" not in answered.content.decode()
+
+
 def test_preview_survives_garbage(client: Any, field: Any) -> None:
     device = DeviceFactory()
     for data in (
