@@ -265,6 +265,9 @@ class SwapForm(forms.Form):
 
     # --- validation -----------------------------------------------------------------------
 
+    def clean_custom_verify_code(self) -> str:
+        return self.cleaned_data.get("custom_verify_code", "").strip()
+
     def clean(self) -> dict[str, object]:
         cleaned = super().clean() or {}
         self._clean_validity(cleaned)
