@@ -54,4 +54,4 @@ bench: install
 	$(BIN)/python benchmarks/platform_burst.py
 
 clean:
-	rm -rf var artifacts
+	rm -rf var artifacts/screenshots/*.png

@@ -12,6 +12,8 @@ MAX_VERIFY_CODE_LENGTH = 256
 MIN_TIMEOUT_SECONDS = 0
 MAX_TIMEOUT_SECONDS = 2_147_483_647
 DEFAULT_TIMEOUT_SECONDS = 180
+# The validities the swap form offers, in minutes (with the default's, and "other").
+VALIDITY_PRESET_MINUTES = (5, 15, 30, 60)
 
 # What the device search box reads of a query.
 MAX_SEARCH_QUERY_LENGTH = 300

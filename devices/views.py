@@ -92,7 +92,7 @@ def _swap(request: HtmxHttpRequest, pk: int) -> Swap:
 _REFUSAL_FIELDS = {
     "new_node_id": "new_identifier",
     "reason": "reason",
-    "timeout_seconds": "timeout_seconds",
+    "timeout_seconds": "validity",
     "custom_verify_code": "custom_verify_code",
     "verify_code_mode": "verify_code_mode",
     "offline_wait_minutes": "offline_wait_minutes",
@@ -299,6 +299,8 @@ def node_id_preview(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             chipset=request.POST.get("chipset", ""),
         )
         context["preview_error"] = result.error
+        # A choice only the person can make (the chip maker of an IMEI): the form opens them.
+        context["needs_choice"] = result.error_field in ("kind", "chipset")
         if result.note:
             context["kind_note"] = result.note
             context["switched_kind"] = result.kind

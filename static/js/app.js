@@ -44,21 +44,54 @@
     return input ? input.value : "";
   }
 
+  /* The one-line summary of the inferred choices ("IMEI · HiSilicon · code same as the IMEI ·
+     valid 3 min"), from the words each radio carries (data-summary, data-noun); the server
+     writes the same line for the first rendering (SwapForm.choices_summary). */
+  function checkedInput(form, name) {
+    return form.querySelector('input[name="' + name + '"]:checked');
+  }
+
+  function choicesSummary(form, line) {
+    var kind = checkedInput(form, "kind");
+    var parts = [kind ? kind.dataset.summary : "kind not chosen"];
+    if (kind && kind.value === "imei") {
+      var chipset = checkedInput(form, "chipset");
+      parts.push(chipset ? chipset.dataset.summary : line.dataset.chipsetUnknown);
+    }
+    var mode = checkedInput(form, "verify_code_mode");
+    var noun = kind ? kind.dataset.noun : "identifier";
+    parts.push(mode ? mode.dataset.summary.replace("{noun}", noun) : "code not chosen");
+    var validity = checkedValue(form, "validity");
+    var minutes = validity;
+    if (validity === "other") {
+      var typed = form.querySelector('input[name="validity_minutes"]');
+      minutes = typed && /^\d+$/.test(typed.value.trim()) && Number(typed.value) > 0 ? String(Number(typed.value)) : "";
+    }
+    if (validity === "never") parts.push("never expires");
+    else parts.push(minutes ? "valid " + minutes + " min" : "validity not chosen");
+    return parts.join(" · ");
+  }
+
   function syncForm(form) {
     var kind = checkedValue(form, "kind");
     var mode = checkedValue(form, "verify_code_mode");
+    var validity = checkedValue(form, "validity");
     form.querySelectorAll("[data-show-when-kind]").forEach(function (el) {
       el.hidden = el.dataset.showWhenKind !== kind;
     });
     form.querySelectorAll("[data-show-when-mode]").forEach(function (el) {
       el.hidden = el.dataset.showWhenMode !== mode;
     });
+    form.querySelectorAll("[data-show-when-validity]").forEach(function (el) {
+      el.hidden = el.dataset.showWhenValidity !== validity;
+    });
+    form.querySelectorAll("[data-warn-when-never]").forEach(function (el) {
+      el.hidden = validity !== "never";
+    });
     var identifier = form.querySelector('input[name="new_identifier"]');
     if (identifier) identifier.inputMode = kind === "imei" ? "numeric" : "text";
-    var timeout = form.querySelector('input[name="timeout_seconds"]');
-    form.querySelectorAll("[data-warn-when-zero]").forEach(function (el) {
-      el.hidden = !(timeout && timeout.value.trim() === "0");
-    });
+    var line = form.querySelector("#choices-summary");
+    if (line) line.textContent = choicesSummary(form, line);
   }
 
   function enhance(root) {
@@ -68,6 +101,10 @@
     });
     var forms = root.matches && root.matches(".swap-form") ? [root] : root.querySelectorAll(".swap-form");
     forms.forEach(syncForm);
+    /* Folded on a phone, open where there is room (without JS: folded everywhere). */
+    root.querySelectorAll("details[data-open-when-wide]").forEach(function (details) {
+      if (window.matchMedia && window.matchMedia("(min-width: 640px)").matches) details.open = true;
+    });
   }
 
   /* The preview read the identifier as another kind (a MAC typed with IMEI chosen): follow it,
@@ -75,7 +112,11 @@
   function followDetectedKind(preview) {
     var hint = preview.querySelector("[data-set-kind]");
     var form = preview.closest(".swap-form");
-    if (!hint || !form) return;
+    if (!form) return;
+    /* A choice only the person can make (an IMEI's chip maker): open the choices. */
+    var choices = form.querySelector("#form-choices");
+    if (choices && preview.querySelector("[data-needs-choice]")) choices.open = true;
+    if (!hint) return;
     var radio = form.querySelector('input[name="kind"][value="' + hint.dataset.setKind + '"]');
     if (!radio || radio.checked) return;
     radio.checked = true;
@@ -103,7 +144,7 @@
   });
   document.addEventListener("input", function (event) {
     var form = event.target.closest && event.target.closest(".swap-form");
-    if (form && event.target.name === "timeout_seconds") syncForm(form);
+    if (form && event.target.name === "validity_minutes") syncForm(form);
   });
 
   /* --- After a form's htmx submit, the error summary it came back with (role="alert",

@@ -15,6 +15,7 @@ from devices.codes import encrypt_code
 from devices.identifiers import luhn_check_digit
 from devices.models import Swap, SwapState, VerifyCodeMode
 from tests.browser.conftest import PASSWORD
+from tests.browser.test_swap_flow import open_choices
 from tests.factories import SwapFactory
 from tests.support.browser import DESKTOP, log_in, screenshot
 
@@ -64,10 +65,11 @@ def test_a_supervisor_approves_and_the_requesters_page_shows_the_code(
     log_in(page, live_server.url, "field_service", PASSWORD)
     page.goto(f"{live_server.url}/devices/{offline_device.pk}/")
     imei = new_imei(offline_device.pk)
+    open_choices(page)
     page.locator("label.seg", has_text="IMEI").first.click()
     page.get_by_label("New unit's identifier").fill(imei)
     page.locator("label.seg", has_text="HiSilicon").click()
-    page.locator("label.choice", has_text="Same as the nodeId").click()
+    page.locator("label.choice", has_text="The code is the unit's own identifier").click()
     page.get_by_label("Reason or ticket reference").fill("INC-5150 Agent Lite meter")
     page.get_by_role("button", name="Request the new verifyCode").click()
     page.wait_for_url(re.compile(rf"{live_server.url}/swaps/\d+/$"))

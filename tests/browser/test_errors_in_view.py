@@ -9,7 +9,7 @@ import pytest
 
 from devices.models import Swap
 from tests.browser.conftest import PASSWORD
-from tests.browser.test_swap_flow import new_imei
+from tests.browser.test_swap_flow import new_imei, open_choices
 from tests.support.browser import PHONE, log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -23,6 +23,7 @@ def test_an_invalid_imei_focuses_the_error_summary_in_view_on_a_phone(
     page.goto(f"{live_server.url}/devices/{offline_device.pk}/")
     imei = new_imei(42)
     wrong = imei[:-1] + str((int(imei[-1]) + 1) % 10)
+    open_choices(page)
     page.locator("label.seg", has_text="IMEI").first.click()
     page.get_by_label("New unit's identifier").fill(wrong)
     page.get_by_role("button", name="Request the new verifyCode").click()

@@ -41,7 +41,22 @@ def open_device_by_search(page: Any, live_server: Any, device: Any, typed: str) 
     page.wait_for_url(f"{live_server.url}/devices/{device.pk}/")
 
 
+def open_choices(page: Any) -> None:
+    """Open the swap form's choices (kind, chip maker, code, validity) behind "Change"."""
+    if page.locator("#form-choices[open]").count() == 0:
+        page.locator("#form-choices > summary").click()
+    page.locator("#form-choices[open]").wait_for()
+
+
+def choose_minutes(page: Any, minutes: int) -> None:
+    """A validity of `minutes`, typed under "Other"."""
+    open_choices(page)
+    page.locator("label.seg:has(input[name=validity][value=other])").click()
+    page.get_by_label("Minutes (for “Other”)").fill(str(minutes))
+
+
 def fill_new_imei(page: Any, imei: str) -> None:
+    open_choices(page)
     page.locator("label.seg", has_text="IMEI").first.click()
     page.get_by_label("New unit's identifier").fill(imei)
 
@@ -175,7 +190,7 @@ def test_an_expired_code_offers_reissue_with_the_same_inputs(
     page.goto(f"{live_server.url}/devices/{offline_device.pk}/")
     fill_new_imei(page, new_imei(offline_device.pk + 1))
     page.locator("label.seg", has_text="Qualcomm").click()
-    page.get_by_label("Validity (seconds)").fill("120")
+    choose_minutes(page, 2)
     page.get_by_role("button", name="Request the new verifyCode").click()
     page.locator("#verify-code").wait_for(timeout=CODE_PANEL_TIMEOUT)
     first = Swap.objects.get()
@@ -371,6 +386,7 @@ def test_the_swap_form_works_without_javascript(
         page.goto(f"{live_server.url}/?q={offline_device.name}")
         page.locator("#device-results .device-link").first.click()
         page.wait_for_url(f"{live_server.url}/devices/{offline_device.pk}/")
+        open_choices(page)  # a <details>: it opens without JavaScript
         page.locator("label.seg", has_text="IMEI").first.click()
         page.locator("label.seg", has_text="Qualcomm").click()
         page.get_by_label("New unit's identifier").fill(new_imei(31337))
@@ -429,6 +445,7 @@ def test_scan_without_barcode_detector_reads_a_code_128_label_with_the_vendored_
     scan.wait_for()  # shown: a camera API exists, the fallback decoder reads the frames
     assert scan.is_visible()
     assert page.evaluate("typeof window.ZXing") == "undefined"  # loaded only when needed
+    open_choices(page)
     page.locator("label.seg", has_text="HiSilicon").click()
     # A still photo of the label: IMEI 35... printed as "IMEI: <digits>" in Code 128.
     assert page.evaluate(DRAW_CODE_128, [code_128_modules(f"IMEI:{imei}"), imei]) > 0
@@ -489,6 +506,7 @@ def test_scan_reads_camera_frames_with_the_vendored_decoder_without_barcode_dete
     log_in(page, live_server.url, "field_service", PASSWORD)
     page.add_init_script(CAMERA_SHOWING_LABEL % code_128_modules(f"IMEI {imei}/01"))
     page.goto(f"{live_server.url}/devices/{device.pk}/")
+    open_choices(page)
     page.locator("label.seg", has_text="HiSilicon").click()
     page.get_by_role("button", name="Scan").click()
     page.wait_for_function(

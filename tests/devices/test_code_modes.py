@@ -268,7 +268,7 @@ def form_post(device: Any, **fields: str) -> dict[str, str]:
         "kind": "imei",
         "chipset": "hisilicon",
         "new_identifier": make_imei(),
-        "timeout_seconds": "180",
+        "validity": "3",
         "reason": "",
     }
     data.update(fields)
@@ -277,7 +277,7 @@ def form_post(device: Any, **fields: str) -> dict[str, str]:
 
 def checked_mode(page: str) -> str:
     """The verifyCode mode the form's radio buttons have checked."""
-    (value,) = re.findall(r'name="verify_code_mode" value="(\w+)"[^>]* checked>', page)
+    (value,) = re.findall(r'name="verify_code_mode" value="(\w+)"[^>]* checked[ >]', page)
     return value
 
 
@@ -285,8 +285,10 @@ def test_the_form_preselects_the_node_id_for_an_nbiot_device(client, field_user)
     device = DeviceFactory(protocol="CoAP")
     client.force_login(field_user)
     page = client.get(reverse("devices:device_detail", args=[device.pk])).content.decode()
+    page = page.replace("&#x27;", "'")
     assert checked_mode(page) == VerifyCodeMode.SAME_AS_NODE_ID
-    assert "NB-IoT (CoAP/LwM2M) and Agent Lite units: the unit attaches with its nodeId" in page
+    assert "The code is the unit's own identifier" in page
+    assert "code same as the IMEI" in page  # the one-line summary of the inferred choices
     assert 'name="code_mode_override"' in page
     other = DeviceFactory(protocol="MQTT")
     page = client.get(reverse("devices:device_detail", args=[other.pk])).content.decode()

@@ -34,7 +34,7 @@ def swap_form(**overrides: Any) -> dict[str, Any]:
         "new_identifier": make_imei(),
         "verify_code_mode": VerifyCodeMode.PLATFORM,
         "custom_verify_code": "",
-        "timeout_seconds": "180",
+        "validity": "3",
         "reason": "INC-1234 unit water-damaged",
     }
     data.update(overrides)
@@ -253,6 +253,35 @@ def test_device_page_guesses_kind_and_chipset_from_the_old_node_id(client: Any, 
     assert response.context["form"]["kind"].value() == "mac"
 
 
+def test_device_page_folds_the_facts_and_sums_up_the_inferred_choices(
+    client: Any, field: Any
+) -> None:
+    device = DeviceFactory(node_id=make_imei(), protocol="CoAP", app_id="app-42")
+    page = client.get(reverse("devices:device_detail", args=[device.pk])).content.decode()
+    facts = page[page.index('<details class="device-facts"') : page.index("</details>")]
+    assert "Owning application" in facts and "Refresh from the platform" in facts
+    assert page.index("</details>") < page.index('name="new_identifier"')
+    assert '<details class="form-choices" id="form-choices">' in page  # closed: nothing to fix
+    assert "IMEI · HiSilicon · code same as the IMEI · valid 3 min" in page
+    form = page[page.index('<form id="swap-form"') : page.index("</form>", page.index("swap-form"))]
+    words = re.sub(r"<[^>]+>", " ", form)  # what the person reads
+    for jargon in ("Agent Lite", "seconds", "hipset"):
+        assert jargon not in words
+    assert 'value="never"' not in form  # only for those allowed to issue never-expiring codes
+
+
+def test_a_refused_choice_comes_back_with_the_choices_open(client: Any, field: Any) -> None:
+    device = DeviceFactory()
+    response = client.post(
+        reverse("devices:device_detail", args=[device.pk]),
+        swap_form(validity="other", validity_minutes=""),
+    )
+    page = response.content.decode()
+    assert '<details class="form-choices" id="form-choices" open>' in page
+    assert "Enter how many minutes the code stays valid" in page
+    assert not Swap.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("kind", "chipset", "typed", "expected"),
     [
@@ -377,6 +406,26 @@ def test_preview_warns_when_the_identifier_is_the_old_one(client: Any, field: An
     assert "already has" in response.content.decode()
 
 
+def test_preview_asks_to_open_the_choices_when_the_chip_maker_is_unknown(
+    client: Any, field: Any
+) -> None:
+    device = DeviceFactory(node_id="AA:BB:CC:DD:EE:01")
+    response = client.post(
+        reverse("devices:node_id_preview", args=[device.pk]),
+        {"kind": "mac", "chipset": "", "new_identifier": make_imei()},
+        **HTMX,
+    )
+    text = response.content.decode()
+    assert 'data-set-kind="imei"' in text  # an IMEI typed on a MAC device: the kind follows
+    assert "data-needs-choice" in text and "Choose how the IMEI is written" in text
+    answered = client.post(
+        reverse("devices:node_id_preview", args=[device.pk]),
+        {"kind": "imei", "chipset": "hisilicon", "new_identifier": make_imei()},
+        **HTMX,
+    )
+    assert "data-needs-choice" not in answered.content.decode()
+
+
 def test_preview_survives_garbage(client: Any, field: Any) -> None:
     device = DeviceFactory()
     for data in (
@@ -412,18 +461,27 @@ def test_a_wrong_check_digit_is_an_inline_error_and_nothing_is_queued(
     ("overrides", "field_name", "message"),
     [
         ({"new_identifier": "12345678901234"}, "new_identifier", "you typed 14"),
-        ({"chipset": ""}, "chipset", "Choose the chipset"),
+        ({"chipset": ""}, "chipset", "Choose how the IMEI is written"),
         ({"kind": "mac", "new_identifier": "zz:zz"}, "new_identifier", "12 hexadecimal"),
         ({"kind": "serial", "new_identifier": "x" * 257}, "new_identifier", "at most 256"),
-        ({"verify_code_mode": "custom"}, "custom_verify_code", "Enter the custom verifyCode"),
+        ({"verify_code_mode": "custom"}, "custom_verify_code", "Enter your code"),
         (
             {"verify_code_mode": "custom", "custom_verify_code": "c" * 257},
             "custom_verify_code",
             "at most 256",
         ),
-        ({"timeout_seconds": "0"}, "timeout_seconds", "never-expiring"),
-        ({"timeout_seconds": "-5"}, "timeout_seconds", "greater than or equal to 0"),
-        ({"timeout_seconds": "soon"}, "timeout_seconds", "whole number"),
+        ({"validity": "never"}, "validity", "never-expiring"),
+        ({"validity": "7"}, "validity", "Select a valid choice"),
+        ({"validity": ""}, "validity", "This field is required"),
+        ({"validity": "other"}, "validity_minutes", "Enter how many minutes"),
+        ({"validity": "other", "validity_minutes": "-5"}, "validity_minutes", "at least 1 minute"),
+        ({"validity": "other", "validity_minutes": "0"}, "validity_minutes", "at least 1 minute"),
+        ({"validity": "other", "validity_minutes": "soon"}, "validity_minutes", "whole number"),
+        (
+            {"validity": "other", "validity_minutes": "35791395"},
+            "validity_minutes",
+            "at most 35,791,394 minutes",
+        ),
     ],
 )
 def test_invalid_inputs_are_refused_inline(
@@ -531,7 +589,7 @@ def test_never_expiring_code_is_allowed_with_the_permission(
     page = client.get(reverse("devices:device_detail", args=[device.pk]))
     assert b"never expires" in page.content
     response = client.post(
-        reverse("devices:device_detail", args=[device.pk]), swap_form(timeout_seconds="0")
+        reverse("devices:device_detail", args=[device.pk]), swap_form(validity="never")
     )
     assert response.status_code == 302
     assert Swap.objects.get().timeout_seconds == 0

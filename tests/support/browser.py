@@ -2,7 +2,8 @@
 
 pytest-playwright is not used: `browser` launches /usr/bin/chromium itself, `page` gives each
 test a fresh context, and `screenshot(page, name)` keeps desktop and phone shots under
-artifacts/screenshots/ for CI.
+artifacts/screenshots/ for CI (not committed). `phone_screen(page, name)` writes the first
+390x844 screen to artifacts/screenshots/phone/ (committed) only when UPDATE_SCREENSHOTS=1.
 """
 
 import os
@@ -18,6 +19,7 @@ from tests.support.environment import chromium_path, require
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+PHONE_SCREENS_DIR = ARTIFACTS_DIR / "phone"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 CHROMIUM_ARGS = [
@@ -80,6 +82,17 @@ def screenshot(page: object, name: str) -> list[Path]:
         written.append(target)
     page.set_viewport_size(original)  # type: ignore[attr-defined]
     return written
+
+
+def phone_screen(page: object, name: str) -> Path | None:
+    """With UPDATE_SCREENSHOTS=1, save what a 390x844 phone shows (the viewport, not the whole
+    page) as artifacts/screenshots/phone/<name>.png, the committed picture of a fixed screen."""
+    if os.environ.get("UPDATE_SCREENSHOTS") != "1":
+        return None
+    PHONE_SCREENS_DIR.mkdir(parents=True, exist_ok=True)
+    target = PHONE_SCREENS_DIR / f"{name}.png"
+    page.screenshot(path=str(target))  # type: ignore[attr-defined]
+    return target
 
 
 def log_in(page: object, live_server_url: str, username: str, password: str) -> None:
