@@ -198,13 +198,6 @@ class SwapForm(forms.Form):
             "invalid": "Enter the minutes as a whole number, such as 45.",
         },
     )
-    reason = forms.CharField(
-        label="Reason or ticket reference",
-        required=False,
-        max_length=MAX_REASON_LENGTH,
-        widget=forms.TextInput(attrs={"placeholder": "e.g. INC-20417, unit water-damaged"}),
-    )
-
     # "Send it when the old unit goes offline" (shown when the device is online): the swap
     # waits (devices/services/offline.py) for as long as chosen.
     send_when_offline = forms.BooleanField(
@@ -218,6 +211,13 @@ class SwapForm(forms.Form):
         initial=DEFAULT_OFFLINE_WAIT_MINUTES,
         required=False,
         help_text="If the old unit is still online then, nothing is sent and the swap ends.",
+    )
+
+    reason = forms.CharField(
+        label="Reason or ticket reference",
+        required=False,
+        max_length=MAX_REASON_LENGTH,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. INC-20417, unit water-damaged"}),
     )
 
     def __init__(
