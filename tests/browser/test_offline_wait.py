@@ -15,6 +15,7 @@ from audit.models import AuditAction, AuditEvent
 from devices.identifiers import luhn_check_digit
 from devices.models import Device, Swap, SwapState
 from tests.browser.conftest import PASSWORD
+from tests.browser.test_swap_flow import fill_new_imei
 from tests.factories import DeviceFactory
 from tests.support.browser import PHONE, log_in, screenshot
 
@@ -83,8 +84,7 @@ def test_send_when_offline_shows_the_code_when_the_simulator_takes_the_device_of
     page.locator('#live-status[data-live-status="ONLINE"]').wait_for()
 
     imei = new_imei(online_device.pk)
-    page.locator("label.seg", has_text="IMEI").first.click()
-    page.get_by_label("New unit's identifier").fill(imei)
+    fill_new_imei(page, imei)
     page.locator("label.seg", has_text="HiSilicon").click()
     page.get_by_label("Send it when the old unit goes offline").check()
     assert page.get_by_label("Wait at most").input_value() == "30"  # the default
