@@ -214,6 +214,24 @@ def test_the_focus_ring_stands_out_from_the_light_page_on_a_phone(
         checked += 1
     assert checked >= 3
 
+    # On the dark section bar the ring is amber, and it stays inside the bar.
+    nav = page.get_by_role("navigation", name="Sections")
+    link = nav.get_by_role("link", name="History")
+    link.focus()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")
+    ring = link.evaluate(
+        """a => { const s = getComputedStyle(a), r = a.getBoundingClientRect();
+          const out = parseFloat(s.outlineOffset) + parseFloat(s.outlineWidth);
+          return {colour: s.outlineColor, style: s.outlineStyle,
+                  top: r.top - out, bottom: r.bottom + out}; }"""
+    )
+    bar = nav.bounding_box()
+    assert ring["style"] != "none"
+    assert bar["y"] <= ring["top"] and ring["bottom"] <= bar["y"] + bar["height"]
+    bar_colour = nav.evaluate("n => getComputedStyle(n).backgroundColor")
+    assert _contrast(page, ring["colour"], bar_colour) >= 3
+
 
 def test_the_messages_region_keeps_its_list_on_a_phone(
     phone_page: Any, live_server: Any, role_users: dict[str, Any]
