@@ -63,6 +63,16 @@ class Violation:
         )
 
 
+def _run_axe(page: Any) -> list[dict[str, Any]]:
+    """axe.run(); once more if a poll (htmx every 2 s on a swap page) swapped the DOM under it."""
+    from playwright.sync_api import Error
+
+    try:
+        return list(page.evaluate(RUN_AXE))
+    except Error:
+        return list(page.evaluate(RUN_AXE))
+
+
 def axe_violations(page: Any, *, name: str, role: str) -> list[Violation]:
     """axe-core at both widths on the page as it is now (no reload between widths)."""
     found: list[Violation] = []
@@ -71,7 +81,7 @@ def axe_violations(page: Any, *, name: str, role: str) -> list[Violation]:
         page.evaluate(AXE_SOURCE)
     for width_name, size in WIDTHS:
         page.set_viewport_size(size)
-        for violation in page.evaluate(RUN_AXE):
+        for violation in _run_axe(page):
             if violation["impact"] not in FAILING_IMPACTS:
                 continue
             for node in violation["targets"]:
