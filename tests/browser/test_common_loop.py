@@ -117,7 +117,7 @@ def test_the_common_loop_on_a_phone_is_four_steps_to_the_code(
         assert len(counted["clicks"]) == 2, counted  # the search result, the request button
         steps = len(counted["fields"]) + len(counted["clicks"])
         assert steps == 4
-        screenshot(page, "phone-common-loop-code")
+        screenshot(page, "a11y-common-loop-code")
         print(
             f"\ncommon loop: {steps} interactions; sign-in -> code {seconds:.2f} s (not asserted)"
         )

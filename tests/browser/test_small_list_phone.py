@@ -93,7 +93,7 @@ def test_every_section_of_the_supervisors_nav_is_in_view_on_a_phone(
         assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], names[i]
     approvals = nav.get_by_role("link", name="Approvals")
     assert approvals.evaluate("a => a.scrollWidth <= a.clientWidth")  # the word is not cut
-    screenshot(page, "phone-section-nav")
+    screenshot(page, "a11y-section-nav")
 
 
 def test_the_summary_reads_whole_on_a_phone(
@@ -173,7 +173,7 @@ def test_the_summary_reads_whole_on_a_phone(
         for i in range(cells.count())
     ]  # on a phone each cell carries its column's name
     assert shown == ['"Failed: "1', '"Expired: "2', '"Of swaps: "8', '"Failure rate: "38%']
-    screenshot(page, "phone-summary")
+    screenshot(page, "a11y-summary")
 
 
 @pytest.mark.parametrize(("path", "code"), [("/devices/999999/", "404"), ("/history/", "403")])
@@ -187,7 +187,7 @@ def test_the_error_pages_big_code_has_text_contrast_on_a_phone(
     assert big.inner_text() == code
     colour = big.evaluate("e => getComputedStyle(e).color")
     assert _contrast(page, colour, _background(page, ".error-code")) >= 4.5
-    screenshot(page, f"phone-error-{code}")
+    screenshot(page, f"a11y-error-{code}")
 
 
 def test_the_focus_ring_stands_out_from_the_light_page_on_a_phone(
@@ -271,4 +271,4 @@ def test_the_bulk_preview_says_how_long_codes_last_on_a_phone(
     assert shown == ["3 min (default)", "30 min"]
     box = hint.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
-    screenshot(page, "phone-bulk-preview")
+    screenshot(page, "a11y-bulk-preview")
