@@ -83,7 +83,8 @@ def stacked_columns(
     height: int = 260,
 ) -> SafeString:
     """Vertical stacked columns with a y axis of three gridlines (0, half, top)."""
-    left, right, top, bottom = 44, 8, 14, 34
+    # The axis is drawn on both sides: on a phone the chart scrolls, starting at the right.
+    left, right, top, bottom = 44, 44, 14, 34
     plot_w = width - left - right
     plot_h = height - top - bottom
     axis_top = nice_ceiling(max((c.total for c in columns), default=0))
@@ -96,6 +97,8 @@ def stacked_columns(
         parts.append(
             f'<line class="chart-grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text class="chart-axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{escape(_number(axis_top * fraction))}</text>"
+            f'<text class="chart-axis chart-axis-right" x="{width - right + 6}" y="{y + 4:.1f}">'
             f"{escape(_number(axis_top * fraction))}</text>"
         )
     for index, column in enumerate(columns):
@@ -137,6 +140,9 @@ def horizontal_bars(
 ) -> SafeString:
     """One labelled horizontal bar per row, scaled to the largest value, the value after it."""
     value_room = 84
+    # Room for the longest label (about 0.6 em a character at 15 px): never clipped at the left.
+    label_width = max(label_width, math.ceil(max((len(b.label) for b in bars), default=0) * 9) + 12)
+    width = max(width, label_width + value_room + 160)
     height = max(len(bars), 1) * row_height + 8
     plot_w = width - label_width - value_room
     biggest = max((b.value for b in bars), default=0) or 1
@@ -160,11 +166,16 @@ def horizontal_bars(
 
 # --- The summary page's charts ------------------------------------------------------------------
 
+# Expired is hatched and failed solid red, so they differ without colour (WCAG 1.4.1); the
+# hatch is the pattern #pattern-expired that templates/reports/summary.html defines once.
 _DAY_GROUPS = (
     ("bound", "fill-good", "bound"),
-    ("failed", "fill-bad", "failed or expired"),
+    ("failed", "fill-bad", "failed"),
+    ("expired", "fill-expired", "expired (hatched)"),
     ("other", "fill-muted", "open, cancelled or rejected"),
 )
+# Outcome bars whose fill differs from the state's badge tone (expired and failed are both "bad").
+_OUTCOME_FILLS = {"expired": "fill-expired"}
 DAY_LEGEND = tuple((css_class, name) for _, css_class, name in _DAY_GROUPS)
 
 
@@ -198,7 +209,9 @@ def outcome_mix_chart(outcomes: Sequence, *, tone_of: dict[str, str]) -> SafeStr
         Bar(
             label=outcome.label,
             value=outcome.count,
-            css_class=f"fill-{tone_of.get(outcome.state, 'muted')}",
+            css_class=_OUTCOME_FILLS.get(
+                str(outcome.state), f"fill-{tone_of.get(outcome.state, 'muted')}"
+            ),
             value_text=f"{outcome.count} · {outcome.share:.0%}",
         )
         for outcome in outcomes

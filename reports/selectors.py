@@ -132,12 +132,13 @@ def history_page(
 class DayCount:
     day: date
     bound: int = 0
-    failed: int = 0  # failed or expired
+    failed: int = 0
+    expired: int = 0
     other: int = 0  # still open, cancelled, rejected
 
     @property
     def total(self) -> int:
-        return self.bound + self.failed + self.other
+        return self.bound + self.failed + self.expired + self.other
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,8 @@ def summary_period(
 def _outcome_group(state: str) -> str:
     if state == SwapState.BOUND:
         return "bound"
+    if state == SwapState.EXPIRED:
+        return "expired"
     if state in FAILURE_STATES:
         return "failed"
     return "other"
@@ -230,7 +233,7 @@ def swap_summary(*, date_from: date, date_to: date) -> Summary:
         .order_by()
     )
     for day, state, n in day_rows:
-        counts = by_day.setdefault(day, {"bound": 0, "failed": 0, "other": 0})
+        counts = by_day.setdefault(day, {"bound": 0, "failed": 0, "expired": 0, "other": 0})
         counts[_outcome_group(state)] += n
         by_state[state] = by_state.get(state, 0) + n
     per_day = []

@@ -46,10 +46,10 @@ def test_summary_numbers_on_a_known_data_set() -> None:
     summary = selectors.swap_summary(date_from=date(2024, 6, 1), date_to=date(2024, 6, 3))
     assert summary.total == 10
     assert summary.bound == 5
-    assert [(d.day, d.bound, d.failed, d.other) for d in summary.per_day] == [
-        (date(2024, 6, 1), 5, 0, 0),
-        (date(2024, 6, 2), 0, 0, 0),
-        (date(2024, 6, 3), 0, 4, 1),
+    assert [(d.day, d.bound, d.failed, d.expired, d.other) for d in summary.per_day] == [
+        (date(2024, 6, 1), 5, 0, 0, 0),
+        (date(2024, 6, 2), 0, 0, 0, 0),
+        (date(2024, 6, 3), 0, 3, 1, 1),
     ]
     assert [(o.state, o.count) for o in summary.outcomes] == [
         (SwapState.BOUND, 5),
