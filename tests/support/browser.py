@@ -5,9 +5,11 @@ test a fresh context, and `screenshot(page, name)` keeps desktop and phone shots
 artifacts/screenshots/ for CI.
 """
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,9 +50,11 @@ def browser() -> Iterator[object]:
             browser.close()
 
 
-@pytest.fixture
-def page(browser: object) -> Iterator[object]:
-    context = browser.new_context(viewport=DESKTOP, locale="en-GB")  # type: ignore[attr-defined]
+@contextlib.contextmanager
+def open_page(browser: Any, *, viewport: dict[str, int], **options: Any) -> Iterator[Any]:
+    """A page in a fresh context (en-GB unless `options` say otherwise); on leaving, the context
+    closes and any Content-Security-Policy refusal Chromium reported fails the test."""
+    context = browser.new_context(viewport=viewport, **{"locale": "en-GB", **options})
     context.set_default_timeout(15_000)
     page = context.new_page()
     # Chromium enforces the Content-Security-Policy and reports each refusal on the console.
@@ -66,6 +70,32 @@ def page(browser: object) -> Iterator[object]:
     finally:
         context.close()
     assert violations == [], f"Content-Security-Policy violations: {violations}"
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    with open_page(browser, viewport=DESKTOP) as page:
+        yield page
+
+
+@pytest.fixture
+def phone(browser: object) -> Iterator[object]:
+    """A page on a 390x844 phone (the size of the usability test in issue 10)."""
+    with open_page(browser, viewport=PHONE, is_mobile=True, has_touch=True) as page:
+        yield page
+
+
+def phone_shot(page: Any, name: str) -> Path | None:
+    """Save what the phone shows now as `<name>.png` in $SCREENSHOTS_DIR (nothing without it):
+    the committed shots of issue 10's fixed screens are made with
+    SCREENSHOTS_DIR=artifacts/screenshots. The viewport only, to keep the files small."""
+    folder = os.environ.get("SCREENSHOTS_DIR", "")
+    if not folder:
+        return None
+    target = Path(folder) / f"{name}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target), animations="disabled", caret="hide")
+    return target
 
 
 def screenshot(page: object, name: str) -> list[Path]:
