@@ -282,6 +282,8 @@ def _panel_version(swap: Swap) -> str:
         swap.finished_at,
         swap.updated_at,
         swap_slot_wait(swap=swap),  # its estimate counts down
+        # "No worker is running" appears a few seconds into a wait with nothing else changing.
+        swap_worker_notice(swap=swap),
     )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
