@@ -42,6 +42,8 @@ def test_reissuing_a_too_short_code_gives_the_default_validity(
     phone.goto(f"{live_server.url}/swaps/{short.pk}/")
     phone.locator("#panel-state", has_text="Code expired").wait_for()
     assert "valid 1 min" in phone.locator(".facts").inner_text()
+    offered = phone.locator("#reissue-validity").inner_text()
+    assert offered == "The new code is valid for 3 min, the default: 1 min was too short."
     phone_shot(phone, "10-expiry-too-short-code-expired")
 
     phone.get_by_role("button", name="Re-issue with the same inputs").click()
