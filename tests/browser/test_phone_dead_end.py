@@ -67,8 +67,7 @@ def test_a_colleagues_open_swap_is_shown_and_taken_over_after_confirming(
     confirm = phone.get_by_label("I take over this swap")
     assert confirm.get_attribute("required") is not None
     assert phone.get_by_role("button", name="Ask the helpdesk").is_visible()
-    open_swap.scroll_into_view_if_needed()
-    phone_shot(phone, "1-dead-end-colleagues-swap")
+    phone_shot(phone, "1-dead-end-colleagues-swap", top=open_swap)
 
     confirm.check()
     phone.get_by_role("button", name="Take over").click()
@@ -122,8 +121,7 @@ def test_a_bulk_swap_is_shown_and_the_helpdesk_asked_with_one_tap(
     assert (asked.swap_id, asked.actor) == (bulk.pk, field)
     bulk.refresh_from_db()
     assert bulk.state == SwapState.CODE_ISSUED  # asking changes nothing
-    phone.locator("#open-swap").scroll_into_view_if_needed()
-    phone_shot(phone, "1-dead-end-helpdesk-asked")
+    phone_shot(phone, "1-dead-end-helpdesk-asked", top=open_swap)
 
 
 def test_a_swap_opened_while_typing_is_refused_without_naming_it_and_leads_to_take_over(

@@ -85,13 +85,16 @@ def phone(browser: object) -> Iterator[object]:
         yield page
 
 
-def phone_shot(page: Any, name: str) -> Path | None:
-    """Save what the phone shows now as `<name>.png` in $SCREENSHOTS_DIR (nothing without it):
-    the committed shots of issue 10's fixed screens are made with
-    SCREENSHOTS_DIR=artifacts/screenshots. The viewport only, to keep the files small."""
+def phone_shot(page: Any, name: str, *, top: Any = None) -> Path | None:
+    """Save what the phone shows now as `<name>.png` in $SCREENSHOTS_DIR (nothing without it),
+    scrolled so that the locator `top` starts the screen if given: the committed shots of issue
+    10's fixed screens are made with SCREENSHOTS_DIR=artifacts/screenshots (`make screenshots`).
+    The viewport only, to keep the files small."""
     folder = os.environ.get("SCREENSHOTS_DIR", "")
     if not folder:
         return None
+    if top is not None:
+        top.evaluate("element => element.scrollIntoView({block: 'start'})")
     target = Path(folder) / f"{name}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target), animations="disabled", caret="hide")
