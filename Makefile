@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 LOCK   := requirements/lock.txt
 
-.PHONY: run test install lock lint format bench clean
+.PHONY: run test install lock lint format bench screenshots clean
 
 # The demo works at any hour: `make run` turns off the "outside working hours" approval rule
 # unless you set it (the other four-eyes rules stay on). Production reads its own environment.
@@ -53,5 +53,15 @@ format: install
 bench: install
 	$(BIN)/python benchmarks/platform_burst.py
 
+# Issue 10's fixed screens at 390x844, committed in artifacts/screenshots/phone/.
+screenshots: install
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -q \
+		tests/browser/test_phone_dead_end.py tests/browser/test_phone_search.py \
+		tests/browser/test_phone_waiting.py tests/browser/test_phone_lost_session.py \
+		tests/browser/test_phone_expiry.py tests/browser/test_countdown_announce.py \
+		tests/browser/test_short_form.py tests/browser/test_label_input.py \
+		tests/browser/test_offline_wait.py
+
 clean:
-	rm -rf var artifacts/screenshots/*.png
+	rm -rf var
+	find artifacts -type f ! -path 'artifacts/screenshots/phone/*' -delete 2>/dev/null || true

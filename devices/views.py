@@ -43,6 +43,7 @@ from devices.selectors import (
 from devices.services.approvals import approver_mail_configured
 from devices.services.checks import SwapRefused, open_swap_owner
 from devices.services.lifecycle import (
+    reissue_timeout_seconds,
     swap_cancel,
     swap_help_request,
     swap_recover_lapsed,
@@ -331,6 +332,8 @@ def _panel_version(swap: Swap) -> str:
         swap.finished_at,
         swap.updated_at,
         swap_slot_wait(swap=swap),  # its estimate counts down
+        # "No worker is running" appears a few seconds into a wait with nothing else changing.
+        swap_worker_notice(swap=swap),
     )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
@@ -371,6 +374,8 @@ def _panel_context(request: HtmxHttpRequest, swap: Swap) -> dict[str, Any]:
         "server_now": timezone.now(),
         "panel_version": _panel_version(swap),
         "reissued_as": swap.reissues.order_by("-created_at").first() if not swap.is_open else None,
+        # What a re-issue would ask for, said before the tap when it is not the old validity.
+        "reissue_timeout_seconds": reissue_timeout_seconds(swap=swap),
     }
 
 

@@ -15,7 +15,7 @@ from devices.models import Swap
 from tests.browser.test_short_form import on_first_screen, open_on_a_phone
 from tests.browser.test_swap_flow import NO_BARCODE_DETECTOR, new_imei
 from tests.factories import DeviceFactory
-from tests.support.browser import phone_screen
+from tests.support.browser import phone_shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -52,7 +52,7 @@ def test_a_wrong_check_digit_names_no_digit_and_sends_the_eyes_back_to_the_label
     assert identifier.input_value() == wrong  # nothing "corrected" it either
     assert identifier.get_attribute("aria-invalid") == "true"
     assert not Swap.objects.exists()
-    phone_screen(page, "device-check-digit-error")
+    phone_shot(page, "device-check-digit-error")
 
 
 def test_label_captions_software_versions_dots_and_spaces_are_read_as_the_imei(
@@ -79,7 +79,7 @@ def test_label_captions_software_versions_dots_and_spaces_are_read_as_the_imei(
         page.locator("#node-preview .preview-ok code", has_text=re.compile(rf"^{imei}$")).wait_for()
         assert page.locator("#node-preview .preview-error").count() == 0, typed
         assert page.locator("#kind-note").is_hidden(), typed  # it was an IMEI all along
-    phone_screen(page, "device-label-imei-accepted")
+    phone_shot(page, "device-label-imei-accepted")
 
 
 def test_an_imei_typed_as_on_the_label_is_the_one_sent(
@@ -113,7 +113,7 @@ def test_a_mac_typed_while_imei_is_chosen_switches_the_kind_with_a_note_in_view(
     assert page.locator('input[name="kind"][value="mac"]').is_checked()
     assert page.locator("#choices-summary").inner_text().startswith("MAC address · ")
     page.locator("#node-preview .preview-ok", has_text="AA:BB:CC:DD:EE:0F").wait_for()
-    phone_screen(page, "device-mac-switches-kind")
+    phone_shot(page, "device-mac-switches-kind")
 
 
 def test_an_imei_typed_for_a_mac_device_switches_and_asks_who_made_the_chip(

@@ -13,7 +13,7 @@ from devices.models import Swap, VerifyCodeMode
 from tests.browser.conftest import PASSWORD
 from tests.browser.test_swap_flow import new_imei
 from tests.factories import DeviceFactory
-from tests.support.browser import PHONE, log_in, phone_screen
+from tests.support.browser import PHONE, log_in, phone_shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -62,7 +62,7 @@ def test_on_a_phone_the_identifier_and_the_button_are_on_the_first_screen(
     assert page.get_by_text("Owning application").is_hidden()
     assert page.get_by_role("button", name="Refresh from the platform").is_hidden()
     assert device.node_id in facts.locator("summary").inner_text()
-    phone_screen(page, "device-short-form")
+    phone_shot(page, "device-short-form")
     facts.locator("summary").click()
     page.get_by_text("Owning application").wait_for()
     assert not on_first_screen(button)  # unfolded, the facts push the form down again
@@ -93,7 +93,7 @@ def test_the_summary_shows_the_inferred_choices_and_change_reveals_them_in_plain
         assert jargon not in text
     assert "who made the chip inside the unit" in page.locator("#chipset-field").inner_text()
     page.locator("#form-choices").evaluate("el => el.scrollIntoView()")
-    phone_screen(page, "device-short-form-choices")
+    phone_shot(page, "device-short-form-choices")
 
     page.locator("label.seg", has_text=re.compile(r"^15 min$")).click()
     assert summary.inner_text() == "IMEI · HiSilicon · code same as the IMEI · valid 15 min"

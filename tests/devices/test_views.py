@@ -710,6 +710,27 @@ def test_expired_swap_offers_reissue_and_no_code(client: Any, field: Any) -> Non
     assert CODE not in text
 
 
+@pytest.mark.parametrize(
+    ("validity", "offered"),
+    [
+        (60, "The new code is valid for 3 min, the default: 1 min was too short."),
+        (180, None),
+        (600, None),
+        (0, None),  # never expiring stays never expiring
+    ],
+)
+def test_reissue_says_before_the_tap_when_it_gives_the_default_validity(
+    client: Any, field: Any, validity: int, offered: str | None
+) -> None:
+    swap = SwapFactory(requested_by=field, failed=True, timeout_seconds=validity)
+    text = client.get(reverse("devices:swap_detail", args=[swap.pk])).content.decode()
+    assert "Re-issue with the same inputs" in text
+    if offered is None:
+        assert 'id="reissue-validity"' not in text
+    else:
+        assert f'<p class="hint" id="reissue-validity">{offered}</p>' in text
+
+
 def test_a_custom_code_swap_points_to_a_new_request_instead_of_reissue(
     client: Any, field: Any
 ) -> None:

@@ -2,6 +2,7 @@
 instead of "Queued" for ever."""
 
 import io
+import re
 import time
 from datetime import timedelta
 
@@ -87,3 +88,22 @@ def test_rekey_wait_says_no_worker_is_alive(sim, platform_settings, monkeypatch)
         )
     assert NO_WORKER in err.getvalue()
     assert NO_WORKER in str(failed.value)
+
+
+@pytest.mark.django_db
+def test_a_polling_panel_gets_the_notice_when_it_appears_with_nothing_else_changed(
+    client, monkeypatch
+):
+    user = UserFactory(field_service=True)
+    swap = queued_since(10, requested_by=user)
+    client.force_login(user)
+    url = reverse("devices:swap_detail", args=[swap.pk])
+    monkeypatch.setattr("devices.selectors.NO_WORKER_GRACE_SECONDS", 60)
+    first = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert NO_WORKER not in first
+    version = re.search(r"\?v=(\w+)", first).group(1)
+    assert client.get(f"{url}?v={version}", HTTP_HX_REQUEST="true").status_code == 204
+    monkeypatch.setattr("devices.selectors.NO_WORKER_GRACE_SECONDS", 5)  # the wait grew past it
+    later = client.get(f"{url}?v={version}", HTTP_HX_REQUEST="true")
+    assert later.status_code == 200
+    assert NO_WORKER in later.content.decode()

@@ -2,13 +2,15 @@
 
 pytest-playwright is not used: `browser` launches /usr/bin/chromium itself, `page` gives each
 test a fresh context, and `screenshot(page, name)` keeps desktop and phone shots under
-artifacts/screenshots/ for CI (not committed). `phone_screen(page, name)` writes the first
+artifacts/screenshots/ for CI (not committed). `phone_shot(page, name)` writes the first
 390x844 screen to artifacts/screenshots/phone/ (committed) only when UPDATE_SCREENSHOTS=1.
 """
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,9 +52,11 @@ def browser() -> Iterator[object]:
             browser.close()
 
 
-@pytest.fixture
-def page(browser: object) -> Iterator[object]:
-    context = browser.new_context(viewport=DESKTOP, locale="en-GB")  # type: ignore[attr-defined]
+@contextlib.contextmanager
+def open_page(browser: Any, *, viewport: dict[str, int], **options: Any) -> Iterator[Any]:
+    """A page in a fresh context (en-GB unless `options` say otherwise); on leaving, the context
+    closes and any Content-Security-Policy refusal Chromium reported fails the test."""
+    context = browser.new_context(viewport=viewport, **{"locale": "en-GB", **options})
     context.set_default_timeout(15_000)
     page = context.new_page()
     # Chromium enforces the Content-Security-Policy and reports each refusal on the console.
@@ -70,6 +74,34 @@ def page(browser: object) -> Iterator[object]:
     assert violations == [], f"Content-Security-Policy violations: {violations}"
 
 
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    with open_page(browser, viewport=DESKTOP) as page:
+        yield page
+
+
+@pytest.fixture
+def phone(browser: object) -> Iterator[object]:
+    """A page on a 390x844 phone (the size of the usability test in issue 10)."""
+    with open_page(browser, viewport=PHONE, is_mobile=True, has_touch=True) as page:
+        yield page
+
+
+def phone_shot(page: Any, name: str, *, top: Any = None) -> Path | None:
+    """With UPDATE_SCREENSHOTS=1 (`make screenshots`), save what a 390x844 phone shows (the
+    viewport, not the whole page, to keep the files small) as
+    artifacts/screenshots/phone/<name>.png, the committed picture of one of issue 10's fixed
+    screens; scrolled so that the locator `top` starts the screen if given."""
+    if os.environ.get("UPDATE_SCREENSHOTS") != "1":
+        return None
+    if top is not None:
+        top.evaluate("element => element.scrollIntoView({block: 'start'})")
+    PHONE_SCREENS_DIR.mkdir(parents=True, exist_ok=True)
+    target = PHONE_SCREENS_DIR / f"{name}.png"
+    page.screenshot(path=str(target), animations="disabled", caret="hide")
+    return target
+
+
 def screenshot(page: object, name: str) -> list[Path]:
     """Save the current page at desktop and phone widths; returns the files written."""
     ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -82,17 +114,6 @@ def screenshot(page: object, name: str) -> list[Path]:
         written.append(target)
     page.set_viewport_size(original)  # type: ignore[attr-defined]
     return written
-
-
-def phone_screen(page: object, name: str) -> Path | None:
-    """With UPDATE_SCREENSHOTS=1, save what a 390x844 phone shows (the viewport, not the whole
-    page) as artifacts/screenshots/phone/<name>.png, the committed picture of a fixed screen."""
-    if os.environ.get("UPDATE_SCREENSHOTS") != "1":
-        return None
-    PHONE_SCREENS_DIR.mkdir(parents=True, exist_ok=True)
-    target = PHONE_SCREENS_DIR / f"{name}.png"
-    page.screenshot(path=str(target))  # type: ignore[attr-defined]
-    return target
 
 
 def log_in(page: object, live_server_url: str, username: str, password: str) -> None:
