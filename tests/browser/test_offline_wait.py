@@ -17,7 +17,7 @@ from devices.models import Device, Swap, SwapState
 from tests.browser.conftest import PASSWORD
 from tests.browser.test_swap_flow import fill_new_imei
 from tests.factories import DeviceFactory
-from tests.support.browser import PHONE, log_in, screenshot
+from tests.support.browser import PHONE, log_in, phone_shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -67,7 +67,7 @@ def test_an_online_device_is_explained_before_the_form_is_filled(
     assert page.get_by_label("New unit's identifier").input_value() == ""
     assert page.locator("#swap-form .alert").count() == 0  # explained, not refused
     assert not Swap.objects.exists()
-    screenshot(page, "device-online-explained")
+    phone_shot(page, "device-online-explained")
 
 
 def test_send_when_offline_shows_the_code_when_the_simulator_takes_the_device_offline(
@@ -97,7 +97,7 @@ def test_send_when_offline_shows_the_code_when_the_simulator_takes_the_device_of
     swap = Swap.objects.get(device=online_device)
     assert swap.state == SwapState.WAITING_OFFLINE
     assert sim.device(online_device.device_id)["binding"] is None  # nothing sent yet
-    screenshot(page, "swap-waiting-offline")
+    phone_shot(page, "swap-waiting-offline")
 
     # The old unit is switched off: the platform pushes deviceInfoChanged (OFFLINE).
     sim.set_device(online_device.device_id, status="OFFLINE")
@@ -110,4 +110,4 @@ def test_send_when_offline_shows_the_code_when_the_simulator_takes_the_device_of
     assert swap.state == SwapState.CODE_ISSUED
     seen = AuditEvent.objects.get(action=AuditAction.SWAP_OFFLINE_SEEN, swap_id=swap.pk)
     assert seen.after["seen_by"] == "deviceInfoChanged push"
-    screenshot(page, "swap-sent-when-offline")
+    phone_shot(page, "swap-sent-when-offline")
