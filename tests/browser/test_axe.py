@@ -110,6 +110,7 @@ def site(role_users: dict[str, Any]) -> dict[str, str]:
     colleague = UserFactory(field_service=True, username="colleague", first_name="Cole")
     plain = DeviceFactory(name="Elm Street 39 water meter", location="Elm Street 39")
     busy = DeviceFactory(name="Pump house 4")
+    online = DeviceFactory(name="Gas meter Oak Road 2", status="ONLINE")
     SwapFactory(device=busy, requested_by=colleague, issued=True)
     states = {
         "pending approval": {"pending_approval": True},
@@ -126,6 +127,10 @@ def site(role_users: dict[str, Any]) -> dict[str, str]:
         },
         "cancelled": {"cancelled": True},
         "rejected": {"state": SwapState.REJECTED, "finished_at": timezone.now()},
+        "waiting for the old unit to go offline": {
+            "state": SwapState.WAITING_OFFLINE,
+            "offline_wait_until": timezone.now() + timedelta(minutes=30),
+        },
     }
     pages = {
         "device search": "/",
@@ -133,6 +138,7 @@ def site(role_users: dict[str, Any]) -> dict[str, str]:
         "device search, nothing found": "/?q=nothing-like-this",
         "device page": f"/devices/{plain.pk}/",
         "device page, a colleague's open swap": f"/devices/{busy.pk}/",
+        "device page, the old unit online": f"/devices/{online.pk}/",
     }
     now = timezone.now()
     for n, (state, traits) in enumerate(states.items()):

@@ -86,7 +86,7 @@ def test_the_live_status_is_unknown_when_the_platform_fails_and_the_page_still_w
     text = response.content.decode()
     assert 'data-live-status="unknown"' in text
     assert "Live status unknown" in text
-    assert "last known status (offline)" in text
+    assert "last known: offline" in text
 
 
 def test_posting_with_the_wait_creates_a_waiting_swap_and_its_page_explains_it(
