@@ -265,16 +265,20 @@ def run_wrk_with_cpu(
     import resource
 
     workers = children_of(gunicorn_pid)
-    backends = postgres_backends(database_url)  # persistent: the same for the whole run
     app_before = sum(process_cpu_seconds(pid) for pid in workers)
-    db_before = sum(process_cpu_seconds(pid) for pid in backends)
+    # Persistent connections, but one older than DATABASE_CONN_MAX_AGE is replaced: a server
+    # process that appears during the run counts whole, one that ends loses its last share.
+    db_before = {pid: process_cpu_seconds(pid) for pid in postgres_backends(database_url)}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_before = children.ru_utime + children.ru_stime
     result = run_wrk(base, page, cookie, script=script, duration=duration, connections=connections)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_seconds = children.ru_utime + children.ru_stime - wrk_before
     app_seconds = sum(process_cpu_seconds(pid) for pid in workers) - app_before
-    db_seconds = sum(process_cpu_seconds(pid) for pid in backends) - db_before
+    db_seconds = sum(
+        max(process_cpu_seconds(pid) - db_before.get(pid, 0.0), 0.0)
+        for pid in set(postgres_backends(database_url)) | set(db_before)
+    )
     per = 1000 / max(result.requests, 1)
     return result, CpuShare(app_seconds * per, db_seconds * per, wrk_seconds * per)
 
