@@ -250,6 +250,39 @@ def check_pages(base: str, pages: list[Page], cookie: str) -> None:
             )
 
 
+def run_wrk_with_cpu(
+    base: str,
+    page: Page,
+    cookie: str,
+    *,
+    gunicorn_pid: int,
+    database_url: str,
+    script: Path,
+    duration: int,
+    connections: int,
+) -> tuple[Result, CpuShare]:
+    """run_wrk, and the CPU its requests cost each process that served them."""
+    import resource
+
+    workers = children_of(gunicorn_pid)
+    app_before = sum(process_cpu_seconds(pid) for pid in workers)
+    # Persistent connections, but one older than DATABASE_CONN_MAX_AGE is replaced: a server
+    # process that appears during the run counts whole, one that ends loses its last share.
+    db_before = {pid: process_cpu_seconds(pid) for pid in postgres_backends(database_url)}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_before = children.ru_utime + children.ru_stime
+    result = run_wrk(base, page, cookie, script=script, duration=duration, connections=connections)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_seconds = children.ru_utime + children.ru_stime - wrk_before
+    app_seconds = sum(process_cpu_seconds(pid) for pid in workers) - app_before
+    db_seconds = sum(
+        max(process_cpu_seconds(pid) - db_before.get(pid, 0.0), 0.0)
+        for pid in set(postgres_backends(database_url)) | set(db_before)
+    )
+    per = 1000 / max(result.requests, 1)
+    return result, CpuShare(app_seconds * per, db_seconds * per, wrk_seconds * per)
+
+
 def run_wrk(
     base: str, page: Page, cookie: str, *, script: Path, duration: int, connections: int
 ) -> Result:
@@ -275,6 +308,61 @@ def run_wrk(
     )
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (any user's: /proc/PID/stat is world-readable); 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14 and 15 of proc(5)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def postgres_backends(database_url: str) -> list[int]:
+    """The server processes serving the benchmark database (persistent connections)."""
+    import psycopg
+
+    admin, name = data._admin_url(database_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+@dataclass
+class CpuShare:
+    """CPU milliseconds per request under wrk: gunicorn's workers, PostgreSQL, wrk itself."""
+
+    app_ms: float
+    db_ms: float
+    wrk_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.app_ms + self.db_ms + self.wrk_ms
+
+    @property
+    def ceiling_rps(self) -> float:  # 2 cores, nothing else running
+        return 2000 / self.total_ms if self.total_ms else 0.0
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -295,6 +383,23 @@ def busy_processes() -> str:
         fields = line.split()
         busiest.append(f"{fields[8]}% {fields[11]}")
     return ", ".join(busiest)
+
+
+def cpu_report(pages: list[Page], cpu: list[dict[str, CpuShare]]) -> str:
+    """CPU ms per request (median over rounds) and the ceiling it sets on 2 cores."""
+    lines = [
+        "| page | gunicorn worker CPU ms | PostgreSQL CPU ms | wrk CPU ms | total | "
+        "ceiling on 2 cores (2000 / total) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for page in pages:
+        shares = sorted((r[page.label] for r in cpu), key=lambda c: c.total_ms)
+        mid = shares[len(shares) // 2]
+        lines.append(
+            f"| {page.label} | {mid.app_ms:.2f} | {mid.db_ms:.2f} | {mid.wrk_ms:.2f} | "
+            f"{mid.total_ms:.2f} | {mid.ceiling_rps:,.0f} req/s |"
+        )
+    return "\n".join(lines)
 
 
 def report(pages: list[Page], rounds: list[dict[str, Result]], loads: list[str]) -> str:
@@ -320,6 +425,37 @@ def report(pages: list[Page], rounds: list[dict[str, Result]], loads: list[str])
     return "\n".join(lines)
 
 
+# Where a request's CPU goes: functions whose cumulative CPU time is a component. They nest
+# (a template's lazy query is ORM inside the template), so the shares do not add up to 100 %.
+COMPONENTS = [
+    ("whole request (Django handler)", "django/core/handlers/base.py", "get_response"),
+    ("  middleware and handler around the view", "", ""),  # computed: handler - view
+    ("  the view (templates, queries, ...)", "django/core/handlers/base.py", "_get_response"),
+    ("    template rendering (+ lazy queries)", "django/template/backends/django.py", "render"),
+    ("    ORM: compiling SQL", "django/db/models/sql/compiler.py", "as_sql"),
+    ("    ORM: building querysets (filter)", "django/db/models/query.py", "_filter_or_exclude"),
+    ("    ORM: model instances from rows", "django/db/models/base.py", "from_db"),
+    ("    database driver (psycopg, CPU)", "django/db/backends/utils.py", "_execute"),
+    ("    cache reads (Redis)", "django/core/cache/backends/redis.py", "get"),
+    ("    session load", "django/contrib/sessions/backends/base.py", "_get_session"),
+    ("    auth: request.user", "django/contrib/auth/__init__.py", "get_user"),
+    ("    permission checks (has_perm)", "django/contrib/auth/models.py", "has_perm"),
+    ("    the header's roles", "devices/templatetags/devices_ui.py", "user_roles"),
+    ("    search rows (device_rows)", "devices/templatetags/devices_ui.py", "device_rows"),
+    ("    form widgets (radio buttons)", "django/forms/boundfield.py", "tag"),
+    ("    QR code (segno)", "devices/qr.py", "qr_svg"),
+    ("test client around the handler", "django/test/client.py", "request"),
+]
+
+
+def _cumulative(stats: pstats.Stats, file_suffix: str, function: str) -> float:
+    total = 0.0
+    for (filename, _line, name), (_cc, _nc, _tt, cumulative, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        if name == function and filename.endswith(file_suffix):
+            total += cumulative
+    return total
+
+
 def profile(pages: list[Page], cookie: str, requests: int) -> None:
     from django.db import connection
     from django.test import Client
@@ -332,27 +468,47 @@ def profile(pages: list[Page], cookie: str, requests: int) -> None:
             client.cookies[_name] = value
         for _ in range(5):
             client.get(page.path, secure=True)
+        backend = connection.connection.info.backend_pid if connection.connection else 0
+        db_began = process_cpu_seconds(backend) if backend else 0.0
         began, cpu_began = time.perf_counter(), time.process_time()
         for _ in range(requests):
             client.get(page.path, secure=True)
         wall_ms = (time.perf_counter() - began) / requests * 1000
         cpu_ms = (time.process_time() - cpu_began) / requests * 1000
+        db_ms = (process_cpu_seconds(backend) - db_began) / requests * 1000 if backend else 0.0
         with CaptureQueriesContext(connection) as queries:
             client.get(page.path, secure=True)
         print(
             f"\n=== {page.label}: {wall_ms:.2f} ms a request in this process, {cpu_ms:.2f} ms of"
-            f" it CPU (Python), {len(queries.captured_queries)} queries"
+            f" it CPU (Python), PostgreSQL backend {db_ms:.2f} ms CPU,"
+            f" {len(queries.captured_queries)} queries"
         )
-        profiler = cProfile.Profile()
-        began = time.perf_counter()
+        # CPU time, not wall time: other engineers' load on the machine does not count.
+        profiler = cProfile.Profile(time.process_time)
         profiler.enable()
         for _ in range(requests):
             client.get(page.path, secure=True)
         profiler.disable()
-        per_request = (time.perf_counter() - began) / requests * 1000
-        print(f"--- profiled: {requests} requests, {per_request:.2f} ms each; top by own time")
+        stats = pstats.Stats(profiler, stream=io.StringIO())
+        profiled = stats.total_tt  # type: ignore[attr-defined]
+        handler = _cumulative(stats, "django/core/handlers/base.py", "get_response")
+        view = _cumulative(stats, "django/core/handlers/base.py", "_get_response")
+        print(
+            f"--- by component: share of the CPU under cProfile ({profiled / requests * 1000:.2f}"
+            f" ms a request; its overhead inflates call-heavy code), times the unprofiled"
+            f" {cpu_ms:.2f} ms; nested parts overlap"
+        )
+        for label, file_suffix, function in COMPONENTS:
+            if not file_suffix:
+                part = handler - view
+            else:
+                part = _cumulative(stats, file_suffix, function)
+            if part:
+                share = part / profiled
+                print(f"  {label:<48} {share * 100:5.1f} %  {share * cpu_ms:6.2f} ms")
+        print(f"--- top by own CPU time ({requests} requests)")
         out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out)
+        stats.stream = out  # type: ignore[attr-defined]
         stats.sort_stats("tottime").print_stats(15)
         print(re.sub(r"\n\s*\n", "\n", out.getvalue().split("ncalls", 1)[-1]).rstrip())
 
@@ -363,7 +519,7 @@ def main() -> int:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
     parser.add_argument("--no-redis", action="store_true", help="locmem cache, db sessions")
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="0: only --profile")
     parser.add_argument("--duration", type=int, default=15, help="seconds per page and round")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=3)
@@ -371,7 +527,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database")
     parser.add_argument("--profile", type=int, default=0, help="profile N requests per page")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
+    if args.rounds and shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     scratch = Path(tempfile.mkdtemp(prefix="iotadmin-serving-"))
     port = free_port()
@@ -399,6 +555,11 @@ def main() -> int:
             from django.db import connections
 
             connections.close_all()
+            if args.rounds == 0:  # --profile alone: no gunicorn, no wrk
+                if args.profile:
+                    profile(pages, cookie, args.profile)
+                connections.close_all()
+                return 0
             process = start_gunicorn(env, log_path)
             try:
                 wait_until_serving(process, base, log_path)
@@ -406,19 +567,26 @@ def main() -> int:
                 options = {"script": script, "connections": args.connections}
                 for page in pages:
                     run_wrk(base, page, cookie, duration=3, **options)  # warm-up
+                cpu_options = {"gunicorn_pid": process.pid, "database_url": args.database_url}
                 rounds: list[dict[str, Result]] = []
+                cpu: list[dict[str, CpuShare]] = []
                 loads: list[str] = []
                 for number in range(1, args.rounds + 1):
                     loads.append(load_average())
                     print(f"round {number}: load {loads[-1]}; busiest: {busy_processes()}")
                     found = {}
+                    cpu.append({})
                     for page in pages:
-                        found[page.label] = result = run_wrk(
-                            base, page, cookie, duration=args.duration, **options
+                        result, share = run_wrk_with_cpu(
+                            base, page, cookie, duration=args.duration, **options, **cpu_options
                         )
+                        found[page.label] = result
+                        cpu[-1][page.label] = share
                         print(
                             f"  {page.label:<28} {result.rps:8.1f} req/s  p50 "
                             f"{result.p50_ms:6.1f} ms  p95 {result.p95_ms:6.1f} ms"
+                            + f"  CPU ms/request: app {share.app_ms:.2f} db {share.db_ms:.2f}"
+                            f" wrk {share.wrk_ms:.2f}"
                             + (
                                 f"  {result.status_errors} HTTP errors,"
                                 f" {result.socket_errors} timeouts or socket errors"
@@ -438,6 +606,8 @@ def main() -> int:
                 + ("Redis cache and cached_db sessions" if not args.no_redis else "no Redis")
             )
             print(report(pages, rounds, loads))
+            print()
+            print(cpu_report(pages, cpu))
             if args.profile:
                 profile(pages, cookie, args.profile)
             connections.close_all()

@@ -263,7 +263,7 @@ CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "iotadmin")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "iotadmin.redis_cache.RedisCache",  # one client per pool, not per call
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }

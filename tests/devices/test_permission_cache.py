@@ -81,3 +81,41 @@ def test_a_deactivated_user_has_no_permissions_whatever_the_cache(client):
     user.save()
     fresh = type(user).objects.get(pk=user.pk)
     assert not fresh.has_perm(Perm.SEARCH_DEVICES)
+
+
+def _group_name_queries(client) -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as captured:
+        response = _search(client)
+    assert response.status_code == 200
+    found = sum(
+        '"auth_group"' in q["sql"] and "auth_permission" not in q["sql"]
+        for q in captured.captured_queries
+    )
+    return found, response.content.decode()
+
+
+def test_the_headers_roles_come_from_the_cache_after_the_first_request(client):
+    client.force_login(UserFactory(role="field_service", password=None))
+    assert _group_name_queries(client)[0] == 1
+    queries, html = _group_name_queries(client)
+    assert queries == 0
+    assert f'<span class="who-role">{FIELD_SERVICE}</span>' in html
+
+
+def test_a_renamed_group_shows_its_new_name_on_the_next_request(client):
+    client.force_login(UserFactory(role="field_service", password=None))
+    _search(client)
+    group = Group.objects.get(name=FIELD_SERVICE)
+    group.name = "Field <team> & co"
+    group.save()
+    html = _group_name_queries(client)[1]
+    assert '<span class="who-role">Field &lt;team&gt; &amp; co</span>' in html
+
+
+def test_without_the_cache_the_header_reads_the_roles_each_time(client, settings):
+    settings.PERMISSION_CACHE_SECONDS = 0
+    client.force_login(UserFactory(role="field_service", password=None))
+    for _ in range(2):
+        queries, html = _group_name_queries(client)
+        assert queries == 1
+        assert f'<span class="who-role">{FIELD_SERVICE}</span>' in html

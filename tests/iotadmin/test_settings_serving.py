@@ -92,7 +92,7 @@ def test_connection_age_and_health_checks_come_from_the_environment(tmp_path):
 
 def test_redis_url_selects_the_redis_cache_cached_sessions_and_the_permission_cache(tmp_path):
     found = settings_with(tmp_path, REDIS_URL="redis://127.0.0.1:6379/3")
-    assert found["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert found["cache"] == "iotadmin.redis_cache.RedisCache"
     assert found["cache_location"] == "redis://127.0.0.1:6379/3"
     assert found["session_engine"] == "django.contrib.sessions.backends.cached_db"
     assert found["permission_cache_seconds"] == 300
