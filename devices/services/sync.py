@@ -8,7 +8,10 @@ on the platform only when that read says the device is gone (404 / 100403 / 1004
 fails part-way marks nothing.
 
 The walk is resumable: its position (list, next page, counts so far) is one SyncWalk row,
-written after each page. A run given a budget (`deadline`, `max_pages`) stops cleanly before
+written in the same transaction as each page's rows, so a worker killed outright loses at most
+the page in flight. One run at a time holds the sync lock, renewed before every page
+(IOT_SYNC_LOCK_TTL_SECONDS): the lock of a killed worker lapses by itself, and a run that finds
+its lock lapsed (it waited that long for a slot) and taken stops before its next page. A run given a budget (`deadline`, `max_pages`) stops cleanly before
 the next page once it is spent and returns `finished=False`; the next run continues the same
 walk (its unseen rows are those not seen since the walk started). A walk older than
 SYNC_WALK_MAX_AGE, or over other lists, is abandoned and a new one starts. Every call runs in
@@ -69,20 +72,21 @@ SYNC_UPDATE_FIELDS = [
     "deleted_on_platform_at",
 ]
 PAGE_SIZE = 250
-# One sync at a time across every process; the lock lapses by itself if its holder dies.
+# One sync at a time across every process; the lock lapses by itself if its holder dies
+# (settings.IOT_SYNC_LOCK_TTL_SECONDS after its last page).
 SYNC_LOCK_KEY = "devices-sync"
-SYNC_LOCK_TTL_SECONDS = 3600.0
 # An unfinished walk older than this is abandoned: its start no longer says what "unseen" means.
 SYNC_WALK_MAX_AGE = timedelta(hours=6)
-# The position is saved when a run ends (done, out of budget, failed or interrupted) and every
-# this many pages, for a worker killed outright.
-SYNC_SAVE_EVERY_PAGES = 20
 # Seconds a refresh from the device page waits for a flow-limit slot.
 REFRESH_MAX_WAIT = 10.0
 
 
 class SyncAlreadyRunning(Exception):
     """Another process is syncing the mirror right now."""
+
+
+class SyncLockLost(SyncAlreadyRunning):
+    """This run's lock lapsed (it waited too long) and another run took the walk over."""
 
 
 _KNOWN_STATUSES = {choice.value for choice in DeviceStatus}
@@ -201,8 +205,14 @@ class _PageCounts:
 
 
 def _write_page(
-    devices: Sequence[PlatformDevice], *, app_id: str, fetched_at: datetime
+    devices: Sequence[PlatformDevice],
+    *,
+    app_id: str,
+    fetched_at: datetime,
+    then: Callable[[_PageCounts], None] | None = None,
 ) -> _PageCounts:
+    """Upsert one page's devices; `then(counts)` runs in the same transaction (the walk's
+    position is saved with the rows it describes)."""
     counts = _PageCounts()
     listed: dict[str, Device] = {}
     for platform_device in devices:
@@ -212,9 +222,11 @@ def _write_page(
             listed[platform_device.device_id] = _device_from_platform(
                 platform_device, app_id=app_id, fetched_at=fetched_at
             )
-    if not listed:
-        return counts
     with transaction.atomic():
+        if not listed:
+            if then is not None:
+                then(counts)
+            return counts
         existing = {
             row["device_id"]: row
             for row in Device.objects.select_for_update()
@@ -247,6 +259,8 @@ def _write_page(
         if only_seen:
             # Seen, so not to be marked deleted, but the push's state (even a deletion) stays.
             Device.objects.filter(device_id__in=only_seen).update(last_synced_at=fetched_at)
+        if then is not None:
+            then(counts)
     return counts
 
 
@@ -327,8 +341,14 @@ def devices_sync(
     """
     client = get_client()
     owner = uuid.uuid4().hex
-    if not client.store.acquire_lock(SYNC_LOCK_KEY, owner=owner, ttl=SYNC_LOCK_TTL_SECONDS):
+    ttl = float(settings.IOT_SYNC_LOCK_TTL_SECONDS)
+    if not client.store.acquire_lock(SYNC_LOCK_KEY, owner=owner, ttl=ttl):
         raise SyncAlreadyRunning("Another device sync is running; try again when it has finished.")
+
+    def hold_lock() -> None:
+        if not client.store.extend_lock(SYNC_LOCK_KEY, owner=owner, ttl=ttl):
+            raise SyncLockLost("The sync lock lapsed and another run took the walk over.")
+
     try:
         # Every call of the walk (and the login it may need) waits behind people's swaps.
         with lane_scope(Lane.BACKGROUND):
@@ -340,6 +360,7 @@ def devices_sync(
                     (max_pages is not None and pages >= max_pages)
                     or (deadline is not None and clock() >= deadline)
                 ),
+                hold_lock=hold_lock,
             )
     finally:
         client.store.release_lock(SYNC_LOCK_KEY, owner=owner)
@@ -379,15 +400,29 @@ _WALK_FIELDS = ["app_index", "page_no", "pages", "created", "updated", "restored
 
 
 def _devices_sync(
-    *, client: Any, actor: User | None, max_wait: float | None, budget_spent: Callable[[int], bool]
+    *,
+    client: Any,
+    actor: User | None,
+    max_wait: float | None,
+    budget_spent: Callable[[int], bool],
+    hold_lock: Callable[[], None],
 ) -> SyncResult:
     app_ids = ["", *authorizing_app_ids()]
     walk = _open_walk(app_ids)
     try:
-        if not _walk_lists(client=client, walk=walk, max_wait=max_wait, budget_spent=budget_spent):
+        if not _walk_lists(
+            client=client,
+            walk=walk,
+            max_wait=max_wait,
+            budget_spent=budget_spent,
+            hold_lock=hold_lock,
+        ):
             _save_walk(walk)
             logger.info("Device sync stopped at %s; the next run continues", walk)
             return _walk_result(walk, finished=False)
+    except SyncLockLost:
+        logger.warning("Device sync stopped at %s: its lock was taken over", walk)
+        raise  # the walk is the other run's now: its saved position stays as that run keeps it
     except BaseException:
         # Failed or interrupted (the task's soft time limit): keep what was read; the page in
         # flight is read again by the next run. A database that fails too keeps the error.
@@ -409,11 +444,25 @@ def _devices_sync(
 
 
 def _walk_lists(
-    *, client: Any, walk: SyncWalk, max_wait: float | None, budget_spent: Callable[[int], bool]
+    *,
+    client: Any,
+    walk: SyncWalk,
+    max_wait: float | None,
+    budget_spent: Callable[[int], bool],
+    hold_lock: Callable[[], None],
 ) -> bool:
-    """Read the walk's lists from its position on, moving it after each page (saved every
-    SYNC_SAVE_EVERY_PAGES pages and by the caller when the run ends). False when the budget
-    ran out before the walk's end."""
+    """Read the walk's lists from its position on, saving the position with each page's rows.
+    False when the budget ran out before the walk's end; SyncLockLost when another run took
+    the lock over."""
+
+    def advance(counts: _PageCounts, *, next_page: int) -> None:
+        walk.pages += 1
+        walk.created += counts.created
+        walk.updated += counts.updated
+        walk.restored += counts.restored
+        walk.page_no = next_page
+        _save_walk(walk)
+
     run_pages = 0
     while walk.app_index < len(walk.app_ids):
         app_id = walk.app_ids[walk.app_index]
@@ -423,20 +472,21 @@ def _walk_lists(
         while True:
             if budget_spent(run_pages):
                 return False
+            hold_lock()
             # Taken before the request: a push received while the page was in flight wins.
             fetched_at = timezone.now()
             page = next(page_iter, None)
             if page is None:
                 break
             run_pages += 1
-            counts = _write_page(page.devices, app_id=app_id, fetched_at=fetched_at)
-            walk.pages += 1
-            walk.created += counts.created
-            walk.updated += counts.updated
-            walk.restored += counts.restored
-            walk.page_no = page.page_no + 1
-            if run_pages % SYNC_SAVE_EVERY_PAGES == 0:  # bounds what a killed worker loses
-                _save_walk(walk)
+            _write_page(
+                page.devices,
+                app_id=app_id,
+                fetched_at=fetched_at,
+                then=lambda counts, next_page=page.page_no + 1: advance(
+                    counts, next_page=next_page
+                ),
+            )
         walk.app_index += 1
         walk.page_no = 0
     return True
