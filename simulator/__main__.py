@@ -179,7 +179,8 @@ def serve(argv: list[str], *, parent_pid: int) -> int:
     print(
         f"apps: {config.app_id} (ours), {config.second_app_id} (authorizes ours), "
         f"{config.foreign_app_id} (authorizes nobody); {config.devices} demo devices "
-        f"(seed {config.seed}) and {config.generated_devices} generated; flow limit {config.flow_limit}/{config.flow_window_seconds:g}s; "
+        f"(seed {config.seed}) and {config.generated_devices} generated; "
+        f"flow limit {config.flow_limit}/{config.flow_window_seconds:g}s; "
         f"token ttl {config.token_ttl}s",
         flush=True,
     )

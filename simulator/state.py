@@ -481,8 +481,8 @@ class PlatformState:
         if index is None or index >= self.config.generated_devices:
             return None
         position = bisect.bisect_left(self.generated_deleted, index)
-        deleted = position < len(self.generated_deleted) and self.generated_deleted[position] == index
-        return None if deleted else index
+        held = self.generated_deleted
+        return None if position < len(held) and held[position] == index else index
 
     def _generated(self, index: int) -> Device:
         device_id = generated_device_id(index)
