@@ -3,7 +3,10 @@
     .venv/bin/python benchmarks/technician_latency.py                     # SQLite + filesystem
     .venv/bin/python benchmarks/technician_latency.py \\
         --database-url postgres://postgres@127.0.0.1:5432/iotadmin_bench_tech \\
-        --broker-url redis://127.0.0.1:6379/13                             # PostgreSQL + Redis
+        --broker-url private                                               # PostgreSQL + Redis
+    # --broker-url private starts a redis-server of its own on a free port (broker and store);
+    # a numbered database of the shared server (redis://127.0.0.1:6379/13) works too, unless
+    # someone else's workers use it (they did: see benchmarks/README.md)
     # options: --swaps 20 --spread 240 --rows 1000 --generated 100000 --seed 1 --json FILE
 
 The scenario of issue 9. A private simulator (`python -m simulator`) with a flow limit of 100
@@ -42,6 +45,8 @@ import os
 import random
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -111,6 +116,28 @@ def flush_redis(url: str) -> None:
     import redis
 
     redis.Redis.from_url(url).flushdb()
+
+
+def private_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server of our own on a free port: a shared server's numbered databases are used
+    by other people's runs, whose workers would take our tasks (and ours theirs)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    folder.mkdir(parents=True, exist_ok=True)
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(folder)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 20
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return process, url
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            raise SystemExit("redis-server did not start")
+        time.sleep(0.05)
 
 
 # --- the scenario -------------------------------------------------------------------------------
@@ -342,7 +369,11 @@ def print_report(report: dict[str, Any], label: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", default="", help="PostgreSQL (default: SQLite)")
-    parser.add_argument("--broker-url", default="", help="Redis (default: filesystem broker)")
+    parser.add_argument(
+        "--broker-url",
+        default="",
+        help="Redis (default: filesystem broker); `private`: a redis-server of the script's own",
+    )
     parser.add_argument("--swaps", type=int, default=20)
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--generated", type=int, default=100_000)
@@ -359,11 +390,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     folder = Path(tempfile.mkdtemp(prefix="iotadmin-tech-"))
     created_db = False
+    redis_process = None
     try:
         if args.database_url:
             create_database(args.database_url)
             created_db = True
-            flush_redis(args.broker_url)
+            if args.broker_url == "private":
+                redis_process, args.broker_url = private_redis(folder / "redis")
+            else:
+                flush_redis(args.broker_url)
             database_url, broker_url = args.database_url, args.broker_url
             label = "PostgreSQL + Redis"
         else:
@@ -413,6 +448,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if created_db:
             drop_database(args.database_url)
+        if redis_process is not None:
+            redis_process.terminate()
+            redis_process.wait(timeout=20)
         shutil.rmtree(folder, ignore_errors=True)
 
 
