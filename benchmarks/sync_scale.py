@@ -171,7 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "IOT_APP_SECRET": sim.app_secret,
                 "IOT_AUTHORIZING_APP_IDS": sim.second_app_id,
                 "PYTHONPATH": str(REPO_ROOT),
-                "LOG_LEVEL": "WARNING",
+                # As a worker runs in production: DEBUG's query log would keep the text of
+                # every statement (megabytes over a walk) and count as the sync's memory.
+                "DJANGO_DEBUG": "false",
             }
             report_path = folder / "report.json"
             load_before = os.getloadavg()

@@ -1,7 +1,7 @@
 """Mirror the platform's device registry into Device rows (`devices_sync`).
 
 Each page of the platform's list is written with a constant number of queries: one SELECT of the
-rows the page already has, one upsert (`_upsert`: one statement, executemany), the walk's
+rows the page already has, one upsert (`_upsert`: one multi-row statement), the walk's
 position, and at most one UPDATE for rows a newer push already overtook. A run that lists every
 page of every app without error then reads each row it did not see directly and marks it deleted
 on the platform only when that read says the device is gone (404 / 100403 / 100418); a run that
@@ -198,9 +198,14 @@ def _overtaken_by_push(existing: dict[str, Any], listed: Device, *, fetched_at: 
     return listed.platform_updated_at is None or held > listed.platform_updated_at
 
 
+# Rows per INSERT statement: 500 x 15 parameters stays under SQLite's 32,766 and PostgreSQL's
+# 65,535 (a list page has at most 250 devices).
+UPSERT_CHUNK = 500
+
+
 def _upsert(devices: Sequence[Device]) -> None:
-    """Insert or update `devices` by deviceId: one INSERT ... ON CONFLICT DO UPDATE sent as one
-    executemany (PostgreSQL and SQLite >= 3.24 both speak it). The same statement as
+    """Insert or update `devices` by deviceId: one multi-row INSERT ... ON CONFLICT DO UPDATE
+    per page (PostgreSQL and SQLite >= 3.24 both speak it). The same statement as
     bulk_create(update_conflicts=True), without compiling every value of every row through the
     ORM, which was most of a page's cost at 100,000 devices."""
     qn = connection.ops.quote_name
@@ -211,24 +216,25 @@ def _upsert(devices: Sequence[Device]) -> None:
         fields.append(field)
     columns = [qn(field.column) for field in fields]
     updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[1:])
-    # Table and column names come from the model; every value is a parameter.
-    sql = (
-        f"INSERT INTO {qn(Device._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
-    )
+    row_marks = f"({', '.join(['%s'] * len(columns))})"
     adapt_time = connection.ops.adapt_datetimefield_value
     timed = [isinstance(field, models.DateTimeField) for field in fields]
     names = [field.attname for field in fields]
-    rows = [
-        [
-            adapt_time(getattr(device, name)) if is_time else getattr(device, name)
-            for name, is_time in zip(names, timed, strict=True)
-        ]
-        for device in devices
-    ]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        for start in range(0, len(devices), UPSERT_CHUNK):
+            chunk = devices[start : start + UPSERT_CHUNK]
+            params = [
+                adapt_time(getattr(device, name)) if is_time else getattr(device, name)
+                for device in chunk
+                for name, is_time in zip(names, timed, strict=True)
+            ]
+            # Table and column names come from the model; every value is a parameter.
+            cursor.execute(
+                f"INSERT INTO {qn(Device._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+                f"VALUES {', '.join([row_marks] * len(chunk))} "
+                f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}",
+                params,
+            )
 
 
 @dataclass
