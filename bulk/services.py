@@ -310,7 +310,11 @@ def bulk_dispatch_step(*, batch_id: int, owner: str) -> DispatchStep:
         )
         return DispatchStep()
     usage = flow_usage()
-    budget = min(usage.free - _in_flight(), DISPATCH_CHUNK)
+    # The interactive reserve is no room for bulk: the limiter never gives a bulk send one of
+    # those slots, so a swap made for it would only wait, holding a worker process, while a
+    # technician's send queued behind it on the same queue waits too.
+    free_for_bulk = max(0, usage.limit - usage.reserve - usage.used)
+    budget = min(free_for_bulk - _in_flight(), DISPATCH_CHUNK)
     if budget <= 0:
         # Full window: wait for its oldest slot; else the in-flight sends free room shortly.
         wait = usage.seconds_until_free if usage.used >= usage.limit else 0.5
