@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 # Rows one dispatcher step turns into swaps at most (keeps a step short).
 DISPATCH_CHUNK = 50
+# Bulk swaps made beyond the room in the window while the sync waits (see bulk_dispatch_step).
+DISPATCH_AHEAD = 2
 # How long a dispatcher chain holds a batch beyond its next planned step.
 DISPATCH_LEASE_SECONDS = 60
 # A row claimed this long ago without a swap lost its dispatcher mid-row.
@@ -310,7 +312,14 @@ def bulk_dispatch_step(*, batch_id: int, owner: str) -> DispatchStep:
         )
         return DispatchStep()
     usage = flow_usage()
-    budget = min(usage.free - _in_flight(), DISPATCH_CHUNK)
+    # The interactive reserve is no room for bulk: the limiter never gives a bulk send one of
+    # those slots, so a swap made for it would only wait, holding a worker process, while a
+    # technician's send queued behind it on the same queue waits too.
+    free_for_bulk = max(0, usage.limit - usage.reserve - usage.used)
+    # While a lower lane (the sync) waits for slots, a few bulk sends wait too, registered in
+    # the limiter ahead of it: they take the next slots bulk may use, as the lanes intend.
+    ahead = DISPATCH_AHEAD if usage.waiting.get(Lane.BACKGROUND.value, 0) else 0
+    budget = min(free_for_bulk + ahead - _in_flight(), DISPATCH_CHUNK)
     if budget <= 0:
         # Full window: wait for its oldest slot; else the in-flight sends free room shortly.
         wait = usage.seconds_until_free if usage.used >= usage.limit else 0.5

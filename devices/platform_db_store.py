@@ -142,6 +142,12 @@ class DatabaseStore:
         PlatformStoreEntry.objects.filter(key=self._k(key), value=owner).delete()
 
     @_store_errors
+    def extend_lock(self, key: str, *, owner: str, ttl: float) -> bool:
+        now = self._clock()
+        held = PlatformStoreEntry.objects.filter(key=self._k(key), value=owner, expires_at__gt=now)
+        return held.update(expires_at=now + ttl) == 1
+
+    @_store_errors
     def reserve_slot(
         self,
         *,

@@ -336,6 +336,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 HEARTBEAT_INTERVAL_SECONDS = env_float("HEARTBEAT_INTERVAL_SECONDS", 5.0)
 HEARTBEAT_MAX_AGE_SECONDS = env_float("HEARTBEAT_MAX_AGE_SECONDS", 30.0)
 IOT_SYNC_INTERVAL_SECONDS = env_int("IOT_SYNC_INTERVAL_SECONDS", 900)
+# The device sync's lock is held this long and renewed before every page: a worker killed
+# mid-walk frees it within this time, and the next run continues the walk.
+IOT_SYNC_LOCK_TTL_SECONDS = env_float("IOT_SYNC_LOCK_TTL_SECONDS", 300.0)
 SWAP_SWEEP_INTERVAL_SECONDS = env_int("SWAP_SWEEP_INTERVAL_SECONDS", 60)
 # Swap sending: attempts before giving up, exponential backoff (with jitter) between them,
 # and the grace after a code's expiry before the sweeper calls it expired.

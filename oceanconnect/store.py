@@ -52,6 +52,11 @@ class SharedStore(Protocol):
         """Free the lock only if `owner` still holds it."""
         ...
 
+    def extend_lock(self, key: str, *, owner: str, ttl: float) -> bool:
+        """Hold the lock `ttl` more seconds from now if `owner` still holds it (True); False
+        when it lapsed or another owner took it."""
+        ...
+
     def reserve_slot(
         self,
         *,
@@ -183,6 +188,13 @@ end
 return 0
 """
 
+_EXTEND_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
 
 class RedisStore:
     """Shared store on Redis: Lua scripts make each reservation atomic, on the server's clock."""
@@ -200,6 +212,7 @@ class RedisStore:
         self._cooldown_remaining = self._redis.register_script(_COOLDOWN_REMAINING_LUA)
         self._slots = self._redis.register_script(_SLOTS_LUA)
         self._release = self._redis.register_script(_RELEASE_LUA)
+        self._extend = self._redis.register_script(_EXTEND_LUA)
         self._waiting = self._redis.register_script(_WAITING_LUA)
 
     def __repr__(self) -> str:
@@ -231,6 +244,10 @@ class RedisStore:
 
     def release_lock(self, key: str, *, owner: str) -> None:
         self._run(self._release, keys=[self._k(key)], args=[owner])
+
+    def extend_lock(self, key: str, *, owner: str, ttl: float) -> bool:
+        px = max(1, int(ttl * 1000))
+        return bool(self._run(self._extend, keys=[self._k(key)], args=[owner, px]))
 
     def reserve_slot(
         self,
@@ -337,6 +354,14 @@ class MemoryStore:
         with self._lock:
             if self._live(key, self._clock()) == owner:
                 del self._values[key]
+
+    def extend_lock(self, key: str, *, owner: str, ttl: float) -> bool:
+        with self._lock:
+            now = self._clock()
+            if self._live(key, now) != owner:
+                return False
+            self._values[key] = (owner, now + ttl)
+            return True
 
     def reserve_slot(
         self,

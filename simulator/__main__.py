@@ -61,6 +61,12 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-ttl", type=_positive_int, default=defaults.token_ttl)
     p.add_argument("--devices", type=_non_negative_int, default=defaults.devices)
     p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument(
+        "--generated-devices",
+        type=_non_negative_int,
+        default=defaults.generated_devices,
+        help="this many more devices of our app, made on demand (large-scale sync runs)",
+    )
     p.add_argument("--push-retry-seconds", type=float, default=600.0)
     p.add_argument("--quiet", action="store_true", help="no per-call log lines")
     p.add_argument(
@@ -132,6 +138,7 @@ def serve(argv: list[str], *, parent_pid: int) -> int:
         token_ttl=args.token_ttl,
         devices=args.devices,
         seed=args.seed,
+        generated_devices=args.generated_devices,
     )
     ssl_context = None
     cert_dir = Path(args.cert_dir).resolve()
@@ -197,7 +204,8 @@ def serve(argv: list[str], *, parent_pid: int) -> int:
     print(
         f"apps: {config.app_id} (ours), {config.second_app_id} (authorizes ours), "
         f"{config.foreign_app_id} (authorizes nobody); {config.devices} demo devices "
-        f"(seed {config.seed}); flow limit {config.flow_limit}/{config.flow_window_seconds:g}s; "
+        f"(seed {config.seed}) and {config.generated_devices} generated; "
+        f"flow limit {config.flow_limit}/{config.flow_window_seconds:g}s; "
         f"token ttl {config.token_ttl}s",
         flush=True,
     )

@@ -252,3 +252,78 @@ def build_registry(*, seed: int, count: int, app_id: str, second_app_id: str) ->
             last_modified_time=platform_time(modified),
         )
     return devices
+
+
+# Generated devices (`--generated-devices N`): a registry too large to hold, made on demand from
+# the index alone. Device i has a fixed deviceId and nodeId and was created GENERATED_EPOCH + i
+# seconds, before every demo device, so the oldest-first list walks them in index order.
+GENERATED_ID_PREFIX = "6e000000-0000-4000-8000-"
+GENERATED_NODE_PREFIX = "GN"
+GENERATED_EPOCH = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
+# Status by index modulo 20, in the demo's proportions (10 offline, 5 online, 2 abnormal, 3 never
+# activated).
+_GENERATED_STATUS = ("OFFLINE",) * 10 + ("ONLINE",) * 5 + ("ABNORMAL",) * 2 + ("INACTIVE",) * 3
+
+
+def generated_device_id(index: int) -> str:
+    return f"{GENERATED_ID_PREFIX}{index:012d}"
+
+
+def generated_node_id(index: int) -> str:
+    return f"{GENERATED_NODE_PREFIX}{index:010d}"
+
+
+def _index_after(text: str, prefix: str, digits: int) -> int | None:
+    tail = text[len(prefix) :]
+    if not text.startswith(prefix) or len(tail) != digits or not tail.isdigit():
+        return None
+    return int(tail)
+
+
+def generated_index(device_id: str) -> int | None:
+    """The index of a generated deviceId, or None when it is not one."""
+    return _index_after(device_id, GENERATED_ID_PREFIX, 12)
+
+
+def generated_node_index(node_id: str) -> int | None:
+    return _index_after(node_id, GENERATED_NODE_PREFIX, 10)
+
+
+def generated_device(index: int, *, app_id: str) -> Device:
+    """Generated device `index` of `app_id` (same index, same device)."""
+    product = PRODUCTS[index % len(PRODUCTS)]
+    status = _GENERATED_STATUS[index % len(_GENERATED_STATUS)]
+    activated = status != "INACTIVE"
+    street = STREETS[index % len(STREETS)]
+    number = 1 + index % 179
+    moment = platform_time(GENERATED_EPOCH + dt.timedelta(seconds=index))
+    node_id = generated_node_id(index)
+    info: dict[str, Any] = {
+        "name": f"{product.label} {street} {number}",
+        "description": f"{product.label} at {number} {street}",
+        "manufacturerId": product.manufacturer_id,
+        "manufacturerName": product.manufacturer_name,
+        "mac": None,
+        "location": f"{number} {street}",
+        "deviceType": product.device_type,
+        "model": product.model,
+        "swVersion": "1.0.0",
+        "fwVersion": "V100R001",
+        "hwVersion": "HW1.0",
+        "protocolType": "HTTP",
+        "mute": "FALSE",
+        "serialNumber": node_id,
+        "signalStrength": -90 if activated else None,
+        "batteryLevel": 50 if product.battery and activated else None,
+    }
+    return Device(
+        device_id=generated_device_id(index),
+        node_id=node_id,
+        owner_app=app_id,
+        status=status,
+        status_detail="NONE" if activated else "NOT_ACTIVE",
+        activated=activated,
+        info=info,
+        create_time=moment,
+        last_modified_time=moment,
+    )

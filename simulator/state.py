@@ -3,6 +3,7 @@ subscriptions, faults and the record of calls. One lock guards it all."""
 
 from __future__ import annotations
 
+import bisect
 import collections
 import datetime as dt
 import secrets
@@ -14,7 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.seed import Device, build_registry, platform_time
+from simulator.seed import (
+    Device,
+    build_registry,
+    generated_device,
+    generated_device_id,
+    generated_index,
+    generated_node_index,
+    platform_time,
+)
 
 MAX_FIELD = 256
 MAX_TIMEOUT = 2_147_483_647
@@ -203,6 +212,9 @@ class Config:
     token_ttl: int = 3600
     devices: int = 300
     seed: int = 42
+    # Devices of our app made on demand from their index (seed.generated_device), for runs at
+    # a scale the demo registry cannot hold; listed before the demo devices, oldest first.
+    generated_devices: int = 0
 
 
 PushSink = Callable[[str, dict[str, Any]], None]
@@ -250,6 +262,9 @@ class PlatformState:
             self.devices: dict[str, Device] = build_registry(
                 seed=c.seed, count=c.devices, app_id=c.app_id, second_app_id=c.second_app_id
             )
+            # Generated devices read or changed so far (changes stay), and those deleted (sorted).
+            self.generated_held: dict[str, Device] = {}
+            self.generated_deleted: list[int] = []
             self.bindings: dict[str, Binding] = {}
             self.access_tokens: dict[str, tuple[str, float]] = {}
             self.refresh_tokens: dict[str, tuple[str, float]] = {}
@@ -480,12 +495,52 @@ class PlatformState:
         if not device_id or len(device_id) > MAX_FIELD or "/" in device_id:
             raise PlatformAnswer(400, "100007")
         target, _ = self._target_app(caller, app_id_query)
-        device = self.devices.get(device_id)
+        device = self._find(device_id)
         if device is None:
             raise PlatformAnswer(404, "100403")
         if device.owner_app != target:
             raise PlatformAnswer(404, "100418")
         return device
+
+    def _live_generated_index(self, index: int | None) -> int | None:
+        if index is None or index >= self.config.generated_devices:
+            return None
+        position = bisect.bisect_left(self.generated_deleted, index)
+        held = self.generated_deleted
+        return None if position < len(held) and held[position] == index else index
+
+    def _generated(self, index: int) -> Device:
+        device_id = generated_device_id(index)
+        device = self.generated_held.get(device_id)
+        if device is None:
+            device = generated_device(index, app_id=self.config.app_id)
+            self.generated_held[device_id] = device
+        return device
+
+    def _find(self, device_id: str) -> Device | None:
+        """A device of the registry, generated ones included (held from then on)."""
+        device = self.devices.get(device_id)
+        if device is not None:
+            return device
+        index = self._live_generated_index(generated_index(device_id))
+        return None if index is None else self._generated(index)
+
+    def _generated_page(self, position: int, count: int) -> list[Device]:
+        """`count` live generated devices from `position` in the oldest-first list."""
+        index = position
+        for deleted in self.generated_deleted:  # skip the deleted ones before the position
+            if deleted <= index:
+                index += 1
+            else:
+                break
+        out: list[Device] = []
+        while len(out) < count and index < self.config.generated_devices:
+            if self._live_generated_index(index) is not None:
+                device_id = generated_device_id(index)
+                held = self.generated_held.get(device_id)
+                out.append(held or generated_device(index, app_id=self.config.app_id))
+            index += 1
+        return out
 
     # ----------------------------------------------------------------- validation
     @staticmethod
@@ -528,8 +583,12 @@ class PlatformState:
         return value
 
     def _node_id_taken(self, node_id: str, *, except_device: str | None) -> bool:
-        for device in self.devices.values():
+        for device in [*self.devices.values(), *self.generated_held.values()]:
             if device.node_id == node_id and device.device_id != except_device:
+                return True
+        index = self._live_generated_index(generated_node_index(node_id))
+        if index is not None and generated_device_id(index) not in self.generated_held:
+            if generated_device_id(index) != except_device:
                 return True
         return any(
             b.node_id == node_id and b.device_id != except_device for b in self.bindings.values()
@@ -691,18 +750,40 @@ class PlatformState:
             raise PlatformAnswer(400, "50400", desc="sort must be ASC or DESC.")
         with self.lock:
             target, _ = self._target_app(caller, query.get("appId") or None)
-            selected = [
-                d
-                for d in self.devices.values()
-                if d.owner_app == target
-                and (status is None or d.status == status)
-                and (start is None or d.create_time >= start)
-                and (end is None or d.create_time <= end)
-            ]
+
+            def wanted(d: Device) -> bool:
+                return (
+                    d.owner_app == target
+                    and (status is None or d.status == status)
+                    and (start is None or d.create_time >= start)
+                    and (end is None or d.create_time <= end)
+                )
+
+            selected = [d for d in self.devices.values() if wanted(d)]
+            generated = 0
+            if target == self.config.app_id and self.config.generated_devices:
+                if status is None and start is None and end is None:
+                    generated = self.config.generated_devices - len(self.generated_deleted)
+                else:  # filtered: read them all (slow, but no test walks these at scale)
+                    selected += [d for d in self._generated_page(0, 1 << 62) if wanted(d)]
             selected.sort(key=lambda d: (d.create_time, d.device_id), reverse=sort == "DESC")
-            chunk = selected[page_no * page_size : (page_no + 1) * page_size]
+            total = generated + len(selected)
+            first, last = page_no * page_size, min(total, (page_no + 1) * page_size)
+            if not generated:
+                chunk = selected[first:last]
+            elif sort == "ASC":  # generated devices first: they are the oldest
+                chunk = self._generated_page(first, max(0, min(last, generated) - first))
+                chunk += selected[max(0, first - generated) : max(0, last - generated)]
+            else:
+                chunk = selected[first:last]
+                if last > len(selected):
+                    begin = max(first, len(selected)) - len(selected)
+                    end_at = last - len(selected)
+                    # DESC: newest generated first, i.e. positions generated-1 down.
+                    older = self._generated_page(generated - end_at, end_at - begin)
+                    chunk += list(reversed(older))
             return {
-                "totalCount": len(selected),
+                "totalCount": total,
                 "pageNo": page_no,
                 "pageSize": page_size,
                 "devices": [d.as_platform_json() for d in chunk],
@@ -731,7 +812,11 @@ class PlatformState:
     def delete_device(self, caller: App, device_id: str, app_id_query: str | None) -> None:
         with self.lock:
             device = self._device_for(caller, device_id, app_id_query)
-            del self.devices[device.device_id]
+            if self.devices.pop(device.device_id, None) is None:  # a generated device
+                self.generated_held.pop(device.device_id, None)
+                index = generated_index(device.device_id)
+                assert index is not None
+                bisect.insort(self.generated_deleted, index)
             self.bindings.pop(device.device_id, None)
             push = _device_deleted(device.device_id)
         self._push("deviceDeleted", push)
@@ -843,7 +928,8 @@ class PlatformState:
             binding = next((b for b in self.bindings.values() if b.node_id == node_id), None)
             if binding is None:
                 return False, {"bound": False, "error": "no pending binding for this nodeId"}
-            device = self.devices[binding.device_id]
+            device = self._find(binding.device_id)
+            assert device is not None  # a binding's device is deleted with it
             attaches_with_node_id = _attaches_with_node_id(device)
             if binding.expires_at is not None and binding.expires_at <= time.time():
                 expired = binding
@@ -985,7 +1071,7 @@ class PlatformState:
 
     def control_device(self, device_id: str) -> dict[str, Any] | None:
         with self.lock:
-            device = self.devices.get(device_id)
+            device = self._find(device_id)
             return self.device_view(device) if device else None
 
     def control_set_device(self, device_id: str, body: Any) -> dict[str, Any] | None:
@@ -1002,7 +1088,7 @@ class PlatformState:
             raise ControlError("nodeId must be a non-empty string")
         push = None
         with self.lock:
-            device = self.devices.get(device_id)
+            device = self._find(device_id)
             if device is None:
                 return None
             before = (device.node_id, device.status, device.status_detail)

@@ -1,16 +1,20 @@
 """Mirror the platform's device registry into Device rows (`devices_sync`).
 
 Each page of the platform's list is written with a constant number of queries: one SELECT of the
-rows the page already has, one bulk upsert (a few statements on SQLite, whose parameter limit
-splits it), and at most one UPDATE for rows a newer push already overtook. A run that lists every
+rows the page already has, one upsert (`_upsert`: one multi-row statement), the walk's
+position, and at most one UPDATE for rows a newer push already overtook. A run that lists every
 page of every app without error then reads each row it did not see directly and marks it deleted
 on the platform only when that read says the device is gone (404 / 100403 / 100418); a run that
 fails part-way marks nothing.
 
 The walk is resumable: its position (list, next page, counts so far) is one SyncWalk row,
-written after each page. A run given a budget (`deadline`, `max_pages`) stops cleanly before
-the next page once it is spent and returns `finished=False`; the next run continues the same
-walk (its unseen rows are those not seen since the walk started). A walk older than
+written in the same transaction as each page's rows, so a worker killed outright loses at most
+the page in flight. One run at a time holds the sync lock, renewed before every page
+(IOT_SYNC_LOCK_TTL_SECONDS): the lock of a killed worker lapses by itself, and a run that finds
+its lock lapsed (it waited that long for a slot) and taken stops before its next page. A run
+given a budget (`deadline`, `max_pages`) stops cleanly before the next page once it is spent
+and returns `finished=False`; the next run continues the same walk (its unseen rows are those
+not seen since the walk started). A walk older than
 SYNC_WALK_MAX_AGE, or over other lists, is abandoned and a new one starts. Every call runs in
 the background lane of the flow limiter.
 
@@ -29,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import DatabaseError, models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -74,20 +78,21 @@ SYNC_UPDATE_FIELDS = [
     "deleted_on_platform_at",
 ]
 PAGE_SIZE = 250
-# One sync at a time across every process; the lock lapses by itself if its holder dies.
+# One sync at a time across every process; the lock lapses by itself if its holder dies
+# (settings.IOT_SYNC_LOCK_TTL_SECONDS after its last page).
 SYNC_LOCK_KEY = "devices-sync"
-SYNC_LOCK_TTL_SECONDS = 3600.0
 # An unfinished walk older than this is abandoned: its start no longer says what "unseen" means.
 SYNC_WALK_MAX_AGE = timedelta(hours=6)
-# The position is saved when a run ends (done, out of budget, failed or interrupted) and every
-# this many pages, for a worker killed outright.
-SYNC_SAVE_EVERY_PAGES = 20
 # Seconds a refresh from the device page waits for a flow-limit slot.
 REFRESH_MAX_WAIT = 10.0
 
 
 class SyncAlreadyRunning(Exception):
     """Another process is syncing the mirror right now."""
+
+
+class SyncLockLost(SyncAlreadyRunning):
+    """This run's lock lapsed (it waited too long) and another run took the walk over."""
 
 
 _KNOWN_STATUSES = {choice.value for choice in DeviceStatus}
@@ -198,6 +203,45 @@ def _overtaken_by_push(existing: dict[str, Any], listed: Device, *, fetched_at: 
     return listed.platform_updated_at is None or held > listed.platform_updated_at
 
 
+# Rows per INSERT statement: 500 x 15 parameters stays under SQLite's 32,766 and PostgreSQL's
+# 65,535 (a list page has at most 250 devices).
+UPSERT_CHUNK = 500
+
+
+def _upsert(devices: Sequence[Device]) -> None:
+    """Insert or update `devices` by deviceId: one multi-row INSERT ... ON CONFLICT DO UPDATE
+    per page (PostgreSQL and SQLite >= 3.24 both speak it). The same statement as
+    bulk_create(update_conflicts=True), without compiling every value of every row through the
+    ORM, which was most of a page's cost at 100,000 devices."""
+    qn = connection.ops.quote_name
+    fields: list[models.Field[Any, Any]] = []
+    for name in ("device_id", *SYNC_UPDATE_FIELDS):
+        field = Device._meta.get_field(name)
+        assert isinstance(field, models.Field)  # concrete columns, never relations
+        fields.append(field)
+    columns = [qn(field.column) for field in fields]
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[1:])
+    row_marks = f"({', '.join(['%s'] * len(columns))})"
+    adapt_time = connection.ops.adapt_datetimefield_value
+    timed = [isinstance(field, models.DateTimeField) for field in fields]
+    names = [field.attname for field in fields]
+    with connection.cursor() as cursor:
+        for start in range(0, len(devices), UPSERT_CHUNK):
+            chunk = devices[start : start + UPSERT_CHUNK]
+            params = [
+                adapt_time(getattr(device, name)) if is_time else getattr(device, name)
+                for device in chunk
+                for name, is_time in zip(names, timed, strict=True)
+            ]
+            # Table and column names come from the model; every value is a parameter.
+            cursor.execute(
+                f"INSERT INTO {qn(Device._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+                f"VALUES {', '.join([row_marks] * len(chunk))} "
+                f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}",
+                params,
+            )
+
+
 @dataclass
 class _PageCounts:
     created: int = 0
@@ -206,8 +250,14 @@ class _PageCounts:
 
 
 def _write_page(
-    devices: Sequence[PlatformDevice], *, app_id: str, fetched_at: datetime
+    devices: Sequence[PlatformDevice],
+    *,
+    app_id: str,
+    fetched_at: datetime,
+    then: Callable[[_PageCounts], None] | None = None,
 ) -> _PageCounts:
+    """Upsert one page's devices; `then(counts)` runs in the same transaction (the walk's
+    position is saved with the rows it describes)."""
     counts = _PageCounts()
     listed: dict[str, Device] = {}
     for platform_device in devices:
@@ -217,9 +267,11 @@ def _write_page(
             listed[platform_device.device_id] = _device_from_platform(
                 platform_device, app_id=app_id, fetched_at=fetched_at
             )
-    if not listed:
-        return counts
     with transaction.atomic():
+        if not listed:
+            if then is not None:
+                then(counts)
+            return counts
         existing = {
             row["device_id"]: row
             for row in Device.objects.select_for_update()
@@ -243,15 +295,12 @@ def _write_page(
                 counts.updated += 1
             to_upsert.append(device)
         if to_upsert:
-            Device.objects.bulk_create(
-                to_upsert,
-                update_conflicts=True,
-                unique_fields=["device_id"],
-                update_fields=SYNC_UPDATE_FIELDS,
-            )
+            _upsert(to_upsert)
         if only_seen:
             # Seen, so not to be marked deleted, but the push's state (even a deletion) stays.
             Device.objects.filter(device_id__in=only_seen).update(last_synced_at=fetched_at)
+        if then is not None:
+            then(counts)
     return counts
 
 
@@ -332,8 +381,14 @@ def devices_sync(
     """
     client = get_client()
     owner = uuid.uuid4().hex
-    if not client.store.acquire_lock(SYNC_LOCK_KEY, owner=owner, ttl=SYNC_LOCK_TTL_SECONDS):
+    ttl = float(settings.IOT_SYNC_LOCK_TTL_SECONDS)
+    if not client.store.acquire_lock(SYNC_LOCK_KEY, owner=owner, ttl=ttl):
         raise SyncAlreadyRunning("Another device sync is running; try again when it has finished.")
+
+    def hold_lock() -> None:
+        if not client.store.extend_lock(SYNC_LOCK_KEY, owner=owner, ttl=ttl):
+            raise SyncLockLost("The sync lock lapsed and another run took the walk over.")
+
     try:
         # Every call of the walk (and the login it may need) waits behind people's swaps.
         with lane_scope(Lane.BACKGROUND):
@@ -345,6 +400,7 @@ def devices_sync(
                     (max_pages is not None and pages >= max_pages)
                     or (deadline is not None and clock() >= deadline)
                 ),
+                hold_lock=hold_lock,
             )
     finally:
         client.store.release_lock(SYNC_LOCK_KEY, owner=owner)
@@ -384,15 +440,29 @@ _WALK_FIELDS = ["app_index", "page_no", "pages", "created", "updated", "restored
 
 
 def _devices_sync(
-    *, client: Any, actor: User | None, max_wait: float | None, budget_spent: Callable[[int], bool]
+    *,
+    client: Any,
+    actor: User | None,
+    max_wait: float | None,
+    budget_spent: Callable[[int], bool],
+    hold_lock: Callable[[], None],
 ) -> SyncResult:
     app_ids = ["", *authorizing_app_ids()]
     walk = _open_walk(app_ids)
     try:
-        if not _walk_lists(client=client, walk=walk, max_wait=max_wait, budget_spent=budget_spent):
+        if not _walk_lists(
+            client=client,
+            walk=walk,
+            max_wait=max_wait,
+            budget_spent=budget_spent,
+            hold_lock=hold_lock,
+        ):
             _save_walk(walk)
             logger.info("Device sync stopped at %s; the next run continues", walk)
             return _walk_result(walk, finished=False)
+    except SyncLockLost:
+        logger.warning("Device sync stopped at %s: its lock was taken over", walk)
+        raise  # the walk is the other run's now: its saved position stays as that run keeps it
     except BaseException:
         # Failed or interrupted (the task's soft time limit): keep what was read; the page in
         # flight is read again by the next run. A database that fails too keeps the error.
@@ -414,11 +484,25 @@ def _devices_sync(
 
 
 def _walk_lists(
-    *, client: Any, walk: SyncWalk, max_wait: float | None, budget_spent: Callable[[int], bool]
+    *,
+    client: Any,
+    walk: SyncWalk,
+    max_wait: float | None,
+    budget_spent: Callable[[int], bool],
+    hold_lock: Callable[[], None],
 ) -> bool:
-    """Read the walk's lists from its position on, moving it after each page (saved every
-    SYNC_SAVE_EVERY_PAGES pages and by the caller when the run ends). False when the budget
-    ran out before the walk's end."""
+    """Read the walk's lists from its position on, saving the position with each page's rows.
+    False when the budget ran out before the walk's end; SyncLockLost when another run took
+    the lock over."""
+
+    def advance(counts: _PageCounts, *, next_page: int) -> None:
+        walk.pages += 1
+        walk.created += counts.created
+        walk.updated += counts.updated
+        walk.restored += counts.restored
+        walk.page_no = next_page
+        _save_walk(walk)
+
     run_pages = 0
     while walk.app_index < len(walk.app_ids):
         app_id = walk.app_ids[walk.app_index]
@@ -428,20 +512,19 @@ def _walk_lists(
         while True:
             if budget_spent(run_pages):
                 return False
+            hold_lock()
             # Taken before the request: a push received while the page was in flight wins.
             fetched_at = timezone.now()
             page = next(page_iter, None)
             if page is None:
                 break
             run_pages += 1
-            counts = _write_page(page.devices, app_id=app_id, fetched_at=fetched_at)
-            walk.pages += 1
-            walk.created += counts.created
-            walk.updated += counts.updated
-            walk.restored += counts.restored
-            walk.page_no = page.page_no + 1
-            if run_pages % SYNC_SAVE_EVERY_PAGES == 0:  # bounds what a killed worker loses
-                _save_walk(walk)
+            next_page = page.page_no + 1
+
+            def saved(counts: _PageCounts, next_page: int = next_page) -> None:
+                advance(counts, next_page=next_page)
+
+            _write_page(page.devices, app_id=app_id, fetched_at=fetched_at, then=saved)
         walk.app_index += 1
         walk.page_no = 0
     return True

@@ -84,8 +84,45 @@ def test_no_swap_is_made_while_the_flow_window_is_full(platform_settings, sim, u
     assert Swap.objects.count() == 0
 
 
+def test_the_interactive_reserve_is_no_room_for_bulk_swaps(platform_settings, sim, uploader):
+    """A bulk send can never take a reserved slot: a swap made for one would only wait in the
+    limiter, holding a worker process a technician's send may need."""
+    platform_settings.IOT_FLOW_LIMIT_PER_MINUTE = 4
+    platform_settings.IOT_FLOW_RESERVE_INTERACTIVE = 2
+    from devices.platform_wiring import reset_client
+
+    reset_client()
+    devices = mirror_sim_devices(sim, 5)
+    batch = confirmed_batch(uploader, [line(d.device_id, make_imei()) for d in devices])
+    step = bulk_dispatch_step(batch_id=batch.pk, owner="o")
+    assert step.submitted == 2 == batch.rows.filter(state=RowState.SUBMITTED).count()
+    assert batch.rows.filter(state=RowState.WAITING).count() == 3
+
+
+def test_while_the_sync_waits_a_few_bulk_swaps_wait_ahead_of_it(platform_settings, sim, uploader):
+    """A full window and the sync (background lane) waiting: two bulk swaps are made anyway, so
+    their sends wait in the limiter ahead of the sync and take the next slots."""
+    platform_settings.IOT_FLOW_LIMIT_PER_MINUTE = 4
+    platform_settings.IOT_FLOW_RESERVE_INTERACTIVE = 0
+    from bulk.services import DISPATCH_AHEAD
+    from devices.platform_wiring import reset_client
+
+    reset_client()
+    devices = mirror_sim_devices(sim, 5)
+    batch = confirmed_batch(uploader, [line(d.device_id, make_imei()) for d in devices])
+    store = get_client().store
+    for _ in range(4):
+        assert store.reserve_slot(limit=4, window=61.0) == 0.0
+    assert store.reserve_slot(limit=4, window=61.0, lane="background", ticket="sync") > 0
+    step = bulk_dispatch_step(batch_id=batch.pk, owner="o")
+    assert step.submitted == DISPATCH_AHEAD == 2
+    store.withdraw(lane="background", ticket="sync")
+    assert bulk_dispatch_step(batch_id=batch.pk, owner="o").submitted == 0  # no one to beat
+
+
 def test_queued_swaps_count_against_the_room_in_the_window(platform_settings, sim, uploader):
     platform_settings.IOT_FLOW_LIMIT_PER_MINUTE = 3
+    platform_settings.IOT_FLOW_RESERVE_INTERACTIVE = 0
     from devices.platform_wiring import reset_client
 
     reset_client()

@@ -74,6 +74,18 @@ class SharedStoreContract:
         store.release_lock("lock:login", owner="crashed")  # a late release frees nothing
         assert not store.acquire_lock("lock:login", owner="c", ttl=30)
 
+    def test_a_lock_is_extended_only_by_its_live_owner(self, store, advance):
+        assert store.acquire_lock("lock:sync", owner="a", ttl=0.2)
+        assert not store.extend_lock("lock:sync", owner="b", ttl=30)
+        assert store.extend_lock("lock:sync", owner="a", ttl=30)
+        advance(0.25)  # past the first ttl: the extension holds it
+        assert not store.acquire_lock("lock:sync", owner="b", ttl=30)
+        store.release_lock("lock:sync", owner="a")
+        assert store.acquire_lock("lock:sync", owner="b", ttl=0.2)
+        advance(0.25)
+        assert not store.extend_lock("lock:sync", owner="b", ttl=30)  # lapsed: not revived
+        assert store.acquire_lock("lock:sync", owner="c", ttl=30)
+
     def test_slots_are_granted_up_to_the_limit_then_a_wait_is_given(self, store):
         grants = [store.reserve_slot(limit=3, window=60.0) for _ in range(3)]
         assert grants == [0.0, 0.0, 0.0]
