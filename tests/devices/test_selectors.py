@@ -409,10 +409,19 @@ def test_contains_and_suffix_branches_use_their_indexes_on_postgresql():
     contains, suffix, suffix_after, contains_after = (q["sql"] for q in captured.captured_queries)
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        plans = []
-        for sql in (contains, suffix, suffix_after, contains_after):
+        by_sql = {}
+        for sql in (suffix, suffix_after):
             cursor.execute("EXPLAIN " + sql)
-            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+            by_sql[sql] = "\n".join(row[0] for row in cursor.fetchall())
+        # The contains branch is ordered by id: on 30,000 rows walking the primary key costs about
+        # what the trigram indexes do, and the planner may take either (at 1,000,000 it reads the
+        # indexes for a narrow query: benchmarks/README.md). What must hold is that the indexes
+        # serve the branch's expressions, so offer nothing else.
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        for sql in (contains, contains_after):
+            cursor.execute("EXPLAIN " + sql)
+            by_sql[sql] = "\n".join(row[0] for row in cursor.fetchall())
+    plans = [by_sql[sql] for sql in (contains, suffix, suffix_after, contains_after)]
     for plan in plans:
         assert "Seq Scan" not in plan, plan
     for plan in (plans[0], plans[3]):
@@ -461,7 +470,10 @@ def test_a_broad_contains_query_walks_the_primary_key_instead_of_sorting_every_m
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + broad_sql)
         broad_plan = "\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute("SET LOCAL enable_seqscan = off")  # 30,000 rows: a scan is cheap here
+        # 30,000 rows: a scan, or a walk of the primary key, costs about what the trigram
+        # indexes do; offered neither, the narrow query must be served by the indexes.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
         cursor.execute("EXPLAIN " + narrow_sql)
         narrow_plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "devices_device_pkey" in broad_plan, broad_plan
