@@ -33,7 +33,7 @@ The package is typed (PEP 561); its public API is `__all__`.
 """
 
 from .catalogue import CATALOGUE, handling_text
-from .client import PlatformClient
+from .client import PlatformClient, exchange_guard
 from .config import PlatformConfig
 from .errors import (
     PlatformError,
@@ -87,6 +87,7 @@ __all__ = [
     "SubscriptionPage",
     "TokenCipher",
     "current_lane",
+    "exchange_guard",
     "handling_text",
     "lane_scope",
     "parse_timestamp",

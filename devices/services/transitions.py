@@ -47,9 +47,15 @@ def swap_enqueue_send(*, swap_id: int) -> None:
 
 
 def swap_lease_seconds() -> float:
-    """How long one send may hold its claim: a login and the call, the flow wait, a margin."""
+    """How long a claim lasts from its last renewal: the longest one platform exchange can
+    take (connect + read timeout), the wait for a flow slot before the next one, a margin.
+
+    The send renews it right before each exchange (a login, a token refresh, the call, a
+    retry: oceanconnect.exchange_guard), so a send of several exchanges never needs more, and
+    a worker that died mid-call is taken over one exchange after its last renewal.
+    """
     exchange = float(settings.IOT_CONNECT_TIMEOUT) + float(settings.IOT_READ_TIMEOUT)
-    return 2 * exchange + SEND_FLOW_WAIT_SECONDS + float(settings.SWAP_LEASE_MARGIN_SECONDS)
+    return exchange + SEND_FLOW_WAIT_SECONDS + float(settings.SWAP_LEASE_MARGIN_SECONDS)
 
 
 def _lapsed(now: datetime) -> Q:
@@ -80,7 +86,8 @@ def swap_claim_for_send(*, swap_id: int) -> bool:
 
 
 def swap_renew_lease(*, swap: Swap) -> bool:
-    """Extend this attempt's own claim (before the platform call); False if it was taken over."""
+    """Extend this attempt's own claim by a whole lease (before each platform exchange);
+    False if it was taken over or released meanwhile (`attempts` is the fencing token)."""
     now = timezone.now()
     lease = now + timedelta(seconds=swap_lease_seconds())
     renewed = Swap.objects.filter(
