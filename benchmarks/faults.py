@@ -650,7 +650,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 folder, database_url=f"sqlite:///{folder / 'faults.sqlite3'}",
                 broker_url="filesystem://", timings=TIMINGS[args.timings],
             )  # fmt: skip
-        devices = str(max(300, args.trials * 3))
+        devices = str(max(300, args.trials * 6))  # about a fifth are offline and ours
         with start_simulator("--devices", devices, "--flow-limit", "1000") as sim:
             os.environ.update(
                 {"IOT_PLATFORM_URL": sim.url, "IOT_APP_ID": sim.app_id,
