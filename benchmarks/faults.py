@@ -1,7 +1,8 @@
 """Fault trials: swaps sent by a real worker while something breaks, checked against the platform.
 
     .venv/bin/python benchmarks/faults.py --trials 150 [--kinds kill_child,late_apply,...]
-        [--backend sqlite|postgres] [--timings default|short] [--seed N] [--json FILE]
+        [--backend sqlite|postgres] [--timings default|short] [--no-panel] [--seed N]
+        [--json FILE]
 
 Each trial requests one swap (a generated code) for a fresh OFFLINE device of the simulator,
 breaks one thing while it is being sent, and waits until the swap has settled (its code issued
@@ -26,7 +27,8 @@ child (`run_worker`), a scratch folder for SQLite and the filesystem broker, or 
 postgres) a PostgreSQL cluster (`initdb`, `pg_ctl`, run as the `postgres` user when started as
 root) and a `redis-server` on free ports. Beat is stood in for by the harness, at beat's
 intervals: `swaps_recover` every SWAP_RECOVER_INTERVAL_SECONDS and `swaps_sweep` every
-SWAP_SWEEP_INTERVAL_SECONDS, and `swap_recover_lapsed` every 2 s as the swap page's panel does.
+SWAP_SWEEP_INTERVAL_SECONDS, and `swap_recover_lapsed` every 2 s as the swap page's panel does
+(not with --no-panel: nobody watching the page).
 
 After the last trial (and after every late application is due) each swap is compared with the
 simulator's journal of applied refreshes:
@@ -380,7 +382,10 @@ def wait_settled(swap_id: int, *, started: float, timeout: float = SETTLE_TIMEOU
     beat: dict[str, Any] = settings.CELERY_BEAT_SCHEDULE
     recover_every = float(beat["recover-swaps"]["schedule"])
     sweep_every = float(beat["sweep-swaps"]["schedule"])
-    next_poll = next_recover = time.monotonic()
+    # Beat ticks on its own cadence, not from the request: its first tick falls at a random
+    # moment of its interval (the page's poll starts with the page).
+    next_poll = time.monotonic()
+    next_recover = next_poll + random.uniform(0, recover_every)
     next_sweep = time.monotonic() + sweep_every
     while time.monotonic() - started < timeout:
         now = time.monotonic()
@@ -621,10 +626,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--timings", choices=tuple(TIMINGS), default="default",
         help="default: the deployed settings; short: seconds-long trials (make test)",
     )  # fmt: skip
+    parser.add_argument(
+        "--no-panel", action="store_true",
+        help="nobody watches the swap page: only beat's recovery and the task hand sends over",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write every verdict here")
     args = parser.parse_args(argv)
     kinds = [kind for kind in args.kinds.split(",") if kind]
+    if args.no_panel:
+        global PANEL_POLL_SECONDS
+        PANEL_POLL_SECONDS = math.inf
     unknown = set(kinds) - set(KINDS)
     if unknown:
         parser.error(f"unknown kinds: {', '.join(sorted(unknown))}")
@@ -669,7 +681,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"timings {args.timings}: connect {settings.IOT_CONNECT_TIMEOUT:g} s, read "
                 f"{settings.IOT_READ_TIMEOUT:g} s, lease {swap_lease_seconds():g} s, late "
                 f"application {late_apply_seconds():g} s; backend {args.backend}, seed "
-                f"{args.seed}",
+                f"{args.seed}{'; no panel poll' if args.no_panel else ''}",
                 flush=True,
             )
             worker = Worker(settings)
