@@ -356,6 +356,7 @@ SWAP_APPROVAL_CODE_MODES = os.environ.get("SWAP_APPROVAL_CODE_MODES", "same_as_n
 SWAP_APPROVAL_REPEAT_DAYS = env_int("SWAP_APPROVAL_REPEAT_DAYS", 7)
 SWAP_APPROVAL_WORKING_HOURS = os.environ.get("SWAP_APPROVAL_WORKING_HOURS", "07:00-19:00")
 SWAP_APPROVAL_WORKING_DAYS = os.environ.get("SWAP_APPROVAL_WORKING_DAYS", "mon-fri")
+SWAP_RECOVER_INTERVAL_SECONDS = env_int("SWAP_RECOVER_INTERVAL_SECONDS", 10)
 CELERY_BEAT_SCHEDULE = {
     "sync-devices": {
         "task": "devices.tasks.devices_sync",
@@ -365,10 +366,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "devices.tasks.swaps_sweep",
         "schedule": float(SWAP_SWEEP_INTERVAL_SECONDS),
     },
-    # Sends whose claim (lease) lapsed: one indexed query when nothing is stuck.
+    # Sends whose claim (lease) lapsed, or lapses before the next tick (handed over at its end):
+    # one indexed query when nothing is stuck.
     "recover-swaps": {
         "task": "devices.tasks.swaps_recover",
-        "schedule": float(env_int("SWAP_RECOVER_INTERVAL_SECONDS", 10)),
+        "schedule": float(SWAP_RECOVER_INTERVAL_SECONDS),
     },
 }
 CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {

@@ -32,14 +32,18 @@ def swap_audit(*, swap: Swap, action: AuditAction, **fields: Any) -> None:
     audit_record(action=action, device_id=swap.device.device_id, swap_id=swap.pk, **fields)
 
 
-def swap_enqueue_send(*, swap_id: int) -> None:
-    """After commit, hand the swap id (only) to the worker; the sweeper covers a broker outage."""
+def swap_enqueue_send(*, swap_id: int, countdown: float | None = None) -> None:
+    """After commit, hand the swap id (only) to the worker (after `countdown` seconds if
+    given); the sweeper covers a broker outage."""
 
     def send() -> None:
         from devices.tasks import swap_send as swap_send_task
 
         try:
-            swap_send_task.delay(swap_id)
+            if countdown is None:
+                swap_send_task.delay(swap_id)
+            else:
+                swap_send_task.apply_async((swap_id,), countdown=countdown)
         except Exception:  # the broker being down must not fail the user's request
             logger.exception("could not enqueue swap %s; the sweeper will retry", swap_id)
 

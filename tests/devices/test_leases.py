@@ -268,6 +268,26 @@ def test_beat_recovery_hands_only_lapsed_claims_to_a_worker(
     assert Swap.objects.get(pk=lapsed.pk).state == SwapState.SENDING  # the task takes it over
 
 
+def test_beat_recovery_hands_over_a_claim_that_lapses_before_the_next_run_at_its_end(
+    settings, enqueued, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.SWAP_RECOVER_INTERVAL_SECONDS = 10
+    delayed = []
+    monkeypatch.setattr(
+        "devices.tasks.swap_send.apply_async",
+        lambda args, countdown: delayed.append((args[0], countdown)),
+    )
+    soon = sending(SwapFactory(), lease_in=4)
+    sending(SwapFactory(), lease_in=30)  # lapses after the next run: that run sees to it
+    with django_capture_on_commit_callbacks(execute=True):
+        assert swaps_recover() == 1
+    assert enqueued == []
+    [(swap_id, countdown)] = delayed
+    assert swap_id == soon.pk
+    assert 0.5 < countdown <= 4.5  # the lease's end (+ 0.5 s), not the next beat tick
+    assert Swap.objects.get(pk=soon.pk).state == SwapState.SENDING  # left alone until then
+
+
 def test_a_starting_worker_asks_for_recovery(monkeypatch):
     from devices import tasks
 
