@@ -394,7 +394,7 @@ def swaps_recover(*, limit: int = 100) -> int:
     )
     lapsed = 0
     for swap_id, lease in due:
-        remaining = (lease - now).total_seconds()
+        remaining = (lease - now).total_seconds() if lease is not None else 0.0
         if remaining > 0:
             swap_enqueue_send(swap_id=swap_id, countdown=remaining + LEASE_END_MARGIN_SECONDS)
         else:
