@@ -408,9 +408,9 @@ IOT_STORE_PREFIX = os.environ.get("IOT_STORE_PREFIX", "iotadmin:")
 # connect + read + 2 s + SWAP_LEASE_MARGIN_SECONDS = 20 s with these defaults), so a longer read
 # timeout means a slower recovery. Huawei's own general cloud SDK waits 60 s / 120 s
 # (huaweicloudsdkcore HttpConfig.timeout = (60, 120), support.huaweicloud.com/devg-ges/
-# ges_05_0040); its OceanConnect demos (NorthApiDemo HttpsUtil) set none. We do not wait that
-# long: a refresh is one record the platform answers in well under a second, 3 s covers a lost
-# SYN (Linux resends it after 1 s), and an answer later than 10 s is treated as unknown, which
+# ges_05_0040). We do not wait that long: a refresh is one record the platform answers in well
+# under a second, 3 s covers a lost SYN (Linux resends it after 1 s), and an answer later than
+# 10 s is treated as unknown, which
 # is safe (the device is read back before any re-send, and every attempt sends the same code,
 # so even a refresh the platform applies after we stopped waiting pends the code shown).
 IOT_CONNECT_TIMEOUT = env_float("IOT_CONNECT_TIMEOUT", 3.0)
