@@ -1,7 +1,8 @@
 """Fault trials: swaps sent by a real worker while something breaks, checked against the platform.
 
     .venv/bin/python benchmarks/faults.py --trials 150 [--kinds kill_child,late_apply,...]
-        [--backend sqlite|postgres] [--seed N] [--json FILE]
+        [--backend sqlite|postgres] [--timings default|short] [--no-panel] [--seed N]
+        [--json FILE]
 
 Each trial requests one swap (a generated code) for a fresh OFFLINE device of the simulator,
 breaks one thing while it is being sent, and waits until the swap has settled (its code issued
@@ -18,14 +19,16 @@ held refresh for the process faults:
     reset_processed    the refresh is applied, then the connection is reset
     http500_processed  the refresh is applied, then answered 500
     50252_processed    the refresh is applied, then answered 50252
-    late_apply         no answer, and the refresh is applied READ_TIMEOUT + 2 s after it arrived
+    late_apply         no answer, and the refresh is applied after it arrived, late by the read
+                       timeout + twice the retry base + 2 s: after the app's re-send
 
 Everything is private and on loopback: the simulator (`start_simulator`), a prefork worker of one
 child (`run_worker`), a scratch folder for SQLite and the filesystem broker, or (--backend
 postgres) a PostgreSQL cluster (`initdb`, `pg_ctl`, run as the `postgres` user when started as
 root) and a `redis-server` on free ports. Beat is stood in for by the harness, at beat's
 intervals: `swaps_recover` every SWAP_RECOVER_INTERVAL_SECONDS and `swaps_sweep` every
-SWAP_SWEEP_INTERVAL_SECONDS, and `swap_recover_lapsed` every 2 s as the swap page's panel does.
+SWAP_SWEEP_INTERVAL_SECONDS, and `swap_recover_lapsed` every 2 s as the swap page's panel does
+(not with --no-panel: nobody watching the page).
 
 After the last trial (and after every late application is due) each swap is compared with the
 simulator's journal of applied refreshes:
@@ -84,14 +87,20 @@ CODE_VALIDITY_SECONDS = 6 * 3600
 PANEL_POLL_SECONDS = 2.0
 OUTAGE_SECONDS = 2.0  # how long a stopped broker or database stays down
 
-# The app's timings during the trials: short, so a trial takes seconds (lease 8.5 s).
-APP_TIMINGS: dict[str, float] = {
-    "IOT_CONNECT_TIMEOUT": 1,
-    "IOT_READ_TIMEOUT": 2,
-    "SWAP_LEASE_MARGIN_SECONDS": 0.5,
-    "SWAP_RETRY_BASE_SECONDS": 0.2,
-    "SWAP_RETRY_MAX_SECONDS": 1.0,
+# The app's timings during the trials (--timings). "default": none overridden, the settings a
+# deployment gets (connect 3 s, read 10 s, lease 20 s, retries from 5 s); "short": a trial
+# takes seconds (lease 5.5 s), for `make test` (tests/test_faults_short.py).
+TIMINGS: dict[str, dict[str, float]] = {
+    "default": {},
+    "short": {
+        "IOT_CONNECT_TIMEOUT": 1,
+        "IOT_READ_TIMEOUT": 2,
+        "SWAP_LEASE_MARGIN_SECONDS": 0.5,
+        "SWAP_RETRY_BASE_SECONDS": 0.2,
+        "SWAP_RETRY_MAX_SECONDS": 1.0,
+    },
 }
+APP_TIMINGS = TIMINGS["short"]
 
 
 # --- private services ---------------------------------------------------------------------------
@@ -295,7 +304,11 @@ def _read_timeout() -> float:
 
 
 def late_apply_seconds() -> float:
-    return _read_timeout() + 2
+    """Past the read timeout AND past the re-send that follows it (reconcile, then a backoff of
+    at most SWAP_RETRY_BASE_SECONDS), so the late refresh lands after the re-sent one."""
+    from django.conf import settings
+
+    return _read_timeout() + 2 * float(settings.SWAP_RETRY_BASE_SECONDS) + 2
 
 
 def arm_fault(sim: Any, kind: str) -> None:
@@ -369,7 +382,10 @@ def wait_settled(swap_id: int, *, started: float, timeout: float = SETTLE_TIMEOU
     beat: dict[str, Any] = settings.CELERY_BEAT_SCHEDULE
     recover_every = float(beat["recover-swaps"]["schedule"])
     sweep_every = float(beat["sweep-swaps"]["schedule"])
-    next_poll = next_recover = time.monotonic()
+    # Beat ticks on its own cadence, not from the request: its first tick falls at a random
+    # moment of its interval (the page's poll starts with the page).
+    next_poll = time.monotonic()
+    next_recover = next_poll + random.uniform(0, recover_every)
     next_sweep = time.monotonic() + sweep_every
     while time.monotonic() - started < timeout:
         now = time.monotonic()
@@ -581,7 +597,9 @@ def markdown(summaries: Sequence[KindSummary]) -> str:
 # --- command line ------------------------------------------------------------------------------
 
 
-def _environment(folder: Path, *, database_url: str, broker_url: str) -> None:
+def _environment(
+    folder: Path, *, database_url: str, broker_url: str, timings: dict[str, float]
+) -> None:
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "iotadmin.settings",
@@ -594,7 +612,7 @@ def _environment(folder: Path, *, database_url: str, broker_url: str) -> None:
             "SWAP_APPROVAL_CODE_MODES": "",
             "SWAP_APPROVAL_REPEAT_DAYS": "0",
             "SWAP_APPROVAL_WORKING_HOURS": "",
-            **{name: str(value) for name, value in APP_TIMINGS.items()},
+            **{name: str(value) for name, value in timings.items()},
         }
     )
 
@@ -604,10 +622,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=len(KINDS))
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated, from KINDS")
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--timings", choices=tuple(TIMINGS), default="default",
+        help="default: the deployed settings; short: seconds-long trials (make test)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-panel", action="store_true",
+        help="nobody watches the swap page: only beat's recovery and the task hand sends over",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write every verdict here")
     args = parser.parse_args(argv)
     kinds = [kind for kind in args.kinds.split(",") if kind]
+    if args.no_panel:
+        global PANEL_POLL_SECONDS
+        PANEL_POLL_SECONDS = math.inf
     unknown = set(kinds) - set(KINDS)
     if unknown:
         parser.error(f"unknown kinds: {', '.join(sorted(unknown))}")
@@ -624,13 +653,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             postgres.init()
             redis = RedisServer(folder / "redis")
             redis.start()
-            _environment(folder, database_url=postgres.url, broker_url=redis.url)
+            _environment(
+                folder, database_url=postgres.url, broker_url=redis.url,
+                timings=TIMINGS[args.timings],
+            )  # fmt: skip
         else:
             _environment(
                 folder, database_url=f"sqlite:///{folder / 'faults.sqlite3'}",
-                broker_url="filesystem://",
+                broker_url="filesystem://", timings=TIMINGS[args.timings],
             )  # fmt: skip
-        devices = str(max(300, args.trials * 3))
+        devices = str(max(300, args.trials * 6))  # about a fifth are offline and ours
         with start_simulator("--devices", devices, "--flow-limit", "1000") as sim:
             os.environ.update(
                 {"IOT_PLATFORM_URL": sim.url, "IOT_APP_ID": sim.app_id,
@@ -643,6 +675,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from django.core.management import call_command
 
             call_command("migrate", verbosity=0)
+            from devices.services.transitions import swap_lease_seconds
+
+            print(
+                f"timings {args.timings}: connect {settings.IOT_CONNECT_TIMEOUT:g} s, read "
+                f"{settings.IOT_READ_TIMEOUT:g} s, lease {swap_lease_seconds():g} s, late "
+                f"application {late_apply_seconds():g} s; backend {args.backend}, seed "
+                f"{args.seed}{'; no panel poll' if args.no_panel else ''}",
+                flush=True,
+            )
             worker = Worker(settings)
             worker.start()
             lab = Lab(sim=sim, worker=worker, redis=redis, postgres=postgres)

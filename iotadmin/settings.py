@@ -359,6 +359,7 @@ SWAP_APPROVAL_CODE_MODES = os.environ.get("SWAP_APPROVAL_CODE_MODES", "same_as_n
 SWAP_APPROVAL_REPEAT_DAYS = env_int("SWAP_APPROVAL_REPEAT_DAYS", 7)
 SWAP_APPROVAL_WORKING_HOURS = os.environ.get("SWAP_APPROVAL_WORKING_HOURS", "07:00-19:00")
 SWAP_APPROVAL_WORKING_DAYS = os.environ.get("SWAP_APPROVAL_WORKING_DAYS", "mon-fri")
+SWAP_RECOVER_INTERVAL_SECONDS = env_int("SWAP_RECOVER_INTERVAL_SECONDS", 10)
 CELERY_BEAT_SCHEDULE = {
     "sync-devices": {
         "task": "devices.tasks.devices_sync",
@@ -368,10 +369,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "devices.tasks.swaps_sweep",
         "schedule": float(SWAP_SWEEP_INTERVAL_SECONDS),
     },
-    # Sends whose claim (lease) lapsed: one indexed query when nothing is stuck.
+    # Sends whose claim (lease) lapsed, or lapses before the next tick (handed over at its end):
+    # one indexed query when nothing is stuck.
     "recover-swaps": {
         "task": "devices.tasks.swaps_recover",
-        "schedule": float(env_int("SWAP_RECOVER_INTERVAL_SECONDS", 10)),
+        "schedule": float(SWAP_RECOVER_INTERVAL_SECONDS),
     },
 }
 # "Send it when the old unit goes offline" (devices/services/offline.py): a deviceInfoChanged
@@ -416,24 +418,36 @@ IOT_FLOW_WINDOW_MARGIN = env_float("IOT_FLOW_WINDOW_MARGIN", 1.0)
 IOT_FLOW_COOLDOWN_SECONDS = env_float("IOT_FLOW_COOLDOWN_SECONDS", 10.0)
 # Keys of the shared store (Redis or database) start with this; tests give each run its own.
 IOT_STORE_PREFIX = os.environ.get("IOT_STORE_PREFIX", "iotadmin:")
-IOT_CONNECT_TIMEOUT = env_float("IOT_CONNECT_TIMEOUT", 5.0)
-IOT_READ_TIMEOUT = env_float("IOT_READ_TIMEOUT", 15.0)
+# Seconds one HTTP exchange with the platform may take: to connect, then to wait for each read
+# of the answer. They also set how fast a send whose worker died is taken over (its lease is
+# connect + read + 2 s + SWAP_LEASE_MARGIN_SECONDS = 20 s with these defaults), so a longer read
+# timeout means a slower recovery. Huawei's own general cloud SDK waits 60 s / 120 s
+# (huaweicloudsdkcore HttpConfig.timeout = (60, 120), support.huaweicloud.com/devg-ges/
+# ges_05_0040). We do not wait that long: a refresh is one record the platform answers in well
+# under a second, 3 s covers a lost SYN (Linux resends it after 1 s), and an answer later than
+# 10 s is treated as unknown, which
+# is safe (the device is read back before any re-send, and every attempt sends the same code,
+# so even a refresh the platform applies after we stopped waiting pends the code shown).
+IOT_CONNECT_TIMEOUT = env_float("IOT_CONNECT_TIMEOUT", 3.0)
+IOT_READ_TIMEOUT = env_float("IOT_READ_TIMEOUT", 10.0)
 # Codes of "platform" swaps are generated here and sent in every attempt (a late-applied attempt
 # then pends the same code). IOT_PLATFORM_GENERATES_CODES lets the platform choose instead; then
 # a re-send after an unanswered or failed refresh waits IOT_LATE_APPLY_SECONDS (the longest the
 # platform has been seen to apply a call late) plus the backoff. See README.
 IOT_PLATFORM_GENERATES_CODES = env_bool("IOT_PLATFORM_GENERATES_CODES", False)
 IOT_LATE_APPLY_SECONDS = env_float("IOT_LATE_APPLY_SECONDS", 60.0)
-# A send's claim (lease) lasts two platform exchanges (a login and the call), the wait for a
-# flow slot (SEND_MAX_WAIT, 2 s) and this margin; then anyone may take it over
-# (devices.services.transitions.swap_lease_seconds reads these at run time).
+# A send's claim (lease) lasts one platform exchange (connect + read timeout), the wait for a
+# flow slot (SEND_MAX_WAIT, 2 s) and this margin, and is renewed right before every exchange of
+# the send; once it lapses anyone may take it over (devices.services.transitions.
+# swap_lease_seconds reads these at run time). 20 s with the defaults.
 SWAP_LEASE_MARGIN_SECONDS = env_float("SWAP_LEASE_MARGIN_SECONDS", 5.0)
-# The send task's limits: a send holds at most two leases (the claim, renewed once before the
-# refresh), so the soft limit is past both (the task then releases a lapsed claim nobody took
-# over) and the hard one a little later.
-SWAP_SEND_SOFT_TIME_LIMIT = int(
-    2 * (2 * (IOT_CONNECT_TIMEOUT + IOT_READ_TIMEOUT) + 2.0 + SWAP_LEASE_MARGIN_SECONDS) + 1
-)
+SWAP_LEASE_SECONDS = IOT_CONNECT_TIMEOUT + IOT_READ_TIMEOUT + 2.0 + SWAP_LEASE_MARGIN_SECONDS
+# The most exchanges one send task makes: two calls (the reconciling read, the refresh), each
+# at worst a token refresh refused, a login, the call, a re-login after 1010005 and the retry.
+SWAP_SEND_MAX_EXCHANGES = 10
+# The send task's limits: past a lease for every exchange it can make (the soft limit then
+# releases a lapsed claim nobody took over), the hard one a little later.
+SWAP_SEND_SOFT_TIME_LIMIT = int(SWAP_SEND_MAX_EXCHANGES * SWAP_LEASE_SECONDS + 1)
 SWAP_SEND_TIME_LIMIT = SWAP_SEND_SOFT_TIME_LIMIT + 15
 if CELERY_BROKER_URL != "filesystem://":
     # A message unacked for longer is delivered again: it must outlast the longest task (acks

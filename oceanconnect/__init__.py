@@ -9,6 +9,8 @@ one flow limit: every call, logins included, first reserves a slot in a sliding 
 a 1010009 answer pauses every process. Calls run in lanes (`Lane`: interactive, reconcile,
 bulk, background; `lane=` per call or `lane_scope(...)`): a waiting higher lane is served
 first, and the lower lanes leave `flow_reserve_interactive` slots of the window free.
+Inside `exchange_guard(check)` every HTTP exchange (logins included) first calls `check()`;
+an exception it raises stops that exchange before it is sent (a caller renews a lease there).
 Each documented platform code becomes a typed error
 (`PlatformRetryableError`, `PlatformThrottled`, `PlatformPermanentError`,
 `PlatformOutcomeUnknown`) carrying the platform's code and a handling text for people.
@@ -33,7 +35,7 @@ The package is typed (PEP 561); its public API is `__all__`.
 """
 
 from .catalogue import CATALOGUE, handling_text
-from .client import PlatformClient
+from .client import PlatformClient, exchange_guard
 from .config import PlatformConfig
 from .errors import (
     PlatformError,
@@ -87,6 +89,7 @@ __all__ = [
     "SubscriptionPage",
     "TokenCipher",
     "current_lane",
+    "exchange_guard",
     "handling_text",
     "lane_scope",
     "parse_timestamp",

@@ -5,13 +5,17 @@ Every call: a shared access token (tokens.py), a slot from the shared flow limit
 typed value or a typed error (responses.py). On 1010005 exactly one re-login and one retry;
 on 1010009 a shared cool-down, then the call is tried again if the caller can wait.
 Every call takes `lane=` (lanes.py; default: the current `lane_scope`, else INTERACTIVE).
+Inside `exchange_guard(check)` every HTTP exchange (logins and token refreshes included) first
+calls `check()`; if it raises, that exchange is not sent and the exception ends the call.
 """
 
+import contextvars
 import ipaddress
 import logging
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -128,6 +132,24 @@ def _caused_by(exc: BaseException, *types: type[BaseException]) -> bool:
 
 # on_call(method, path_template, http_status or None, platform code or None, seconds)
 CallHook = Callable[[str, str, int | None, str | None, float], None]
+
+_exchange_guard: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "oceanconnect_exchange_guard", default=None
+)
+
+
+@contextmanager
+def exchange_guard(check: Callable[[], None]) -> Iterator[None]:
+    """Every HTTP exchange made inside the block (a login, a token refresh, the call, a retry)
+    first calls `check()`, in the calling thread; an exception it raises is not caught: the
+    exchange is not sent and the exception ends the call. A caller that holds a lease renews
+    it here, so each exchange starts with a whole lease (connect + read timeout) ahead of it.
+    """
+    token = _exchange_guard.set(check)
+    try:
+        yield
+    finally:
+        _exchange_guard.reset(token)
 
 
 class PlatformClient:
@@ -630,6 +652,9 @@ class PlatformClient:
 
     def _exchange(self, request: _Request, *, token: str | None) -> dict[str, Any]:
         """Send once; return the JSON object of a success or raise the typed error."""
+        check = _exchange_guard.get()
+        if check is not None:
+            check()  # may raise: then nothing is sent
         started = time.monotonic()
         status: int | None = None
         error: PlatformError | None = None

@@ -27,8 +27,8 @@ class PlatformConfig:
     flow_window_margin: float = 1.0
     # How long every process pauses after the platform still answered 1010009.
     flow_cooldown_seconds: float = 10.0
-    connect_timeout: float = 5.0
-    read_timeout: float = 15.0
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
     app_key_header: str = "app_key"
     store_prefix: str = "iotadmin:"
     # A token this close to expiry is refreshed with the refresh token before use.
@@ -66,8 +66,8 @@ class PlatformConfig:
             flow_reserve_interactive=int(get("IOT_FLOW_RESERVE_INTERACTIVE", 10)),
             flow_window_margin=float(get("IOT_FLOW_WINDOW_MARGIN", 1.0)),
             flow_cooldown_seconds=float(get("IOT_FLOW_COOLDOWN_SECONDS", 10.0)),
-            connect_timeout=float(get("IOT_CONNECT_TIMEOUT", 5.0)),
-            read_timeout=float(get("IOT_READ_TIMEOUT", 15.0)),
+            connect_timeout=float(get("IOT_CONNECT_TIMEOUT", 3.0)),
+            read_timeout=float(get("IOT_READ_TIMEOUT", 10.0)),
             app_key_header=str(get("IOT_APP_KEY_HEADER", "app_key") or "app_key"),
             store_prefix=str(get("IOT_STORE_PREFIX", "iotadmin:")),
         )

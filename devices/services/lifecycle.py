@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# A send handed over at the end of its lease arrives this long after it lapsed.
+LEASE_END_MARGIN_SECONDS = 0.5
+
 REISSUABLE_STATES = (SwapState.EXPIRED, SwapState.FAILED, SwapState.CANCELLED)
 CANCELLABLE_STATES = (
     SwapState.PENDING_APPROVAL,
@@ -385,22 +388,36 @@ def swap_release_interrupted(*, swap_id: int) -> bool:
 
 
 def swaps_recover(*, limit: int = 100) -> int:
-    """Hand every send whose lease lapsed to a worker, which takes it over (and reconciles).
+    """Hand every send whose lease lapsed to a worker, which takes it over (and reconciles);
+    a send whose lease lapses before the next run is handed over at the moment it lapses
+    (a delayed task), so a worker death costs the lease, not the lease plus a beat interval.
 
-    One indexed query (state, lease_expires_at) when nothing is stuck: it runs every few
-    seconds from beat, and when a worker starts.
+    One indexed query (state, lease_expires_at) when nothing is stuck: it runs every
+    SWAP_RECOVER_INTERVAL_SECONDS from beat, and when a worker starts. A live lease is never
+    touched: a delayed task that finds it renewed looks again when it lapses.
     """
     now = timezone.now()
-    lapsed = list(
-        Swap.objects.filter(state=SwapState.SENDING, lease_expires_at__lte=now).values_list(
-            "pk", flat=True
+    horizon = now + timedelta(seconds=float(settings.SWAP_RECOVER_INTERVAL_SECONDS))
+    due = list(
+        Swap.objects.filter(state=SwapState.SENDING, lease_expires_at__lte=horizon).values_list(
+            "pk", "lease_expires_at"
         )[:limit]
     )
-    for swap_id in lapsed:
-        swap_enqueue_send(swap_id=swap_id)
+    lapsed = 0
+    for swap_id, lease in due:
+        remaining = (lease - now).total_seconds() if lease is not None else 0.0
+        if remaining > 0:
+            swap_enqueue_send(swap_id=swap_id, countdown=remaining + LEASE_END_MARGIN_SECONDS)
+        else:
+            swap_enqueue_send(swap_id=swap_id)
+            lapsed += 1
     if lapsed:
-        logger.warning("recover: %s send(s) with a lapsed claim handed to a worker", len(lapsed))
-    return len(lapsed)
+        logger.warning("recover: %s send(s) with a lapsed claim handed to a worker", lapsed)
+    if len(due) > lapsed:
+        logger.info(
+            "recover: %s send(s) handed to a worker when their claim lapses", len(due) - lapsed
+        )
+    return len(due)
 
 
 def swap_recover_lapsed(*, swap: Swap) -> bool:

@@ -14,6 +14,7 @@ code instead, and a re-send after an unanswered or failed refresh waits IOT_LATE
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import secrets
@@ -93,14 +94,7 @@ def swap_send(*, swap_id: int) -> None:
     claim: the task looks again once it lapses); returns quietly when there is nothing to do
     (cancelled, finished).
     """
-    from devices.platform_wiring import get_client
-    from oceanconnect import (
-        Lane,
-        PlatformError,
-        PlatformOutcomeUnknown,
-        PlatformRetryableError,
-        PlatformThrottled,
-    )
+    from oceanconnect import exchange_guard
 
     if not swap_claim_for_send(swap_id=swap_id):
         remaining = swap_live_lease_remaining(swap_id=swap_id)
@@ -111,8 +105,36 @@ def swap_send(*, swap_id: int) -> None:
         return
     swap = Swap.objects.select_related("device").get(pk=swap_id)
     _close_lost_attempts(swap)
-    client = get_client()
+    try:
+        # Every platform exchange of this send (the reconciling read, a login, the refresh, a
+        # retry) first renews the claim by a whole lease, or is not sent if it was taken over.
+        with exchange_guard(functools.partial(_renew_claim_or_abort, swap)):
+            _send_claimed(swap)
+    except ClaimTakenOver:
+        logger.info("swap %s: claim taken over before a platform exchange; leaving it", swap.pk)
 
+
+class ClaimTakenOver(Exception):
+    """This send's claim was taken over (its lease had lapsed) or released: it sends nothing."""
+
+
+def _renew_claim_or_abort(swap: Swap) -> None:
+    if not swap_renew_lease(swap=swap):
+        raise ClaimTakenOver(f"swap {swap.pk}")
+
+
+def _send_claimed(swap: Swap) -> None:
+    """The send under this attempt's claim: reconcile if needed, then the refresh."""
+    from devices.platform_wiring import get_client
+    from oceanconnect import (
+        Lane,
+        PlatformError,
+        PlatformOutcomeUnknown,
+        PlatformRetryableError,
+        PlatformThrottled,
+    )
+
+    client = get_client()
     if swap.needs_reconcile and not _reconcile(swap, client):
         return
     _wait_out_late_application(swap)
@@ -132,6 +154,11 @@ def swap_send(*, swap_id: int) -> None:
             max_wait=SEND_MAX_WAIT,
             lane=Lane(swap.lane),
         )
+    except ClaimTakenOver:
+        # Raised before an exchange: no refresh of this attempt was applied (an earlier exchange
+        # of the call can only have been answered 1010005 or 1010009), so it was no attempt.
+        SwapAttempt.objects.filter(pk=attempt.pk, outcome=SwapAttemptOutcome.IN_PROGRESS).delete()
+        raise
     except PlatformThrottled as exc:
         # Nothing reached the platform (or it refused to look): this is no attempt.
         _attempt_finished(swap, attempt, SwapAttemptOutcome.THROTTLED, exc)

@@ -32,14 +32,18 @@ def swap_audit(*, swap: Swap, action: AuditAction, **fields: Any) -> None:
     audit_record(action=action, device_id=swap.device.device_id, swap_id=swap.pk, **fields)
 
 
-def swap_enqueue_send(*, swap_id: int) -> None:
-    """After commit, hand the swap id (only) to the worker; the sweeper covers a broker outage."""
+def swap_enqueue_send(*, swap_id: int, countdown: float | None = None) -> None:
+    """After commit, hand the swap id (only) to the worker (after `countdown` seconds if
+    given); the sweeper covers a broker outage."""
 
     def send() -> None:
         from devices.tasks import swap_send as swap_send_task
 
         try:
-            swap_send_task.delay(swap_id)
+            if countdown is None:
+                swap_send_task.delay(swap_id)
+            else:
+                swap_send_task.apply_async((swap_id,), countdown=countdown)
         except Exception:  # the broker being down must not fail the user's request
             logger.exception("could not enqueue swap %s; the sweeper will retry", swap_id)
 
@@ -47,9 +51,15 @@ def swap_enqueue_send(*, swap_id: int) -> None:
 
 
 def swap_lease_seconds() -> float:
-    """How long one send may hold its claim: a login and the call, the flow wait, a margin."""
+    """How long a claim lasts from its last renewal: the longest one platform exchange can
+    take (connect + read timeout), the wait for a flow slot before the next one, a margin.
+
+    The send renews it right before each exchange (a login, a token refresh, the call, a
+    retry: oceanconnect.exchange_guard), so a send of several exchanges never needs more, and
+    a worker that died mid-call is taken over one exchange after its last renewal.
+    """
     exchange = float(settings.IOT_CONNECT_TIMEOUT) + float(settings.IOT_READ_TIMEOUT)
-    return 2 * exchange + SEND_FLOW_WAIT_SECONDS + float(settings.SWAP_LEASE_MARGIN_SECONDS)
+    return exchange + SEND_FLOW_WAIT_SECONDS + float(settings.SWAP_LEASE_MARGIN_SECONDS)
 
 
 def _lapsed(now: datetime) -> Q:
@@ -80,7 +90,8 @@ def swap_claim_for_send(*, swap_id: int) -> bool:
 
 
 def swap_renew_lease(*, swap: Swap) -> bool:
-    """Extend this attempt's own claim (before the platform call); False if it was taken over."""
+    """Extend this attempt's own claim by a whole lease (before each platform exchange);
+    False if it was taken over or released meanwhile (`attempts` is the fencing token)."""
     now = timezone.now()
     lease = now + timedelta(seconds=swap_lease_seconds())
     renewed = Swap.objects.filter(

@@ -13,7 +13,7 @@ from audit.models import AuditAction, AuditEvent
 from devices.codes import decrypt_code
 from devices.models import Swap, SwapAttempt, SwapAttemptOutcome, SwapState
 from devices.services import SwapRetryLater, swap_send, swaps_recover
-from devices.services.transitions import swap_lease_seconds
+from devices.services.transitions import swap_claim_for_send, swap_lease_seconds
 from tests.devices.swap_support import (
     REFRESH_PATH,
     offline_device,
@@ -55,11 +55,145 @@ def sending(swap, *, lease_in: float, attempts: int = 1):
     return swap
 
 
-def test_lease_covers_a_login_and_the_call_the_flow_wait_and_the_margin(settings):
+def test_lease_is_one_exchange_the_flow_wait_and_the_margin(settings):
     settings.IOT_CONNECT_TIMEOUT = 5
     settings.IOT_READ_TIMEOUT = 15
     settings.SWAP_LEASE_MARGIN_SECONDS = 5
-    assert swap_lease_seconds() == 2 * (5 + 15) + 2 + 5
+    assert swap_lease_seconds() == 5 + 15 + 2 + 5  # renewed before each exchange: not 2 x
+
+
+def test_default_timeouts_give_a_lease_of_twenty_seconds():
+    from iotadmin import settings as defaults
+
+    assert (defaults.IOT_CONNECT_TIMEOUT, defaults.IOT_READ_TIMEOUT) == (3.0, 10.0)
+    assert defaults.SWAP_LEASE_SECONDS == 3 + 10 + 2 + defaults.SWAP_LEASE_MARGIN_SECONDS == 20
+
+
+class FakeClock:
+    """timezone.now() that moves only when told (an exchange that takes most of a lease)."""
+
+    def __init__(self):
+        self.now = timezone.now()
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr("django.utils.timezone.now", fake)
+    return fake
+
+
+@pytest.fixture
+def exchanges(monkeypatch):
+    """Spy on every HTTP exchange of the client: (path, the swap row as the exchange starts);
+    `then` runs after an exchange whose path contains its key (the exchange's duration)."""
+    from oceanconnect.client import PlatformClient
+
+    seen: list[tuple[str, Swap | None]] = []
+    then: dict[str, object] = {}
+    real = PlatformClient._send
+
+    def spy(self, request, *, token):
+        seen.append((request.path, Swap.objects.order_by("-pk").first()))
+        try:
+            return real(self, request, token=token)
+        finally:
+            for key, action in then.items():
+                if key in request.path:
+                    action()
+
+    monkeypatch.setattr(PlatformClient, "_send", spy)
+    spy.seen = seen
+    spy.then = then
+    return spy
+
+
+def _no_cached_token():
+    from devices.platform_wiring import get_client
+    from oceanconnect.tokens import TOKEN_KEY
+
+    get_client().store.delete(TOKEN_KEY)
+
+
+def test_every_exchange_starts_with_a_whole_lease(sim, device, field_user, clock, exchanges):
+    """A taken-over send that logs in, reads the device back and refreshes: each exchange,
+    however long the one before took, starts with the claim renewed by a whole lease."""
+    lease = timedelta(seconds=swap_lease_seconds())
+    swap = sending(request(device, field_user), lease_in=-1)
+    _no_cached_token()
+    exchanges.seen.clear()  # the request's own pre-check
+
+    def slow():  # each exchange takes all but a second of the lease
+        clock.now += lease - timedelta(seconds=1)
+
+    exchanges.then[""] = slow
+    swap_send(swap_id=swap.pk)
+
+    paths = [path.split("?")[0] for path, _ in exchanges.seen]
+    assert paths == [
+        "/iocm/app/sec/v1.1.0/login",
+        f"/iocm/app/dm/v1.4.0/devices/{device.device_id}",
+        REFRESH_PATH + device.device_id,
+    ]
+    for _path, row in exchanges.seen:
+        assert (row.state, row.attempts) == (SwapState.SENDING, 2)
+        assert row.lease_expires_at == row.updated_at + lease  # renewed as it started
+    starts = [row.updated_at for _, row in exchanges.seen]
+    assert starts == sorted(set(starts))  # three renewals, one per exchange
+    swap.refresh_from_db()
+    assert swap.state == SwapState.CODE_ISSUED
+    assert decrypt_code(swap.verify_code_encrypted) == pending_binding(sim, device)["verifyCode"]
+
+
+def test_a_slow_login_and_read_back_keep_the_claim_from_being_taken_over(
+    sim, device, field_user, clock, exchanges
+):
+    """Together they outlast one lease; the claim is still live before the refresh."""
+    lease = timedelta(seconds=swap_lease_seconds())
+    swap = sending(request(device, field_user), lease_in=-1)  # taken over: reads back first
+    _no_cached_token()
+    takeovers = []
+
+    def slow():
+        clock.now += lease - timedelta(seconds=1)
+
+    def slow_then_someone_tries():
+        slow()
+        takeovers.append(swap_claim_for_send(swap_id=swap.pk))
+
+    exchanges.then["/login"] = slow
+    exchanges.then["/dm/v1.4.0/devices/"] = slow_then_someone_tries
+    swap_send(swap_id=swap.pk)
+
+    assert takeovers == [False]  # 2 x (lease - 1 s) after the claim, it was still live
+    swap.refresh_from_db()
+    assert (swap.state, swap.attempts) == (SwapState.CODE_ISSUED, 2)
+    assert len(refresh_calls(sim, device)) == 1
+
+
+def test_a_send_whose_claim_was_taken_over_sends_nothing_more(
+    sim, device, field_user, clock, exchanges
+):
+    """The claim lapses during the login that precedes the refresh and another worker takes
+    it over: the refresh is not sent, and this send leaves no attempt of its own."""
+    lease = timedelta(seconds=swap_lease_seconds())
+    swap = request(device, field_user)
+    _no_cached_token()
+
+    def login_outlives_the_lease_and_another_worker_takes_over():
+        clock.now += lease + timedelta(seconds=1)
+        assert swap_claim_for_send(swap_id=swap.pk)  # attempt 2 is someone else's now
+
+    exchanges.then["/login"] = login_outlives_the_lease_and_another_worker_takes_over
+    swap_send(swap_id=swap.pk)
+
+    assert refresh_calls(sim, device) == []
+    swap.refresh_from_db()
+    assert (swap.state, swap.attempts, swap.needs_reconcile) == (SwapState.SENDING, 2, True)
+    assert not SwapAttempt.objects.filter(swap=swap).exists()
 
 
 def test_claim_carries_a_lease_and_ends_it_with_the_send(sim, device, field_user):
@@ -134,6 +268,26 @@ def test_beat_recovery_hands_only_lapsed_claims_to_a_worker(
     assert Swap.objects.get(pk=lapsed.pk).state == SwapState.SENDING  # the task takes it over
 
 
+def test_beat_recovery_hands_over_a_claim_that_lapses_before_the_next_run_at_its_end(
+    settings, enqueued, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.SWAP_RECOVER_INTERVAL_SECONDS = 10
+    delayed = []
+    monkeypatch.setattr(
+        "devices.tasks.swap_send.apply_async",
+        lambda args, countdown: delayed.append((args[0], countdown)),
+    )
+    soon = sending(SwapFactory(), lease_in=4)
+    sending(SwapFactory(), lease_in=30)  # lapses after the next run: that run sees to it
+    with django_capture_on_commit_callbacks(execute=True):
+        assert swaps_recover() == 1
+    assert enqueued == []
+    [(swap_id, countdown)] = delayed
+    assert swap_id == soon.pk
+    assert 0.5 < countdown <= 4.5  # the lease's end (+ 0.5 s), not the next beat tick
+    assert Swap.objects.get(pk=soon.pk).state == SwapState.SENDING  # left alone until then
+
+
 def test_a_starting_worker_asks_for_recovery(monkeypatch):
     from devices import tasks
 
@@ -143,15 +297,21 @@ def test_a_starting_worker_asks_for_recovery(monkeypatch):
     assert asked == [True]
 
 
-def test_the_send_task_runs_on_its_own_queue_with_limits_past_two_leases(settings):
+def test_the_send_task_runs_on_its_own_queue_with_limits_past_a_lease_per_exchange(settings):
     from devices.tasks import swap_send as swap_send_task
+    from iotadmin import settings as defaults
 
     route = settings.CELERY_TASK_ROUTES[swap_send_task.name]
     assert route == {"queue": settings.SWAP_SEND_QUEUE}
     assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
     assert swap_send_task.soft_time_limit == settings.SWAP_SEND_SOFT_TIME_LIMIT
-    assert swap_send_task.soft_time_limit > 2 * swap_lease_seconds()  # the claim, renewed once
+    # Two calls, each at worst a refused token refresh, a login, the call, a re-login, a retry.
+    assert defaults.SWAP_SEND_MAX_EXCHANGES == 10
+    assert swap_send_task.soft_time_limit > 10 * defaults.SWAP_LEASE_SECONDS
     assert swap_send_task.time_limit > swap_send_task.soft_time_limit
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout")
+    if visibility is not None:
+        assert visibility > swap_send_task.time_limit + settings.SWAP_RETRY_MAX_SECONDS
 
 
 def test_code_panel_poll_hands_a_lapsed_send_to_a_worker(

@@ -3,7 +3,6 @@ a worker killed mid-send (SIGKILL of the pool child) costs at most the lease, no
 
 import os
 import signal
-import time
 from datetime import timedelta
 
 import pytest
@@ -55,7 +54,9 @@ def test_redelivered_send_takes_over_a_lapsed_claim_at_once(sim, device, celery_
         lease_expires_at=timezone.now() - timedelta(seconds=1),
     )
     swap_send.delay(swap.pk)  # the redelivered message
-    swap = issued(swap, timeout=swap_lease_seconds())
+    # A generous deadline for a busy machine: a send that did not take the lapsed claim over
+    # would never issue the code (nothing else runs here to hand the swap over).
+    swap = issued(swap, timeout=60)
     assert swap.attempts == 2
     pending = sim.device(device.device_id)["binding"]["verifyCode"]
     assert decrypt_code(swap.verify_code_encrypted) == pending
@@ -74,15 +75,14 @@ def test_worker_killed_mid_send_shows_the_code_within_the_lease(
     )
     # The simulator took the fault (count 1): the refresh has arrived and is being held.
     wait_for(lambda: sim.faults_in_force()["latency_ms"] == 0, timeout=10, interval=0.02)
-    killed_at = time.monotonic()
     children = worker.pool_children()
     assert children, worker.log()[-2000:]
     for pid in children:
         os.kill(pid, signal.SIGKILL)
-    lease = swap_lease_seconds()
-    # The lease, plus the pool noticing its lost child and the broker's poll: not minutes.
-    swap = issued(swap, timeout=lease + 10)
-    assert time.monotonic() - killed_at < lease + 10
+    # Nothing else runs here (no beat, no sweeper, no page): only the redelivered message,
+    # retried once the lease lapses, can take the send over. The deadline is generous (a busy
+    # machine); the sweeper's path would take the send task's whole time limit and more.
+    swap = issued(swap, timeout=swap_lease_seconds() + 60)
     pending = sim.device(device.device_id)["binding"]["verifyCode"]
     assert decrypt_code(swap.verify_code_encrypted) == pending
     attempt.refresh_from_db()

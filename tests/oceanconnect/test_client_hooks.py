@@ -62,3 +62,46 @@ def test_a_failing_observer_never_breaks_a_call(canned_platform):
             client.get_device(DEVICE)
     finally:
         client.close()
+
+
+class Stop(Exception):
+    pass
+
+
+def test_exchange_guard_runs_before_every_exchange_logins_included(canned_platform, observed):
+    from oceanconnect import exchange_guard
+
+    client, _calls, _waits = observed
+    canned_platform.answer(401, {"error_code": "1010005", "error_desc": "Invalid accessToken."})
+    canned_platform.answer(200, {"deviceId": DEVICE, "activated": False, "name": ""})
+    checked: list[int] = []
+    with exchange_guard(lambda: checked.append(len(canned_platform.seen))):
+        client.activation_status(DEVICE)
+    # login, the call (1010005), the re-login, the retry: each checked before it was sent
+    assert [s.path.split("?")[0].rsplit("/", 1)[-1] for s in canned_platform.seen] == [
+        "login",
+        DEVICE,
+        "login",
+        DEVICE,
+    ]
+    assert checked == [0, 1, 2, 3]
+    # Outside the block the guard is gone.
+    canned_platform.answer(200, {"deviceId": DEVICE, "activated": False, "name": ""})
+    client.activation_status(DEVICE)
+    assert checked == [0, 1, 2, 3]
+
+
+def test_a_guard_that_raises_stops_the_exchange_before_it_is_sent(canned_platform, observed):
+    from oceanconnect import exchange_guard
+
+    client, _calls, _waits = observed
+    canned_platform.answer(200, {"deviceId": DEVICE, "activated": False, "name": ""})
+    client.activation_status(DEVICE)  # logged in, token cached
+    sent = len(canned_platform.seen)
+
+    def stop() -> None:
+        raise Stop
+
+    with exchange_guard(stop), pytest.raises(Stop):
+        client.refresh_device_key(DEVICE, node_id="862177041314827")
+    assert len(canned_platform.seen) == sent  # nothing reached the platform
