@@ -25,22 +25,14 @@ four steps above. All processes started here are stopped, and the temporary fold
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import requests
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
@@ -52,18 +44,14 @@ from swap_latency import (  # noqa: E402
     USERNAME,
     Processes,
     app_environment,
-    clean_redis,
-    create_field_user,
-    free_port,
     new_imei,
     percentile,
-    run_manage,
-    scratch_postgres,
-    setup_django,
-    wait_until,
+    print_log_tails,
+    run_in_scratch,
+    start_app,
 )
 
-from tests.support.simulator import SimulatorHandle, start_simulator  # noqa: E402
+from tests.support.simulator import start_simulator  # noqa: E402
 
 PHONE = {"width": 390, "height": 844}
 CODE_TIMEOUT_MS = 30_000
@@ -99,23 +87,6 @@ class Loop:
     @property
     def total(self) -> float:
         return sum(self.parts.values())
-
-
-def pick_devices(sim: SimulatorHandle, count: int) -> list[tuple[int, str]]:
-    """(pk, deviceId) of `count` offline, activated devices of our app that the sync mirrored,
-    whose nodeId is an IMEI and that present a verifyCode (the common case: not NB-IoT)."""
-    from devices.models import Device
-
-    listed = [
-        d["deviceId"]
-        for d in sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False)
-        if re.fullmatch(r"(urn:imei:)?\d{15}", d["nodeId"])
-    ]
-    mirrored = dict(Device.objects.filter(device_id__in=listed).values_list("device_id", "pk"))
-    chosen = [(mirrored[d], d) for d in listed if d in mirrored]
-    if len(chosen) < count:
-        raise SystemExit(f"only {len(chosen)} offline IMEI devices; asked for {count}")
-    return chosen[:count]
 
 
 def one_loop(browser: Any, base: str, device_pk: int, device_id: str, imei: str) -> Loop:
@@ -191,43 +162,16 @@ def measure(args: argparse.Namespace, scratch: Path, database_url: str) -> dict[
     with start_simulator("--quiet", http=True) as sim:
         env = app_environment(args, sim, var_dir, database_url)
         try:
-            print("migrate, sync_devices ...", flush=True)
-            run_manage(env, "migrate", "--noinput", "-v", "0")
-            print("  " + run_manage(env, "sync_devices"), flush=True)
-            setup_django(env)
-            create_field_user()
-            devices = pick_devices(sim, args.samples + args.warmup)
-
-            worker_command = [sys.executable, "-m", "celery", "-A", "iotadmin", "worker"]
-            # Both queues: swap_send is routed to CELERY_SWAP_SEND_QUEUE (default platform-send).
-            queues = f"celery,{env.get('CELERY_SWAP_SEND_QUEUE', 'platform-send')}"
-            worker_command += ["--pool", args.pool, "--concurrency", "2", "-Q", queues]
-            worker_command += ["--loglevel", "INFO"]
-            worker_command += ["--without-heartbeat", "--without-gossip", "--without-mingle"]
-            worker_command += ["-n", f"bench-loop-{uuid.uuid4().hex[:6]}@%h"]
-            # INFO: the worker's " ready." line goes through Django's LOGGING (root level).
-            worker = processes.start("worker", worker_command, {**env, "DJANGO_LOG_LEVEL": "INFO"})
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            web_command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"]
-            web = processes.start("web", [*web_command, "--noreload"], env)
-
-            def web_up() -> bool:
-                if web.poll() is not None:
-                    raise RuntimeError(f"runserver exited:\n{processes.log('web')[-3000:]}")
-                try:
-                    return requests.get(f"{base}/login/", timeout=1).status_code == 200
-                except requests.RequestException:
-                    return False
-
-            def worker_up() -> bool:
-                if worker.poll() is not None:
-                    raise RuntimeError(f"worker exited:\n{processes.log('worker')[-3000:]}")
-                return " ready." in processes.log("worker")
-
             # A shared, busy machine can take minutes to start a prefork worker.
-            wait_until(web_up, "runserver", timeout=STARTUP_TIMEOUT)
-            wait_until(worker_up, "the Celery worker", timeout=STARTUP_TIMEOUT)
+            devices, base = start_app(
+                args,
+                sim,
+                env,
+                processes,
+                name="bench-loop",
+                database_url=database_url,
+                startup_timeout=STARTUP_TIMEOUT,
+            )
             print(
                 f"web {base} (runserver), worker --pool {args.pool} -c 2, "
                 f"database {'SQLite' if database_url.startswith('sqlite') else 'PostgreSQL'}, "
@@ -252,10 +196,7 @@ def measure(args: argparse.Namespace, scratch: Path, database_url: str) -> dict[
                 finally:
                     browser.close()
         except Exception:
-            for name in ("web", "worker"):
-                tail = processes.log(name)[-2000:]
-                if tail:
-                    print(f"--- {name} log (tail) ---\n{tail}", file=sys.stderr)
+            print_log_tails(processes)
             raise
         finally:
             processes.stop_all()
@@ -294,31 +235,7 @@ def main() -> int:
         parser.error("--samples must be at least 1")
     if not os.path.exists(CHROMIUM):
         parser.error(f"{CHROMIUM} is missing (apt-get install chromium)")
-    args.store_prefix = f"bench-loop:{uuid.uuid4().hex}:"
-    redis_was_empty = False
-    if args.broker_url.startswith("redis://"):
-        import redis
-
-        waiting = redis.Redis.from_url(args.broker_url).llen("celery")
-        if waiting:
-            parser.error(f"{args.broker_url} already holds {waiting} messages in 'celery'")
-        redis_was_empty = redis.Redis.from_url(args.broker_url).dbsize() == 0
-
-    scratch = Path(tempfile.mkdtemp(prefix="iotadmin-loop-"))
-    database_url = args.database_url or f"sqlite:///{scratch / 'bench.sqlite3'}"
-    postgres = database_url.startswith(("postgres://", "postgresql://"))
-    began = datetime.now()
-    try:
-        with scratch_postgres(database_url) if postgres else contextlib.nullcontext():
-            result = measure(args, scratch, database_url)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        if args.broker_url.startswith("redis://"):
-            clean_redis(args.broker_url, args.store_prefix, kombu_keys=redis_was_empty)
-    print(f"run took {(datetime.now() - began).total_seconds():.0f} s")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
-    return 0
+    return run_in_scratch(args, name="loop", measure=measure)
 
 
 if __name__ == "__main__":

@@ -329,18 +329,19 @@ def create_field_user() -> None:
 
 
 def pick_devices(sim: SimulatorHandle, count: int) -> list[tuple[int, str]]:
-    """(pk, deviceId) of `count` OFFLINE, activated devices the sync mirrored."""
+    """(pk, deviceId) of `count` offline, activated devices of our app that the sync mirrored,
+    whose nodeId is an IMEI and that present a verifyCode (the common case: not NB-IoT)."""
     from devices.models import Device
 
-    listed = sim.devices(status="OFFLINE", activated=True)
-    mirrored = dict(
-        Device.objects.filter(device_id__in=[d["deviceId"] for d in listed]).values_list(
-            "device_id", "pk"
-        )
-    )
-    chosen = [(mirrored[d["deviceId"]], d["deviceId"]) for d in listed if d["deviceId"] in mirrored]
+    listed = [
+        d["deviceId"]
+        for d in sim.devices(status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False)
+        if re.fullmatch(r"(urn:imei:)?\d{15}", d["nodeId"])
+    ]
+    mirrored = dict(Device.objects.filter(device_id__in=listed).values_list("device_id", "pk"))
+    chosen = [(mirrored[d], d) for d in listed if d in mirrored]
     if len(chosen) < count:
-        raise SystemExit(f"only {len(chosen)} OFFLINE activated devices; asked for {count}")
+        raise SystemExit(f"only {len(chosen)} offline IMEI devices; asked for {count}")
     return chosen[:count]
 
 
@@ -379,8 +380,7 @@ BROWSER_CLOCK = """
 
 def one_swap(page: Any, base: str, device_pk: int, device_id: str, imei: str) -> Sample:
     page.goto(f"{base}/devices/{device_pk}/")
-    page.locator("label.seg", has_text="IMEI").first.click()
-    page.locator("label.seg", has_text="HiSilicon").click()
+    # Kind, IMEI format, code and validity are inferred from the device (the short form).
     page.get_by_label("New unit's identifier").fill(imei)
     # Let the live preview settle first, so the click does not race its request.
     page.locator("#node-preview code", has_text=imei).wait_for()
@@ -425,7 +425,9 @@ def complete_from_records(samples: list[Sample], sim: SimulatorHandle) -> None:
 
     calls = [c for c in sim.calls() if c["method"] == "PUT" and c["path"].startswith(REFRESH_PATH)]
     for sample in samples:
-        swap = Swap.objects.get(device__device_id=sample.device_id, new_node_id=sample.imei)
+        swap = Swap.objects.get(
+            device__device_id=sample.device_id, new_node_id__endswith=sample.imei
+        )
         if swap.state != SwapState.CODE_ISSUED or swap.code_issued_at is None:
             raise RuntimeError(f"swap {swap.pk} is {swap.state}, not code_issued")
         sample.swap_id = swap.pk
@@ -483,6 +485,66 @@ def report(samples: list[Sample], warmups: list[Sample], sim: SimulatorHandle) -
     }
 
 
+def start_app(
+    args: argparse.Namespace,
+    sim: SimulatorHandle,
+    env: dict[str, str],
+    processes: Processes,
+    *,
+    name: str,
+    database_url: str,
+    web_env: dict[str, str] | None = None,
+    startup_timeout: float = STARTUP_TIMEOUT,
+) -> tuple[list[tuple[int, str]], str]:
+    """Migrate and sync the scratch database, create the Field service user, start a Celery
+    worker (both queues: swap_send is routed to CELERY_SWAP_SEND_QUEUE) and runserver, and wait
+    for both. Returns the devices to swap (pk, deviceId) and the web app's base URL."""
+    print("migrate, sync_devices ...", flush=True)
+    run_manage(env, "migrate", "--noinput", "-v", "0")
+    print("  " + run_manage(env, "sync_devices"), flush=True)
+    setup_django(env)
+    create_field_user()
+    devices = pick_devices(sim, args.samples + args.warmup)
+
+    queues = f"celery,{env.get('CELERY_SWAP_SEND_QUEUE', 'platform-send')}"
+    worker_command = [sys.executable, "-m", "celery", "-A", "iotadmin", "worker"]
+    worker_command += ["--pool", args.pool, "--concurrency", "2", "-Q", queues]
+    worker_command += ["--loglevel", "INFO"]
+    worker_command += ["--without-heartbeat", "--without-gossip", "--without-mingle"]
+    worker_command += ["-n", f"{name}-{uuid.uuid4().hex[:6]}@%h"]
+    # INFO: the worker's " ready." line goes through Django's LOGGING (root level).
+    worker = processes.start("worker", worker_command, {**env, "DJANGO_LOG_LEVEL": "INFO"})
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    web_command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    web = processes.start("web", web_command, web_env or env)
+
+    def web_up() -> bool:
+        if web.poll() is not None:
+            raise RuntimeError(f"runserver exited:\n{processes.log('web')[-3000:]}")
+        try:
+            return requests.get(f"{base}/login/", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def worker_up() -> bool:
+        if worker.poll() is not None:
+            raise RuntimeError(f"worker exited:\n{processes.log('worker')[-3000:]}")
+        return " ready." in processes.log("worker")
+
+    wait_until(web_up, "runserver", timeout=startup_timeout)
+    wait_until(worker_up, "the Celery worker", timeout=startup_timeout)
+    return devices, base
+
+
+def print_log_tails(processes: Processes) -> None:
+    """After a failure: the end of the web app's and the worker's logs, on stderr."""
+    for name in ("web", "worker"):
+        tail = processes.log(name)[-2000:]
+        if tail:
+            print(f"--- {name} log (tail) ---\n{tail}", file=sys.stderr)
+
+
 def measure(args: argparse.Namespace, scratch: Path, database_url: str) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -491,44 +553,21 @@ def measure(args: argparse.Namespace, scratch: Path, database_url: str) -> dict[
     with start_simulator("--quiet", http=True) as sim:
         env = app_environment(args, sim, var_dir, database_url)
         try:
-            print("migrate, sync_devices ...", flush=True)
-            run_manage(env, "migrate", "--noinput", "-v", "0")
-            print("  " + run_manage(env, "sync_devices"), flush=True)
-            setup_django(env)
-            create_field_user()
-            devices = pick_devices(sim, args.samples + args.warmup)
-
-            worker_command = [sys.executable, "-m", "celery", "-A", "iotadmin", "worker"]
-            worker_command += ["--pool", args.pool, "--concurrency", "2", "--loglevel", "INFO"]
-            worker_command += ["--without-heartbeat", "--without-gossip", "--without-mingle"]
-            worker_command += ["-n", f"bench-latency-{uuid.uuid4().hex[:6]}@%h"]
-            worker = processes.start("worker", worker_command, env)
             web_env = dict(env)
             trigger = panel_trigger(args) if args.panel_poll or args.panel_poll_pending else ""
             if trigger:
                 web_env["PYTHONPATH"] = patched_settings(scratch, trigger) + os.pathsep
                 web_env["PYTHONPATH"] += str(REPO_ROOT)
                 web_env["DJANGO_SETTINGS_MODULE"] = "bench_latency_settings"
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            web_command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"]
-            web = processes.start("web", [*web_command, "--noreload"], web_env)
-
-            def web_up() -> bool:
-                if web.poll() is not None:
-                    raise RuntimeError(f"runserver exited:\n{processes.log('web')[-3000:]}")
-                try:
-                    return requests.get(f"{base}/login/", timeout=1).status_code == 200
-                except requests.RequestException:
-                    return False
-
-            def worker_up() -> bool:
-                if worker.poll() is not None:
-                    raise RuntimeError(f"worker exited:\n{processes.log('worker')[-3000:]}")
-                return " ready." in processes.log("worker")
-
-            wait_until(web_up, "runserver")
-            wait_until(worker_up, "the Celery worker")
+            devices, base = start_app(
+                args,
+                sim,
+                env,
+                processes,
+                name="bench-latency",
+                database_url=database_url,
+                web_env=web_env,
+            )
             print(
                 f"web {base} (runserver), worker --pool {args.pool} -c 2, "
                 f"database {'SQLite' if database_url.startswith('sqlite') else 'PostgreSQL'}, "
@@ -559,10 +598,7 @@ def measure(args: argparse.Namespace, scratch: Path, database_url: str) -> dict[
             complete_from_records(warmups + samples, sim)
             return report(samples, warmups, sim)
         except Exception:
-            for name in ("web", "worker"):
-                tail = processes.log(name)[-2000:]
-                if tail:
-                    print(f"--- {name} log (tail) ---\n{tail}", file=sys.stderr)
+            print_log_tails(processes)
             raise
         finally:
             processes.stop_all()
@@ -608,17 +644,23 @@ def main() -> int:
             parser.error("--panel-poll and --panel-poll-pending look like 2s or 500ms")
     if not os.path.exists(CHROMIUM):
         parser.error(f"{CHROMIUM} is missing (apt-get install chromium)")
-    args.store_prefix = f"bench-latency:{uuid.uuid4().hex}:"
+    return run_in_scratch(args, name="latency", measure=measure)
+
+
+def run_in_scratch(args: argparse.Namespace, *, name: str, measure: Any) -> int:
+    """Refuse a Redis broker with messages waiting, make the scratch folder (and the PostgreSQL
+    database), run `measure(args, scratch, database_url)`, clean up, write --json."""
+    args.store_prefix = f"bench-{name}:{uuid.uuid4().hex}:"
     redis_was_empty = False
     if args.broker_url.startswith("redis://"):
         import redis
 
         waiting = redis.Redis.from_url(args.broker_url).llen("celery")
         if waiting:
-            parser.error(f"{args.broker_url} already holds {waiting} messages in 'celery'")
+            raise SystemExit(f"{args.broker_url} already holds {waiting} messages in 'celery'")
         redis_was_empty = redis.Redis.from_url(args.broker_url).dbsize() == 0
 
-    scratch = Path(tempfile.mkdtemp(prefix="iotadmin-latency-"))
+    scratch = Path(tempfile.mkdtemp(prefix=f"iotadmin-{name}-"))
     database_url = args.database_url or f"sqlite:///{scratch / 'bench.sqlite3'}"
     postgres = database_url.startswith(("postgres://", "postgresql://"))
     began = datetime.now()
