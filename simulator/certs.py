@@ -129,7 +129,7 @@ def _write_cert(path: Path, cert: x509.Certificate) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def _leaf(
+def issue_leaf(
     *,
     common_name: str,
     ca_cert: x509.Certificate,
@@ -176,17 +176,19 @@ def _leaf(
     return builder.sign(ca_key, hashes.SHA256()), key
 
 
-def _generate(paths: CertPaths, client_cn: str) -> None:
+def make_root(
+    common_name: str, *, not_before: dt.datetime, not_after: dt.datetime
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A self-signed root valid from `not_before` to `not_after` (tests make expired ones)."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    now = _now()
     ca_cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("iotadmin simulator test CA"))
-        .issuer_name(_name("iotadmin simulator test CA"))
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=VALID_DAYS + 30))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -207,18 +209,28 @@ def _generate(paths: CertPaths, client_cn: str) -> None:
         )
         .sign(ca_key, hashes.SHA256())
     )
+    return ca_cert, ca_key
+
+
+def _generate(paths: CertPaths, client_cn: str) -> None:
+    now = _now()
+    ca_cert, ca_key = make_root(
+        "iotadmin simulator test CA",
+        not_before=now - dt.timedelta(minutes=5),
+        not_after=now + dt.timedelta(days=VALID_DAYS + 30),
+    )
     san = x509.SubjectAlternativeName(
         [x509.DNSName(n) for n in SERVER_DNS_NAMES]
         + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in SERVER_IPS]
     )
-    server_cert, server_key = _leaf(
+    server_cert, server_key = issue_leaf(
         common_name="localhost",
         ca_cert=ca_cert,
         ca_key=ca_key,
         usage=ExtendedKeyUsageOID.SERVER_AUTH,
         san=san,
     )
-    client_cert, client_key = _leaf(
+    client_cert, client_key = issue_leaf(
         common_name=client_cn,
         ca_cert=ca_cert,
         ca_key=ca_key,
@@ -297,7 +309,7 @@ def write_client_cert(
     """A client certificate signed by the simulator's CA with the given validity (tests:
     expired or not yet valid); returns (certificate, key) paths."""
     ca_cert, ca_key = _load_ca(paths)
-    cert, key = _leaf(
+    cert, key = issue_leaf(
         common_name=common_name,
         ca_cert=ca_cert,
         ca_key=ca_key,

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from simulator.certs import issue_leaf, make_root
 
 
 def days_from_now(days: float) -> dt.datetime:
@@ -30,15 +32,6 @@ class Issued:
     key: ec.EllipticCurvePrivateKey
     cert_path: Path
     key_path: Path
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "iotadmin test certificates"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
 
 
 def _write(
@@ -62,33 +55,7 @@ def make_ca(
     directory: Path, name: str, *, not_before: dt.datetime, not_after: dt.datetime
 ) -> Issued:
     """A self-signed root valid from `not_before` to `not_after`."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(f"{name} root"))
-        .issuer_name(_name(f"{name} root"))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+    cert, key = make_root(f"{name} root", not_before=not_before, not_after=not_after)
     return _write(directory, name, cert, key)
 
 
@@ -103,27 +70,18 @@ def make_server_cert(
     not_after: dt.datetime | None = None,
 ) -> Issued:
     """A server certificate signed by `ca` for the given names (valid for a year by default)."""
-    key = ec.generate_private_key(ec.SECP256R1())
     san = x509.SubjectAlternativeName(
         [x509.DNSName(n) for n in dns_names]
         + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
     )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(dns_names[0] if dns_names else name))
-        .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before or days_from_now(-1))
-        .not_valid_after(not_after or days_from_now(365))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(san, critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
-            critical=False,
-        )
-        .sign(ca.key, hashes.SHA256())
+    cert, key = issue_leaf(
+        common_name=dns_names[0] if dns_names else name,
+        ca_cert=ca.cert,
+        ca_key=ca.key,
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
+        san=san,
+        not_before=not_before or days_from_now(-1),
+        not_after=not_after or days_from_now(365),
     )
     return _write(directory, name, cert, key)
 
