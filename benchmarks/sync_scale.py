@@ -39,37 +39,15 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from technician_latency import create_database, drop_database  # noqa: E402
 
 HIGH_LIMIT = 10_000_000
-
-
-def _admin_dsn(url: str) -> tuple[str, str]:
-    parts = urlparse(url)
-    admin = parts._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
-    return admin, parts.path.lstrip("/")
-
-
-def create_database(url: str) -> None:
-    import psycopg
-
-    admin, name = _admin_dsn(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            raise SystemExit(f"database {name} exists: choose another name (it would be dropped)")
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(url: str) -> None:
-    import psycopg
-
-    admin, name = _admin_dsn(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def child(report_path: Path) -> int:

@@ -61,6 +61,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from tests.bulk.rate_scenario import busiest_window  # noqa: E402
+
 SIM_LIMIT = 100
 CLIENT_LIMIT = 90
 REFRESH_PATH = "/iocm/app/reg/v1.1.0/deviceCredentials/"
@@ -72,16 +74,6 @@ CODE_TIMEOUT = 120.0
 def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
-
-
-def busiest_window(times: list[float], seconds: float = 60.0) -> int:
-    times = sorted(times)
-    best = start = 0
-    for end, at in enumerate(times):
-        while times[start] <= at - seconds:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 # --- database ---------------------------------------------------------------------------------
