@@ -619,17 +619,17 @@ def test_bind_for_a_device_deleted_on_the_platform_changes_nothing(push, device,
 # --- end to end: simulator -> live server -> real worker ----------------------------------
 
 
-@pytest.mark.django_db(transaction=True)
-def test_bind_and_expiry_pushes_arrive_end_to_end(
-    platform_settings, sim, live_server, celery_worker_process
-):
+def _issued_swaps_pushing_to(live_server, sim, platform_settings, count):
+    """Mirror the simulator, subscribe its pushes to the live server, and request `count` swaps
+    with a generated code for offline units that present one; wait until each shows its code.
+    Returns the Field service user and the swaps."""
     from io import StringIO
 
     from django.core.management import call_command
 
     from devices.identifiers import NodeId
     from devices.models import VerifyCodeMode
-    from devices.services import devices_sync, swap_request, swap_reveal_code
+    from devices.services import devices_sync, swap_request
     from tests.factories import UserFactory, make_imei
     from tests.support.worker import wait_for
 
@@ -642,21 +642,33 @@ def test_bind_and_expiry_pushes_arrive_end_to_end(
     )
     user = UserFactory(field_service=True)
     candidates = sim.devices(
-        status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False, limit=2
+        status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False, limit=count
     )
-    swaps = []
-    for candidate in candidates:
-        swap = swap_request(
+    swaps = [
+        swap_request(
             device=Device.objects.get(device_id=candidate["deviceId"]),
             new_node_id=NodeId.from_imei(make_imei(), chipset="hisilicon"),
             verify_code_mode=VerifyCodeMode.PLATFORM,
             actor=user,
         )
-        swaps.append(swap)
+        for candidate in candidates
+    ]
     for swap in swaps:
         wait_for(lambda s=swap: Swap.objects.get(pk=s.pk).state == SwapState.CODE_ISSUED)
-    bound_swap, expiring_swap = swaps
-    code = swap_reveal_code(swap=Swap.objects.get(pk=bound_swap.pk), actor=user)
+    return user, [Swap.objects.get(pk=swap.pk) for swap in swaps]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bind_and_expiry_pushes_arrive_end_to_end(
+    platform_settings, sim, live_server, celery_worker_process
+):
+    from devices.services import swap_reveal_code
+    from tests.support.worker import wait_for
+
+    user, (bound_swap, expiring_swap) = _issued_swaps_pushing_to(
+        live_server, sim, platform_settings, 2
+    )
+    code = swap_reveal_code(swap=bound_swap, actor=user)
 
     assert sim.bind(bound_swap.new_node_id, code)["bound"] is True
     wait_for(lambda: Swap.objects.get(pk=bound_swap.pk).state == SwapState.BOUND)
@@ -682,36 +694,12 @@ def test_bind_and_expiry_pushes_arrive_end_to_end(
 def test_a_bind_push_without_device_info_binds_end_to_end(
     platform_settings, sim, live_server, celery_worker_process
 ):
-    from io import StringIO
-
-    from django.core.management import call_command
-
-    from devices.identifiers import NodeId
-    from devices.models import VerifyCodeMode
-    from devices.services import devices_sync, swap_request, swap_reveal_code
-    from tests.factories import UserFactory, make_imei
+    from devices.services import swap_reveal_code
     from tests.support.worker import wait_for
 
-    platform_settings.IOT_AUTHORIZING_APP_IDS = []
-    devices_sync()
-    call_command(
-        "subscribe_notifications",
-        callback_url=f"{live_server.url}/platform/push/{SECRET}/",
-        stdout=StringIO(),
-    )
-    user = UserFactory(field_service=True)
-    candidate = sim.devices(
-        status="OFFLINE", activated=True, owner=sim.app_id, nbiot=False, limit=1
-    )[0]
-    swap = swap_request(
-        device=Device.objects.get(device_id=candidate["deviceId"]),
-        new_node_id=NodeId.from_imei(make_imei(), chipset="hisilicon"),
-        verify_code_mode=VerifyCodeMode.PLATFORM,
-        actor=user,
-    )
-    wait_for(lambda: Swap.objects.get(pk=swap.pk).state == SwapState.CODE_ISSUED)
-    code = swap_reveal_code(swap=Swap.objects.get(pk=swap.pk), actor=user)
-    new_node_id = Swap.objects.get(pk=swap.pk).new_node_id
+    user, (swap,) = _issued_swaps_pushing_to(live_server, sim, platform_settings, 1)
+    code = swap_reveal_code(swap=swap, actor=user)
+    new_node_id = swap.new_node_id
 
     assert sim.bind(new_node_id, code, push_device_info=False)["bound"] is True
 
