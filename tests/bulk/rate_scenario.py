@@ -78,7 +78,7 @@ def run_bulk_rate_scenario(
     from tests.bulk.helpers import csv_bytes, line, mirror_sim_devices
     from tests.factories import UserFactory, make_imei
 
-    uploader = UserFactory(helpdesk=True)
+    uploader: Any = UserFactory(helpdesk=True)
     devices = mirror_sim_devices(sim, rows)
     data = csv_bytes(*[line(d.device_id, make_imei()) for d in devices])
     batch = bulk_upload(actor=uploader, filename="rate.csv", data=data)
