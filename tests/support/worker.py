@@ -145,6 +145,16 @@ def purge_queue(settings: Any) -> None:
                 channel.queue_purge(queue)
             except Exception:  # a queue that was never declared has nothing to purge
                 pass
+        # Redis keeps the messages a killed worker had taken but not acknowledged (acks_late) in
+        # its "unacked" keys and puts them back on the queue once the visibility timeout passes:
+        # minutes later, into another test's worker (a killed sync resumed in the wrong test).
+        unacked_keys = [
+            getattr(channel, name, None)
+            for name in ("unacked_key", "unacked_index_key", "unacked_mutex_key")
+        ]
+        client = getattr(channel, "client", None)
+        if client is not None and all(unacked_keys):
+            client.delete(*unacked_keys)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
